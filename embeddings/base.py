@@ -1,0 +1,34 @@
+"""The one protocol every embedding backend follows, so pipelines can swap models freely."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+#: Called by backends as ``progress(done, total)`` after each batch; never print from a model.
+ProgressHook = Callable[[int, int], None]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns a sequence of items (waveforms, images, ...) into L2-normalised float32 rows.
+
+    ``name`` carries the model and its version (e.g. ``"campplus-zh_en-v1"``): stored vectors are
+    keyed by it, so vectors from a changed model never mix with old ones.
+    """
+
+    name: str
+    dim: int
+
+    def __call__(self, items: Sequence[Any], /) -> np.ndarray:
+        """Return an ``(len(items), dim)`` float32 array with unit-norm rows."""
+        ...
+
+
+def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Unit-norm rows as float32 (cosine similarity becomes a dot product downstream)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, eps)).astype(np.float32, copy=False)

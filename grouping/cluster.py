@@ -1,0 +1,372 @@
+"""Reliable-first clustering of one episode's (or any set of) line vectors.
+
+Why reliable first: short or noisy lines have vectors that sit between speakers; if they take
+part in building groups they chain two characters together. So groups are built only from
+reliable lines; every other line may join the group it most resembles, one at a time, and only
+when the resemblance clears ``attach_threshold`` and breaks no cannot-link. An unreliable line
+therefore never creates a group and never bridges two. Human must-links merge groups; cannot-
+links are never violated (a group that would hold both ends is split, an attachment that would
+is refused).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist
+
+from .constraints import Constraints, UnionFind
+from .knn import knn, knn_search, normalize_rows
+
+__all__ = ["ReliableFirstClustering", "cluster_core", "enforce_cannot_links", "relabel"]
+
+log = logging.getLogger(__name__)
+
+DENSE_MAX = 6000
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Consecutive ids 0..g-1, biggest group first; -1 stays -1."""
+    labels = np.asarray(labels, dtype=np.int64)
+    out = np.full_like(labels, -1)
+    keep = labels >= 0
+    if not keep.any():
+        return out
+    uniq, inv, counts = np.unique(labels[keep], return_inverse=True, return_counts=True)
+    order = np.lexsort((uniq, -counts))  # size desc, then old id
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    out[keep] = rank[inv]
+    return out
+
+
+def cluster_core(
+    X: np.ndarray,
+    method: str,
+    threshold: float,
+    min_cluster_size: int,
+    k: int,
+    min_samples: int | None = None,
+    cluster_selection_epsilon: float = 0.0,
+    dense_max: int = DENSE_MAX,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster unit rows; returns (labels with -1 noise, membership strength in [0, 1]).
+
+    ``ahc``: average linkage on cosine distance, cut at similarity ``threshold``; groups under
+    ``min_cluster_size`` become noise. ``hdbscan``: HDBSCAN on precomputed cosine distance.
+    Above ``dense_max`` rows both run on the sparse kNN graph instead of the full matrix."""
+    n = len(X)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0)
+    if n == 1:
+        lab = np.array([0 if min_cluster_size <= 1 else -1])
+        return lab, (lab >= 0).astype(float)
+    if method == "ahc":
+        if n <= dense_max:
+            Z = linkage(pdist(X, metric="cosine"), method="average")
+            lab = fcluster(Z, t=1.0 - threshold, criterion="distance").astype(np.int64) - 1
+        else:
+            from sklearn.cluster import AgglomerativeClustering
+
+            idx, _ = knn(X, min(k, n - 1))
+            from scipy import sparse
+
+            rows = np.repeat(np.arange(n), idx.shape[1])
+            conn = sparse.csr_matrix((np.ones(rows.size), (rows, idx.ravel())), shape=(n, n))
+            lab = AgglomerativeClustering(
+                n_clusters=None,
+                distance_threshold=1.0 - threshold,
+                metric="cosine",
+                linkage="average",
+                connectivity=conn,
+            ).fit_predict(X)
+        counts = np.bincount(lab)
+        lab = np.where(counts[lab] >= min_cluster_size, lab, -1)
+        return lab, (lab >= 0).astype(float)
+    if method == "hdbscan":
+        import hdbscan
+
+        mcs = max(2, int(min_cluster_size))
+        params = dict(
+            metric="precomputed",
+            min_cluster_size=mcs,
+            min_samples=min_samples,
+            cluster_selection_epsilon=float(cluster_selection_epsilon),
+            allow_single_cluster=False,
+        )
+        if n <= dense_max:
+            D = np.clip(1.0 - (X @ X.T).astype(np.float64), 0.0, 2.0)
+            np.fill_diagonal(D, 0.0)
+        else:
+            from scipy import sparse
+
+            idx, sim = knn(X, min(k, n - 1))
+            rows = np.repeat(np.arange(n), idx.shape[1])
+            d = np.clip(1.0 - sim.ravel().astype(np.float64), 1e-6, 2.0)
+            D = sparse.csr_matrix((d, (rows, idx.ravel())), shape=(n, n))
+            D = D.maximum(D.T).tocsr()
+        model = hdbscan.HDBSCAN(**params).fit(D)
+        return model.labels_.astype(np.int64), np.asarray(model.probabilities_, dtype=float)
+    raise ValueError(f"unknown clustering method {method!r}; use 'ahc' or 'hdbscan'")
+
+
+def _merge_must_links(labels: np.ndarray, comp: np.ndarray) -> np.ndarray:
+    """Every must-link component ends in one group: the union of its members' groups, or a new
+    group when none of its members had one."""
+    labels = labels.copy()
+    sizes = np.bincount(comp)
+    multi = np.flatnonzero(sizes > 1)
+    if multi.size == 0:
+        return labels
+    next_label = labels.max(initial=-1) + 1
+    uf = UnionFind(next_label + multi.size)
+    for c in multi:
+        members = np.flatnonzero(comp == c)
+        labs = np.unique(labels[members])
+        labs = labs[labs >= 0]
+        if labs.size == 0:
+            labels[members] = next_label
+            next_label += 1
+            continue
+        for lab in labs[1:]:
+            uf.union(int(labs[0]), int(lab))
+        labels[members] = labs[0]
+    assigned = labels >= 0
+    labels[assigned] = [uf.find(int(v)) for v in labels[assigned]]
+    return labels
+
+
+def enforce_cannot_links(
+    labels: np.ndarray, X: np.ndarray, cons: Constraints, comp: np.ndarray
+) -> np.ndarray:
+    """Split every group that holds both ends of a cannot-link: the two ends seed two sides and
+    each must-link unit of the group goes to the side whose mean vector it is closer to."""
+    labels = labels.copy()
+    cl = cons.cannot_link
+    if len(cl) == 0:
+        return labels
+    next_label = labels.max(initial=-1) + 1
+    for _ in range(len(labels) + 1):
+        la, lb = labels[cl[:, 0]], labels[cl[:, 1]]
+        bad = np.flatnonzero((la == lb) & (la >= 0))
+        if bad.size == 0:
+            return labels
+        a, b = cl[bad[0]]
+        members = np.flatnonzero(labels == labels[a])
+        units = comp[members]
+        side_a = units == comp[a]
+        side_b = units == comp[b]
+        ca = X[members[side_a]].mean(0)
+        cb = X[members[side_b]].mean(0)
+        for u in np.unique(units[~(side_a | side_b)]):
+            m = units == u
+            v = X[members[m]].mean(0)
+            if v @ cb > v @ ca:
+                side_b |= m
+        labels[members[side_b]] = next_label
+        next_label += 1
+    raise RuntimeError("cannot-link splitting did not converge")
+
+
+def _group_scores(
+    cand_group: np.ndarray, cand_sim: np.ndarray, top_m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From each candidate's neighbour groups and similarities (nc, K), the mean of its top-m
+    similarities per group. Returns flat (candidate row, group, score) triples."""
+    nc, K = cand_group.shape
+    row = np.repeat(np.arange(nc), K)
+    grp = cand_group.ravel()
+    sim = cand_sim.ravel().astype(np.float64)
+    ok = (grp >= 0) & np.isfinite(sim)
+    row, grp, sim = row[ok], grp[ok], sim[ok]
+    order = np.lexsort((-sim, grp, row))
+    row, grp, sim = row[order], grp[order], sim[order]
+    key = row * (grp.max(initial=0) + 1) + grp
+    start = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    rank = np.arange(key.size) - np.repeat(start, np.diff(np.r_[start, key.size]))
+    keep = rank < top_m
+    key, row, grp, sim = key[keep], row[keep], grp[keep], sim[keep]
+    uk, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    score = np.bincount(inv, weights=sim) / np.bincount(inv)
+    return row[first], grp[first], score
+
+
+class ReliableFirstClustering:
+    """Group lines by voice, building groups from reliable lines only.
+
+    Parameters
+    ----------
+    min_cluster_size: smallest group the core clustering may create from reliable lines.
+    k: neighbours looked at when attaching a line (and for the sparse large-n paths).
+    reliability_threshold: lines with reliability below it never build groups.
+    reliable_attach_threshold: the same bar for reliable lines the core left out. Higher,
+        because a clean vector far from every group is evidence of another (one-off) speaker.
+    attach_threshold: mean cosine of a line to its ``top_m`` most similar members of a group
+        needed to join that group. Tuned on CAM++-like vectors; recalibrate for another model.
+    method: core clustering, ``"ahc"`` (average linkage, cut at ``core_threshold``) or
+        ``"hdbscan"`` (precomputed cosine distance; ``min_samples``,
+        ``cluster_selection_epsilon`` passed through).
+    core_threshold: average-linkage cosine similarity at which AHC stops merging.
+    leftover: what happens to reliable lines that neither formed nor joined a group:
+        ``"cluster"`` (AHC among themselves at ``leftover_threshold``; singletons allowed, so a
+        one-off character gets a group), ``"singleton"`` (one group each) or ``"noise"`` (-1).
+    top_m: how many best members of a group score an attaching line.
+
+    Attributes
+    ----------
+    labels_ (n,) group per line, -1 unassigned; probabilities_ (n,) membership strength in
+    [0, 1] (0 for -1); reliable_ (n,) bool; core_ (n,) bool lines that built groups;
+    attached_ (n,) bool lines that joined an existing group; n_groups_.
+    """
+
+    def __init__(
+        self,
+        min_cluster_size: int = 1,
+        k: int = 15,
+        reliability_threshold: float = 0.5,
+        attach_threshold: float = 0.3,
+        method: str = "ahc",
+        core_threshold: float = 0.4,
+        min_samples: int | None = None,
+        cluster_selection_epsilon: float = 0.0,
+        leftover: str = "cluster",
+        leftover_threshold: float = 0.45,
+        reliable_attach_threshold: float = 0.5,
+        top_m: int = 3,
+        dense_max: int = DENSE_MAX,
+    ):
+        self.min_cluster_size = min_cluster_size
+        self.k = k
+        self.reliability_threshold = reliability_threshold
+        self.attach_threshold = attach_threshold
+        self.method = method
+        self.core_threshold = core_threshold
+        self.min_samples = min_samples
+        self.cluster_selection_epsilon = cluster_selection_epsilon
+        self.leftover = leftover
+        self.leftover_threshold = leftover_threshold
+        self.reliable_attach_threshold = reliable_attach_threshold
+        self.top_m = top_m
+        self.dense_max = dense_max
+
+    def fit(self, X, reliability=None, constraints: Constraints | None = None):
+        Xn = normalize_rows(X)
+        n = len(Xn)
+        if self.leftover not in ("cluster", "singleton", "noise"):
+            raise ValueError(
+                f"leftover must be 'cluster', 'singleton' or 'noise', not {self.leftover!r}"
+            )
+        r = np.ones(n) if reliability is None else np.asarray(reliability, dtype=float).ravel()
+        if r.size != n:
+            raise ValueError(f"reliability has {r.size} values for {n} lines")
+        cons = constraints if constraints is not None else Constraints()
+        if len(cons) and (
+            cons.must_link.max(initial=-1) >= n or cons.cannot_link.max(initial=-1) >= n
+        ):
+            raise ValueError("a constraint names a line index beyond the data")
+        cons.check(n)
+        comp = cons.components(n)
+        reliable = r >= self.reliability_threshold
+        labels = np.full(n, -1, np.int64)
+        strength = np.zeros(n)
+
+        # 1. groups from reliable lines only
+        core_rows = np.flatnonzero(reliable)
+        lab, prob = cluster_core(
+            Xn[core_rows],
+            self.method,
+            self.core_threshold,
+            self.min_cluster_size,
+            self.k,
+            self.min_samples,
+            self.cluster_selection_epsilon,
+            self.dense_max,
+        )
+        labels[core_rows] = lab
+        strength[core_rows] = prob
+        # 2. humans: must-links merge (and vouch for their lines), cannot-links split
+        labels = _merge_must_links(labels, comp)
+        labels = enforce_cannot_links(labels, Xn, cons, comp)
+        core = labels >= 0
+        strength[core & ~np.isin(np.arange(n), core_rows)] = 1.0
+
+        # 3. everything else may join an existing group, never start or bridge one
+        attached = np.zeros(n, bool)
+        cand = np.flatnonzero(~core)
+        if cand.size and core.any():
+            attached = self._attach(Xn, labels, cand, r, cons, core)
+            strength[attached] = self.attach_score_[attached]
+
+        # 4. reliable leftovers: one-off characters
+        left = np.flatnonzero(reliable & (labels == -1))
+        if left.size and self.leftover != "noise":
+            if self.leftover == "singleton" or left.size == 1:
+                sub = np.arange(left.size)
+            else:
+                sub, _ = cluster_core(Xn[left], "ahc", self.leftover_threshold, 1, self.k)
+            labels[left] = labels.max(initial=-1) + 1 + sub
+            labels = enforce_cannot_links(labels, Xn, cons, comp)
+            strength[left] = r[left].clip(0, 1)
+
+        self.labels_ = relabel(labels)
+        self.probabilities_ = np.where(self.labels_ >= 0, np.clip(strength, 0.0, 1.0), 0.0)
+        self.reliable_ = reliable
+        self.core_ = core
+        self.attached_ = attached
+        self.n_groups_ = int(self.labels_.max(initial=-1) + 1)
+        log.debug(
+            "ReliableFirstClustering: n=%d reliable=%d core=%d attached=%d groups=%d",
+            n,
+            reliable.sum(),
+            core.sum(),
+            attached.sum(),
+            self.n_groups_,
+        )
+        return self
+
+    def fit_predict(self, X, reliability=None, constraints: Constraints | None = None):
+        return self.fit(X, reliability, constraints).labels_
+
+    def _attach(self, Xn, labels, cand, r, cons: Constraints, core) -> np.ndarray:
+        """Assign candidates (most reliable first) to the best-scoring group built from core
+        lines; refuse groups that hold a cannot-link partner."""
+        n = len(Xn)
+        core_rows = np.flatnonzero(core)
+        K = min(max(self.k, self.top_m), core_rows.size)
+        idx, sim = knn_search(Xn[cand], Xn[core_rows], K, exact_max=self.dense_max * 4)
+        grp = np.where(idx >= 0, labels[core_rows[np.maximum(idx, 0)]], -1)
+        row, g, score = _group_scores(grp, sim, self.top_m)
+        self.attach_score_ = np.zeros(n)
+        bar = np.where(
+            r[cand] >= self.reliability_threshold,
+            max(self.attach_threshold, self.reliable_attach_threshold),
+            self.attach_threshold,
+        )
+        ok = score >= bar[row]
+        row, g, score = row[ok], g[ok], score[ok]
+        order = np.lexsort((-score, row))  # per candidate, best group first
+        row, g, score = row[order], g[order], score[order]
+        partners: dict[int, list[int]] = {}
+        for a, b in cons.cannot_link:
+            partners.setdefault(int(a), []).append(int(b))
+            partners.setdefault(int(b), []).append(int(a))
+        attached = np.zeros(n, bool)
+        starts = np.flatnonzero(np.r_[True, np.diff(row) != 0]) if row.size else row
+        ends = np.r_[starts[1:], row.size]
+        by_row = {int(row[s]): (s, e) for s, e in zip(starts, ends, strict=True)}
+        for ci in np.argsort(-r[cand], kind="stable"):
+            if ci not in by_row:
+                continue
+            line = int(cand[ci])
+            s, e = by_row[ci]
+            for j in range(s, e):
+                group = int(g[j])
+                if any(labels[p] == group for p in partners.get(line, ())):
+                    continue
+                labels[line] = group
+                attached[line] = True
+                self.attach_score_[line] = score[j]
+                break
+        return attached

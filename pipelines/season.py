@@ -1,0 +1,159 @@
+"""The grouping stage: from stored vectors and human decisions to groups, a season roster and
+propagated names.
+
+It is cheap (no model runs), so it runs after every ``castlist run`` and after every human
+action. It reads human knowledge from the workspace and turns it into constraints: lines
+sharing a lock or a hand-given name must link; lines a person separated, lines with different
+hand-given names and lines overlapping in time cannot link. Human labels are only read here,
+never written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from grouping.cluster import ReliableFirstClustering
+from grouping.confidence import heuristic_reliability
+from grouping.constraints import Constraints
+from grouping.link import RosterLinker
+from grouping.propagate import NamePropagator
+from pipelines.records import AMBIENT, LabelSource
+from pipelines.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeasonResult:
+    n_lines: int = 0
+    n_groups: int = 0
+    n_characters: int = 0
+    sources: Counter = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        named = ", ".join(f"{n} {s}" for s, n in sorted(self.sources.items()))
+        return (
+            f"{self.n_lines} speech lines in {self.n_groups} episode groups, "
+            f"{self.n_characters} season characters; labels: {named or 'none'}"
+        )
+
+
+def _pair_chain(members: list[int]) -> list[tuple[int, int]]:
+    return list(zip(members, members[1:]))
+
+
+def episode_constraints(
+    df: pd.DataFrame, human: dict[str, str], locks: dict[str, str], cannot: list[tuple[str, str]]
+) -> Constraints:
+    """Constraints over the rows of one episode's candidate lines (``df`` order)."""
+    pos = {lid: i for i, lid in enumerate(df["id"])}
+    must: list[tuple[int, int]] = []
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for lid, i in pos.items():
+        if lid in locks:
+            by_key["lock:" + locks[lid]].append(i)
+        if lid in human:
+            by_key["name:" + human[lid]].append(i)
+    for members in by_key.values():
+        must += _pair_chain(members)
+    names = {k: v[0] for k, v in by_key.items() if k.startswith("name:")}
+    reps = list(names.values())
+    cannot_pairs = [(a, b) for i, a in enumerate(reps) for b in reps[i + 1 :]]
+    cannot_pairs += [(pos[a], pos[b]) for a, b in cannot if a in pos and b in pos]
+    timing = Constraints.from_intervals(df["start"].to_numpy(), df["end"].to_numpy())
+    return Constraints(np.array(must).reshape(-1, 2), np.array(cannot_pairs).reshape(-1, 2)).merged(timing)
+
+
+def group_season(ws: Workspace, voice_model: str, clusterer: ReliableFirstClustering | None = None) -> SeasonResult:
+    human = ws.human_labels()
+    locks = ws.locks()
+    cannot = ws.cannot_links()
+    clusterer = clusterer or ReliableFirstClustering()
+
+    frames, vectors, group_keys, reliabilities = [], [], [], []
+    for episode in ws.episodes():
+        X_all = ws.load_vectors(episode.id, "voice", voice_model)
+        if X_all is None:
+            continue
+        df = ws.lines_frame(episode.id)
+        keep = (df["skip_reason"] == "") & (df["id"].map(human).fillna("") != AMBIENT)
+        df = df[keep.to_numpy()].reset_index(drop=True)
+        if df.empty:
+            continue
+        X = X_all[df["idx"].to_numpy()]
+        reliability = heuristic_reliability((df["end"] - df["start"]).to_numpy())
+        labels = clusterer.fit_predict(X, reliability, episode_constraints(df, human, locks, cannot))
+        # a group holding locked lines is named after the lock, so human groups keep their ids
+        key_names = {}
+        for lab in set(labels.tolist()):
+            members = df["id"][labels == lab]
+            held = sorted({locks[m] for m in members if m in locks})
+            key_names[lab] = f"{episode.id}-{held[0]}" if held and lab >= 0 else f"{episode.id}-g{lab}"
+        singles = iter(range(10**9))
+        group_keys += [
+            key_names[lab] if lab >= 0 else f"{episode.id}-u{next(singles)}" for lab in labels
+        ]
+        frames.append(df.assign(episode=episode.id))
+        vectors.append(X)
+        reliabilities.append(reliability)
+
+    result = SeasonResult()
+    if not frames:
+        ws.write_machine_results([], [])
+        return result
+    df = pd.concat(frames, ignore_index=True)
+    X = np.concatenate(vectors)
+    reliability = np.concatenate(reliabilities)
+    group_of = np.array(group_keys)
+
+    # --- season roster: link episode groups into characters
+    groups, gidx = np.unique(group_of, return_inverse=True)
+    centroids = np.zeros((len(groups), X.shape[1]), dtype=np.float32)
+    np.add.at(centroids, gidx, X)
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    sizes = np.bincount(gidx, minlength=len(groups))
+    group_episode = np.array([df["episode"].iloc[np.flatnonzero(gidx == g)[0]] for g in range(len(groups))])
+    names = sorted({n for n in human.values() if n != AMBIENT})
+    name_id = {n: i for i, n in enumerate(names)}
+    y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
+    fixed = np.full(len(groups), -1)
+    for g in range(len(groups)):
+        votes = y[(gidx == g) & (y >= 0)]
+        if votes.size:
+            fixed[g] = np.bincount(votes).argmax()
+    linker = RosterLinker().fit(centroids, group_episode, sizes, fixed=fixed)
+    roster = linker.roster_[gidx]
+
+    # --- names: spread from hand labels, abstain when unsure
+    propagator = NamePropagator().fit(X, y, groups=roster) if (y >= 0).any() else None
+    if propagator is not None:
+        proba = propagator.predict_proba(X)
+        pred = propagator.predict(X)
+    character_name: dict[int, str] = {}
+    for r in np.unique(roster):
+        votes = y[(roster == r) & (y >= 0)]
+        if votes.size:
+            character_name[int(r)] = names[int(np.bincount(votes).argmax())]
+    group_rows, label_rows = [], []
+    for i, lid in enumerate(df["id"]):
+        character = character_name.get(int(roster[i]), f"C{int(roster[i]):03d}")
+        group_rows.append((lid, group_of[i], character, float(reliability[i])))
+        if lid in human:
+            result.sources[LabelSource.HUMAN.value] += 1
+            continue
+        if propagator is not None and pred[i] >= 0:
+            label_rows.append((lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max())))
+            result.sources[LabelSource.PROPAGATED.value] += 1
+        else:
+            label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))
+            result.sources["unnamed"] += 1
+    ws.write_machine_results(group_rows, label_rows)
+    result.n_lines = len(df)
+    result.n_groups = len(groups)
+    result.n_characters = len(np.unique(roster))
+    return result

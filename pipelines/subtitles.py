@@ -1,0 +1,510 @@
+"""Read, check and write subtitle files (SRT, ASS/SSA, WebVTT).
+
+Every event of a file becomes a :class:`~pipelines.records.SubtitleEvent`; events that are not
+speech (songs, on-screen signs, empty or zero-length lines, lines past the end of the media,
+exact duplicates) are kept and carry a short ``skip_reason`` instead of being dropped, so the
+run summary can say what was skipped and why. Only ASS comment events are dropped (they are
+never displayed), and they are counted.
+
+Real subtitle files arrive in every encoding a fansubber's editor could save, so the bytes are
+decoded here (BOM first, then strict UTF-8, then a guess among the usual legacy codepages) and
+the parsers only ever see text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import re
+import tempfile
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pysrt
+import pysubs2
+
+from pipelines.errors import SubtitleError
+from pipelines.records import SubtitleEvent
+
+log = logging.getLogger(__name__)
+
+SUBTITLE_EXTENSIONS = (".ass", ".ssa", ".srt", ".vtt")
+"""Extensions :func:`find_subtitles` looks for, best first: ASS carries speaker names."""
+
+# ---------------------------------------------------------------------------------------------
+# Skip reasons (short, stable strings: they are stored in the workspace and shown in summaries).
+EMPTY = "empty"
+ZERO_LENGTH = "zero-length"
+SONG = "song"
+SIGN = "sign"
+PAST_END = "past-end"
+DUPLICATE = "duplicate"
+SKIP_REASONS = (EMPTY, ZERO_LENGTH, SONG, SIGN, PAST_END, DUPLICATE)
+
+# One table of every heuristic that marks an event as not speech: (reason, field, regex).
+# ``style`` and ``name`` patterns run on the lower-cased field with camelCase and punctuation
+# turned into spaces ("NextTitle" -> "next title", "AB!_Note" -> "ab note"), so word boundaries
+# keep "ED" from matching "Ended" or "TS" from matching "Tsubasa". ``text`` patterns run on the
+# raw event text (override tags included). The first matching row wins; rows were checked on
+# 75 real fansub ASS files of four series (see tests/pipelines/test_subtitles.py).
+NON_SPEECH_PATTERNS: tuple[tuple[str, str, str], ...] = (
+    # karaoke timing tags and vector drawings are never dialogue
+    (SONG, "text", r"\\(?:k|K|kf|ko)\d"),
+    (SIGN, "text", r"\\p[1-9]"),
+    # rotated text is typesetting on a screen or a wall, not dialogue
+    (SIGN, "text", r"\\fr[xyz]?-?(?:[1-9]|0\.\d*[1-9])"),
+    # songs: opening/ending/insert songs, karaoke and lyric styles, their translations
+    (
+        SONG,
+        "style",
+        r"\b(?:op|ed|opening|ending|songs?|karaoke|kara|lyrics?|insert|kfx|romaji|kanji"
+        r"|singing|(?:op|ed)\d+)\b",
+    ),
+    # signs: typesetting, titles, credits, translator notes, next-episode previews
+    (
+        SIGN,
+        "style",
+        r"\b(?:signs?|titles?|captions?|notes?|screen|typeset(?:ting)?|ts|tl ?notes?"
+        r"|credits?|staff|logo|eyecatch|next (?:ep|episode|time)|ep title|preview)\b",
+    ),
+    # the Name field, where fansubbers label a non-speech event instead of a speaker
+    # (no "op"/"ed" here: Ed is a name people have)
+    (SONG, "name", r"^(?:songs?|singing|lyrics?|karaoke|chorus)$"),
+    # A bare "Text" is too often a fansubber's placeholder for dialogue to trust, but text
+    # qualified ("Text on phone", "Miki/Text") is on-screen writing.
+    (SIGN, "name", r"\b(?:signs?|titles?|credits?|sfx|tl ?notes?|typeset)\b|^\[|^text .|. text$"),
+)
+_COMPILED_PATTERNS = tuple(
+    (reason, where, re.compile(pattern)) for reason, where, pattern in NON_SPEECH_PATTERNS
+)
+
+_OVERRIDE_RE = re.compile(r"\{[^}]*\}")
+_HTML_TAG_RE = re.compile(r"</?(?:i|b|u|s|font|c|v|lang|ruby|rt)(?:[ .][^>]*)?>", re.IGNORECASE)
+_HARD_BREAK_RE = re.compile(r"\\[Nnh]")
+_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_NON_WORD_RE = re.compile(r"[\W_]+")
+
+
+def clean_text(raw: str) -> str:
+    """Text as a viewer reads it: override tags and HTML tags gone, line breaks as spaces."""
+    text = _OVERRIDE_RE.sub("", raw)
+    text = _HTML_TAG_RE.sub("", text)
+    text = _HARD_BREAK_RE.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _words(field_value: str) -> str:
+    spaced = _CAMEL_RE.sub(" ", field_value)
+    return " ".join(_NON_WORD_RE.sub(" ", spaced).lower().split())
+
+
+def classify(raw_text: str, style: str = "", name: str = "") -> str:
+    """The reason an event with this raw text, style and Name is not speech, or ``""``.
+
+    Timing reasons (zero-length, past-end, duplicate) need more than one event's fields and
+    are set by :func:`read_subtitles` and :func:`validate_against_media`.
+    """
+    if not clean_text(raw_text) and not re.search(r"\\p[1-9]", raw_text):
+        return EMPTY
+    # a Name in brackets ("[SFX", "[Sign on door]") is a translator's description, not a speaker
+    name_words = ("[" if name.lstrip().startswith("[") else "") + _words(name)
+    fields = {"text": raw_text, "style": _words(style), "name": name_words}
+    for reason, where, pattern in _COMPILED_PATTERNS:
+        if pattern.search(fields[where]):
+            return reason
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Legacy encodings subtitles really come in; charset-normalizer chooses among these only, so a
+# short CJK file is not "detected" as some exotic codepage.
+_LEGACY_ENCODINGS = ("gb18030", "big5", "shift_jis", "euc_jp", "euc_kr", "cp1252", "cp1251")
+
+
+def _looks_like_text(text: str) -> bool:
+    """Reject decodings full of control characters: that is what binary garbage becomes."""
+    if not text.strip():
+        return True
+    bad = sum(
+        1
+        for ch in text
+        if ch not in "\r\n\t\f" and unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")
+    )
+    return bad <= max(1, len(text) // 1000) and "\ufffd" not in text
+
+
+def decode_subtitle_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[str, str]:
+    """Decode a subtitle file's bytes; returns ``(text, encoding)``.
+
+    Order: a BOM decides; else strict UTF-8; else BOM-less UTF-16 (many NUL bytes); else the
+    best legacy codepage according to charset-normalizer. Raises :class:`SubtitleError` naming
+    the file when nothing gives readable text.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise _undecodable(
+                    path, f"it starts with a {encoding} BOM but is not {encoding}"
+                ) from exc
+            return text.lstrip("\ufeff"), "utf-8-sig" if encoding == "utf-8-sig" else encoding
+    try:
+        text = data.decode("utf-8")
+        if _looks_like_text(text):
+            return text, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if len(data) >= 4 and data.count(0) > len(data) // 4:
+        odd_zeros = data[1::2].count(0)
+        even_zeros = data[0::2].count(0)
+        encoding = "utf-16-le" if odd_zeros > even_zeros else "utf-16-be"
+        try:
+            text = data.decode(encoding)
+            if _looks_like_text(text):
+                return text, encoding
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=list(_LEGACY_ENCODINGS)).best()
+    if best is not None:
+        text = str(best)
+        if _looks_like_text(text):
+            return text, best.encoding
+    raise _undecodable(path, "its encoding is not UTF-8, UTF-16, GBK, Big5, Shift-JIS or cp1252")
+
+
+def _undecodable(path: str | Path, why: str) -> SubtitleError:
+    name = Path(path).name
+    return SubtitleError(
+        f"cannot read subtitles {path}: {why} (or it is not a text file). Re-save it as UTF-8, "
+        f"e.g. `iconv -f GBK -t UTF-8 '{name}' > fixed.srt`, or open it in a subtitle editor "
+        f"and save as UTF-8."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True)
+class SubtitleFile:
+    """A parsed subtitle file: its events plus what reading it found out."""
+
+    path: Path
+    events: list[SubtitleEvent]
+    format: str  # "ass", "ssa", "srt" or "vtt"
+    encoding: str
+    n_comments: int = 0  # ASS comment events, dropped because they are never displayed
+
+    def summary(self) -> SubtitleSummary:
+        return summarize(self.events, n_comments=self.n_comments)
+
+
+def _sniff_format(text: str, suffix: str) -> str:
+    head = text.lstrip()[:4000]
+    if re.search(r"^\s*\[(?:Script Info|V4\+? Styles|Events)\]", head, re.MULTILINE | re.I):
+        return "ssa" if suffix == ".ssa" else "ass"
+    if head.startswith("WEBVTT"):
+        return "vtt"
+    if suffix in (".ass", ".ssa", ".vtt") and not re.search(r"-->", head):
+        return suffix[1:]
+    return "srt"
+
+
+def load_subtitles(path: str | Path) -> SubtitleFile:
+    """Read a subtitle file into events sorted by start (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SubtitleError(f"subtitle file not found: {path}")
+    data = path.read_bytes()
+    if not data.strip():
+        raise SubtitleError(f"subtitle file {path} is empty")
+    text, encoding = decode_subtitle_bytes(data, path)
+    fmt = _sniff_format(text, path.suffix.lower())
+    try:
+        if fmt == "srt":
+            events, n_comments = _parse_srt(text), 0
+        else:
+            events, n_comments = _parse_with_pysubs2(text, fmt)
+    except SubtitleError:
+        raise
+    except Exception as exc:  # the parsers raise many types on malformed input
+        raise SubtitleError(f"cannot parse subtitles {path} as {fmt.upper()}: {exc}") from exc
+    if not events and not n_comments:
+        raise SubtitleError(
+            f"no subtitle events found in {path} (read as {fmt.upper()} in {encoding}): "
+            "is it really a subtitle file?"
+        )
+    events.sort(key=lambda e: (e.start, e.end))
+    events = mark_duplicates(events)
+    log.debug("read %d events (%d comments dropped) from %s", len(events), n_comments, path)
+    return SubtitleFile(path, events, fmt, encoding, n_comments)
+
+
+def read_subtitles(path: str | Path) -> list[SubtitleEvent]:
+    """Events of a subtitle file sorted by start; non-speech events carry a ``skip_reason``."""
+    return load_subtitles(path).events
+
+
+def _event(start: float, end: float, raw: str, name: str = "", style: str = "") -> SubtitleEvent:
+    reason = classify(raw, style, name)
+    if not reason and end <= start:
+        reason = ZERO_LENGTH
+    return SubtitleEvent(
+        start=start,
+        end=end,
+        text=clean_text(raw),
+        name_hint=name.strip(),
+        style=style,
+        skip_reason=reason,
+    )
+
+
+def _parse_srt(text: str) -> list[SubtitleEvent]:
+    items = pysrt.SubRipFile.from_string(text, error_handling=pysrt.SubRipFile.ERROR_LOG)
+    return [
+        _event(item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, item.text) for item in items
+    ]
+
+
+def _parse_with_pysubs2(text: str, fmt: str) -> tuple[list[SubtitleEvent], int]:
+    subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+    events: list[SubtitleEvent] = []
+    n_comments = 0
+    for ev in subs.events:
+        if ev.is_comment:
+            n_comments += 1
+            continue
+        events.append(_event(ev.start / 1000.0, ev.end / 1000.0, ev.text, ev.name, ev.style))
+    return events, n_comments
+
+
+def mark_duplicates(events: Sequence[SubtitleEvent]) -> list[SubtitleEvent]:
+    """Mark every repeat of an event with the same start, end and text as ``"duplicate"``.
+
+    Fansub files often stack the same line twice (a second layer for a border or a blur);
+    counting it twice would give one voice two lines. Names may differ between the copies;
+    the first one (in file order after sorting) is kept as speech.
+    """
+    seen: set[tuple[float, float, str]] = set()
+    out: list[SubtitleEvent] = []
+    for ev in events:
+        key = (round(ev.start, 3), round(ev.end, 3), ev.text)
+        if ev.text and key in seen and ev.skip_reason in ("", DUPLICATE):
+            ev = replace(ev, skip_reason=DUPLICATE)
+        elif not ev.skip_reason:
+            seen.add(key)
+        out.append(ev)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+
+
+@dataclass(frozen=True)
+class SubtitleSummary:
+    """Counts of speech and skipped events, for the run summary ("drop nothing silently")."""
+
+    total: int
+    speech: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    n_comments: int = 0
+
+    def __str__(self) -> str:
+        parts = [f"{self.speech} speech lines"]
+        if self.skipped:
+            parts.append(
+                "skipped: " + ", ".join(f"{n} {reason}" for reason, n in self.skipped.items())
+            )
+        if self.n_comments:
+            parts.append(f"{self.n_comments} comments dropped")
+        return "; ".join(parts)
+
+
+def summarize(events: Iterable[SubtitleEvent], n_comments: int = 0) -> SubtitleSummary:
+    """Count events by skip reason (most frequent first); speech events have no reason."""
+    counts = Counter(ev.skip_reason for ev in events)
+    speech = counts.pop("", 0)
+    total = speech + sum(counts.values())
+    skipped = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return SubtitleSummary(total=total, speech=speech, skipped=skipped, n_comments=n_comments)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks against the media
+
+
+def format_duration(seconds: float) -> str:
+    """``3720 -> "1h02m"``, ``1440 -> "24m"``, ``95 -> "1m35s"``, ``7.5 -> "7.5s"``."""
+    seconds = max(0.0, float(seconds))
+    if seconds >= 3600:
+        h, rest = divmod(int(round(seconds)), 3600)
+        return f"{h}h{rest // 60:02d}m"
+    if seconds >= 600:
+        return f"{int(round(seconds / 60))}m"
+    if seconds >= 60:
+        m, s = divmod(int(round(seconds)), 60)
+        return f"{m}m{s:02d}s"
+    return f"{seconds:.1f}s"
+
+
+def validate_against_media(
+    events: Sequence[SubtitleEvent], media_duration: float, path: str | Path
+) -> list[SubtitleEvent]:
+    """Check events against the media they belong to; returns the corrected events.
+
+    Lines starting at or after the end of the media become ``"past-end"``; lines running past
+    it are clipped. More than half of the speech lines past the end means the subtitles belong
+    to another video, which is an error rather than something to paper over. Overlapping lines
+    are fine (people talk over each other); exact duplicates are marked ``"duplicate"``.
+    ``media_duration <= 0`` (unknown) skips the timing checks.
+    """
+    name = Path(path).name
+    if not events:
+        raise SubtitleError(f"subtitle file {path} has no events")
+    events = mark_duplicates(events)
+    n_speech = sum(1 for ev in events if not ev.skip_reason)
+    if n_speech == 0:
+        raise SubtitleError(
+            f"subtitle file {path} has no speech lines: all {len(events)} events are skipped "
+            f"({summarize(events)}); are these sign/song-only subtitles?"
+        )
+    if media_duration <= 0:
+        return list(events)
+    out: list[SubtitleEvent] = []
+    n_past = 0
+    for ev in events:
+        if ev.start >= media_duration:
+            if not ev.skip_reason:
+                n_past += 1
+                ev = replace(ev, skip_reason=PAST_END)
+        elif ev.end > media_duration:
+            ev = replace(ev, end=float(media_duration))
+        out.append(ev)
+    if n_past * 2 > n_speech:
+        last = max(ev.end for ev in events)
+        raise SubtitleError(
+            f"subtitles {name} end at {format_duration(last)} but the media lasts "
+            f"{format_duration(media_duration)}: wrong file? ({n_past} of {n_speech} speech "
+            "lines start after the end)"
+        )
+    if n_past:
+        log.warning("%s: %d lines start after the end of the media; skipped", name, n_past)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding subtitles beside a video
+
+_LANG_TAG_RE = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
+
+
+def find_subtitles(media: str | Path) -> Path | None:
+    """The subtitle file beside ``media``: ``ep01.ass``/``.ssa``/``.srt``/``.vtt`` or a
+    language-tagged one like ``ep01.en.srt``. ASS wins over the rest because its Name field
+    carries speakers; an untagged file wins over a tagged one of the same format."""
+    media = Path(media)
+    try:
+        siblings = [p for p in media.parent.iterdir() if p.is_file()]
+    except OSError:
+        return None
+    stem = media.stem
+    ranked: list[tuple[int, int, str, Path]] = []
+    for p in siblings:
+        suffix = p.suffix.lower()
+        if p == media or suffix not in SUBTITLE_EXTENSIONS:
+            continue
+        base = p.name[: -len(p.suffix)]
+        if base == stem:
+            tagged = 0
+        elif base.startswith(stem + ".") and _LANG_TAG_RE.match(base[len(stem) + 1 :]):
+            tagged = 1
+        else:
+            continue
+        ranked.append((SUBTITLE_EXTENSIONS.index(suffix), tagged, p.name, p))
+    if not ranked:
+        return None
+    ranked.sort()
+    if len(ranked) > 1:
+        log.info(
+            "%s: using %s (also found: %s)",
+            media.name,
+            ranked[0][3].name,
+            ", ".join(r[3].name for r in ranked[1:]),
+        )
+    return ranked[0][3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_srt(events: Iterable[SubtitleEvent], path: str | Path) -> Path:
+    """Write events as UTF-8 SRT (no names: SRT has no field for them)."""
+    path = Path(path)
+    subs = pysrt.SubRipFile()
+    for i, ev in enumerate(events, start=1):
+        subs.append(
+            pysrt.SubRipItem(
+                index=i,
+                start=pysrt.SubRipTime.from_ordinal(int(round(ev.start * 1000))),
+                end=pysrt.SubRipTime.from_ordinal(int(round(ev.end * 1000))),
+                text=ev.text,
+            )
+        )
+    lines = []
+    for item in subs:
+        lines.append(str(item).rstrip("\n") + "\n")
+    _atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def write_ass(events: Iterable[SubtitleEvent], path: str | Path, with_names: bool = True) -> Path:
+    """Write events as UTF-8 ASS, keeping each event's style and (optionally) its Name."""
+    path = Path(path)
+    subs = pysubs2.SSAFile()
+    default = subs.styles["Default"]
+    for ev in events:
+        style = ev.style or "Default"
+        if style not in subs.styles:
+            subs.styles[style] = default.copy()
+        subs.events.append(
+            pysubs2.SSAEvent(
+                start=int(round(ev.start * 1000)),
+                end=int(round(ev.end * 1000)),
+                text=ev.text.replace("\n", "\\N"),
+                name=ev.name_hint if with_names else "",
+                style=style,
+            )
+        )
+    _atomic_write_text(path, subs.to_string("ass"))
+    return path

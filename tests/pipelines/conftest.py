@@ -1,0 +1,43 @@
+"""Fixtures: workspaces filled with synthetic lines and vectors (no media, no model), so the
+rules of the workspace and the grouping stage are tested in milliseconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines.records import SubtitleEvent
+from pipelines.workspace import Workspace
+
+MODEL = "test-voice-v1"
+
+
+def planted_episode(rng: np.random.Generator, speakers: list[int], dim: int = 32, noise: float = 0.35):
+    """Lines 2 s apart, no overlap; each speaker a random direction plus noise."""
+    centres = np.random.default_rng(1234).normal(size=(20, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    X = centres[speakers] + noise * rng.normal(size=(len(speakers), dim)) / np.sqrt(dim)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    events = [SubtitleEvent(2.0 * i, 2.0 * i + 1.6, f"line {i}") for i in range(len(speakers))]
+    return events, X.astype(np.float32)
+
+
+@pytest.fixture
+def make_ws(tmp_path: Path):
+    def make(episodes: list[list[int]], seed: int = 0) -> Workspace:
+        ws = Workspace.init(tmp_path / "ws")
+        rng = np.random.default_rng(seed)
+        for n, speakers in enumerate(episodes):
+            media = tmp_path / f"ep{n + 1:02d}.mkv"
+            subs = tmp_path / f"ep{n + 1:02d}.srt"
+            media.write_bytes(b"x")
+            subs.write_text(f"episode {n}")
+            events, X = planted_episode(rng, speakers)
+            ep, _ = ws.add_episode(media, subs, 2.0 * len(speakers) + 5, "video", events, {})
+            ws.save_vectors(ep.id, "voice", MODEL, X)
+        ws.set_meta("voice_model", MODEL)
+        return ws
+
+    return make
