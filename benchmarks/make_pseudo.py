@@ -96,7 +96,9 @@ def cmd_season(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     ep = build_demo(args.out, seed=args.seed)
-    print(f"{ep.media}  {len(ep.truth)} lines  {ep.duration:.0f} s  in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{ep.media}  {len(ep.truth)} lines  {ep.duration:.0f} s  in {time.perf_counter() - t0:.1f} s"
+    )
     for p in (ep.srt, ep.ass, ep.truth_csv):
         print(p)
 
@@ -167,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not Path(args.data).is_dir() and args.command == "season":
         sys.exit(f"no development data at {args.data} (see --data)")
-    args.out = args.out or ("/tmp/castlist_pseudo" if args.command == "season" else "/tmp/castlist_demo")
+    args.out = args.out or (
+        "/tmp/castlist_pseudo" if args.command == "season" else "/tmp/castlist_demo"
+    )
     {"season": cmd_season, "demo": cmd_demo}[args.command](args)
 
 

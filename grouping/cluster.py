@@ -354,7 +354,7 @@ class ReliableFirstClustering:
             partners.setdefault(int(b), []).append(int(a))
         attached = np.zeros(n, bool)
         starts = np.flatnonzero(np.r_[True, np.diff(row) != 0]) if row.size else row
-        ends = np.r_[starts[1:], row.size]
+        ends = np.r_[starts[1:], row.size] if row.size else row
         by_row = {int(row[s]): (s, e) for s, e in zip(starts, ends, strict=True)}
         for ci in np.argsort(-r[cand], kind="stable"):
             if ci not in by_row:

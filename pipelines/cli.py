@@ -24,8 +24,8 @@ EXIT_INTERRUPTED = 130
 class ProgressPrinter:
     """Progress on stderr: a rewritten line on a terminal, a line every 10% otherwise."""
 
-    def __init__(self, stream=sys.stderr) -> None:  # noqa: ANN001
-        self.stream = stream
+    def __init__(self, stream=None) -> None:  # noqa: ANN001
+        self.stream = stream or sys.stderr
         self.tty = stream.isatty()
         self._last: dict[str, int] = {}
         self._t0 = time.monotonic()

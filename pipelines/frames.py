@@ -68,10 +68,21 @@ def _output_size(width: int | None, src_w: int, src_h: int) -> tuple[int, int]:
 
 
 def _select_expression(targets: Sequence[float]) -> str:
-    """Keep the first frame at or after each target (the target is already moved back by half a
-    frame, so the kept frame is the one nearest the original time)."""
-    terms = [f"gte(t,{t:.6f})*(lt(prev_t,{t:.6f})+isnan(prev_t))" for t in targets]
-    return "+".join(terms)
+    """A ``select`` expression keeping the first frame at or after each sorted target.
+
+    A frame is kept when some target lies in (previous frame's time, its time]. A flat sum over
+    the targets breaks ffmpeg's expression parser past a few hundred terms and costs O(n) per
+    frame; instead a binary search of nested ``if``s finds the largest target <= t (depth
+    log2 n) and keeps the frame when that target is later than the previous frame.
+    """
+
+    def largest(lo: int, hi: int) -> str:  # precondition: targets[lo] <= t
+        if hi - lo == 1:
+            return f"lt(prev_t,{targets[lo]:.6f})+isnan(prev_t)"
+        mid = (lo + hi) // 2
+        return f"if(gte(t,{targets[mid]:.6f}),{largest(mid, hi)},{largest(lo, mid)})"
+
+    return f"if(gte(t,{targets[0]:.6f}),{largest(0, len(targets))},0)"
 
 
 def iter_frames(

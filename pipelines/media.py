@@ -50,7 +50,8 @@ class MediaInfo:
     n_audio_streams: int = 0
 
 
-def _tool(name: str) -> str:
+def find_tool(name: str) -> str:
+    """Path of ``ffmpeg`` or ``ffprobe``; :class:`MediaError` telling how to install it."""
     exe = shutil.which(name)
     if exe is None:
         raise MediaError(
@@ -58,6 +59,9 @@ def _tool(name: str) -> str:
             "install it (`apt-get install ffmpeg`, `brew install ffmpeg` or `conda install ffmpeg`)"
         )
     return exe
+
+
+_tool = find_tool  # older name, used by pipelines.frames
 
 
 def _check_input(path: str | Path) -> Path:
@@ -128,7 +132,7 @@ def _check_tail(path: Path, duration: float, stream: str) -> None:
     only the start; one seek near the end finds the cut for ~50 ms instead of a full decode.
     """
     at = max(0.0, duration - max(1.0, 0.02 * duration))
-    cmd = [_tool("ffprobe"), "-v", "error", "-read_intervals", f"{at:.3f}%"]
+    cmd = [find_tool("ffprobe"), "-v", "error", "-read_intervals", f"{at:.3f}%"]
     cmd += ["-select_streams", stream, "-show_entries", "packet=pts_time", "-of", "csv=p=0"]
     try:
         proc = subprocess.run(
@@ -156,9 +160,9 @@ def probe(path: str | Path) -> MediaInfo:
     """
     path = _check_input(path)
     cmd = [
-        _tool("ffprobe"),
+        find_tool("ffprobe"),
         "-v",
-        "error",
+        "warning",
         "-print_format",
         "json",
         "-show_format",
@@ -197,7 +201,9 @@ def probe(path: str | Path) -> MediaInfo:
     a = audio[0] if audio else {}
     v = video[0] if video else {}
     fps = _fraction(v.get("avg_frame_rate")) or _fraction(v.get("r_frame_rate"))
-    if duration and (audio or video):
+    # a VBR mp3 without a header gets a duration guessed from its bitrate: no use checking it
+    estimated = "Estimating duration from bitrate" in stderr
+    if duration and (audio or video) and not estimated:
         own = _stream_duration(a or v)  # the stream's own length, when the container says
         _check_tail(path, own or float(duration), "a:0" if audio else "v:0")
     return MediaInfo(
@@ -234,7 +240,7 @@ def _temp_beside(out: Path, suffix: str = ".wav") -> Path:
 
 
 def _run_ffmpeg(args: list[str], src: Path, tmp: Path, timeout: float | None) -> None:
-    cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y", *args, str(tmp)]
+    cmd = [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y", *args, str(tmp)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:

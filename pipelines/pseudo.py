@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,11 +75,18 @@ def _is_speech_event(name: str, style: str) -> bool:
     return not any(t in _SKIP_NAME_TOKENS for t in _tokens(name))
 
 
+def _base_name(name: str) -> str:
+    """ "Ryuji (thought)" and "Ooy?" are the same voice as "Ryuji" and "Ooy"."""
+    return re.sub(r"\s*\([^)]*\)\s*$", "", name.strip()).rstrip("?").strip() or name.strip()
+
+
 def turns_from_ass(path: str | Path) -> list[Turn]:
     """Read the dialogue turn structure of a real ASS file whose Name field holds the speaker.
 
     Comments, events without a name, sign/song/credit styles and empty texts are dropped, and
-    exact duplicates (layered typesetting) are kept once. Sorted by start time.
+    exact duplicates (layered typesetting) are kept once. Names lose a trailing "(thought)"
+    or "?" and take the file's most common capitalisation ("RYuji" -> "Ryuji"); other typos
+    stay, as in the real data. Sorted by start time.
     """
     path = Path(path)
     try:
@@ -100,6 +108,11 @@ def turns_from_ass(path: str | Path) -> list[Turn]:
         turns.append(Turn(ev.start / 1000, ev.end / 1000, ev.name.strip(), text))
     if not turns:
         raise SubtitleError(f"{path}: no named dialogue lines (is the Name field filled?)")
+    spellings = Counter(_base_name(t.speaker) for t in turns)
+    canon: dict[str, str] = {}
+    for n, _ in spellings.most_common():
+        canon.setdefault(n.casefold(), n)
+    turns = [Turn(t.start, t.end, canon[_base_name(t.speaker).casefold()], t.text) for t in turns]
     turns.sort(key=lambda t: (t.start, t.end, t.speaker))
     return turns
 
@@ -257,6 +270,10 @@ def speech_only(x: np.ndarray, max_pause_s: float = 0.12) -> np.ndarray:
     return frames.reshape(-1).astype(np.float32)
 
 
+def _ascii(s: str) -> str:
+    return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode()
+
+
 def _fade(x: np.ndarray, n: int = 240) -> np.ndarray:
     n = min(n, len(x) // 2)
     if n > 0:
@@ -313,8 +330,12 @@ class VoicePool:
         wav_dir: str | Path | None = None,
         prefix: str = "ami:",
         min_segment_s: float = 0.5,
+        min_total_s: float = 2.0,
     ) -> dict[str, list[np.ndarray]]:
         """Single-speaker segments cut from RTTM-annotated recordings (overlaps removed).
+
+        Speakers with under ``min_total_s`` seconds of clean segments are left out: too little
+        to voice even one character convincingly.
 
         The wav of each RTTM ``uri`` is looked up as ``wav_dir/uri.wav`` (default: beside the
         RTTM file); recordings that are missing are skipped.
@@ -331,6 +352,9 @@ class VoicePool:
                 wav_of[uri] = Path(wav_dir or rttm.parent) / f"{uri}.wav"
         voices: dict[str, list[np.ndarray]] = {}
         for uri in sorted(segs):
+            if not wav_of[uri].exists():  # "trn00" may be stored as "trñ00.wav"
+                near = [w for w in wav_of[uri].parent.glob("*.wav") if _ascii(w.stem) == uri]
+                wav_of[uri] = near[0] if len(near) == 1 else wav_of[uri]
             if not wav_of[uri].exists():
                 log.warning("rttm: %s missing, skipped", wav_of[uri])
                 continue
@@ -349,9 +373,9 @@ class VoicePool:
                     ]
                 for p0, p1 in pieces:
                     if p1 - p0 >= min_segment_s:
-                        clip = audio[int(p0 * SAMPLE_RATE) : int(p1 * SAMPLE_RATE)]
+                        clip = audio[round(p0 * SAMPLE_RATE) : round(p1 * SAMPLE_RATE)]
                         voices.setdefault(prefix + spk, []).append(clip)
-        return voices
+        return {k: v for k, v in voices.items() if sum(map(len, v)) >= min_total_s * SAMPLE_RATE}
 
     def with_extra(self, extra: Mapping[str, Sequence[np.ndarray]]) -> VoicePool:
         """This pool plus more one-off voices (ids already present are ignored)."""
@@ -575,8 +599,8 @@ def build_episode(
     out_dir.mkdir(parents=True, exist_ok=True)
     turns = _snap(turns)
     rng = np.random.default_rng(seed)
-    vmap = dict(voices) if voices is not None else pool.assign(
-        Counter(t.speaker for t in turns), seed
+    vmap = (
+        dict(voices) if voices is not None else pool.assign(Counter(t.speaker for t in turns), seed)
     )
     missing = {t.speaker for t in turns} - set(vmap)
     if missing:
@@ -648,7 +672,7 @@ def build_season(
     vmap = pool.assign(counts, seed)
     return [
         build_episode(turns, pool, out_dir, nm, seed * 1000 + i + 1, snr_db, music, video, vmap)
-        for i, (turns, nm) in enumerate(zip(all_turns, names))
+        for i, (turns, nm) in enumerate(zip(all_turns, names, strict=True))
     ]
 
 

@@ -66,10 +66,14 @@ def episode_constraints(
     cannot_pairs = [(a, b) for i, a in enumerate(reps) for b in reps[i + 1 :]]
     cannot_pairs += [(pos[a], pos[b]) for a, b in cannot if a in pos and b in pos]
     timing = Constraints.from_intervals(df["start"].to_numpy(), df["end"].to_numpy())
-    return Constraints(np.array(must).reshape(-1, 2), np.array(cannot_pairs).reshape(-1, 2)).merged(timing)
+    return Constraints(np.array(must).reshape(-1, 2), np.array(cannot_pairs).reshape(-1, 2)).merged(
+        timing
+    )
 
 
-def group_season(ws: Workspace, voice_model: str, clusterer: ReliableFirstClustering | None = None) -> SeasonResult:
+def group_season(
+    ws: Workspace, voice_model: str, clusterer: ReliableFirstClustering | None = None
+) -> SeasonResult:
     human = ws.human_labels()
     locks = ws.locks()
     cannot = ws.cannot_links()
@@ -81,19 +85,23 @@ def group_season(ws: Workspace, voice_model: str, clusterer: ReliableFirstCluste
         if X_all is None:
             continue
         df = ws.lines_frame(episode.id)
-        keep = (df["skip_reason"] == "") & (df["id"].map(human).fillna("") != AMBIENT)
+        keep = (df["skip_reason"] == "") & df["id"].map(lambda lid: human.get(lid) != AMBIENT)
         df = df[keep.to_numpy()].reset_index(drop=True)
         if df.empty:
             continue
         X = X_all[df["idx"].to_numpy()]
         reliability = heuristic_reliability((df["end"] - df["start"]).to_numpy())
-        labels = clusterer.fit_predict(X, reliability, episode_constraints(df, human, locks, cannot))
+        labels = clusterer.fit_predict(
+            X, reliability, episode_constraints(df, human, locks, cannot)
+        )
         # a group holding locked lines is named after the lock, so human groups keep their ids
         key_names = {}
         for lab in set(labels.tolist()):
             members = df["id"][labels == lab]
             held = sorted({locks[m] for m in members if m in locks})
-            key_names[lab] = f"{episode.id}-{held[0]}" if held and lab >= 0 else f"{episode.id}-g{lab}"
+            key_names[lab] = (
+                f"{episode.id}-{held[0]}" if held and lab >= 0 else f"{episode.id}-g{lab}"
+            )
         singles = iter(range(10**9))
         group_keys += [
             key_names[lab] if lab >= 0 else f"{episode.id}-u{next(singles)}" for lab in labels
@@ -117,7 +125,9 @@ def group_season(ws: Workspace, voice_model: str, clusterer: ReliableFirstCluste
     np.add.at(centroids, gidx, X)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
     sizes = np.bincount(gidx, minlength=len(groups))
-    group_episode = np.array([df["episode"].iloc[np.flatnonzero(gidx == g)[0]] for g in range(len(groups))])
+    episode_code = pd.factorize(df["episode"])[0]
+    group_episode = np.zeros(len(groups), dtype=np.int64)
+    group_episode[gidx] = episode_code
     names = sorted({n for n in human.values() if n != AMBIENT})
     name_id = {n: i for i, n in enumerate(names)}
     y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
@@ -147,7 +157,9 @@ def group_season(ws: Workspace, voice_model: str, clusterer: ReliableFirstCluste
             result.sources[LabelSource.HUMAN.value] += 1
             continue
         if propagator is not None and pred[i] >= 0:
-            label_rows.append((lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max())))
+            label_rows.append(
+                (lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max()))
+            )
             result.sources[LabelSource.PROPAGATED.value] += 1
         else:
             label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))

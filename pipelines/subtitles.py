@@ -181,12 +181,33 @@ def decode_subtitle_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[st
             pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data, cp_isolation=list(_LEGACY_ENCODINGS)).best()
-    if best is not None:
-        text = str(best)
+    candidates = []
+    for rank, match in enumerate(from_bytes(data, cp_isolation=list(_LEGACY_ENCODINGS))):
+        text = str(match)
         if _looks_like_text(text):
-            return text, best.encoding
+            candidates.append((_mixed_script_words(text), rank, text, match.encoding))
+    if candidates:
+        _, _, text, encoding = min(candidates)
+        return text, encoding
     raise _undecodable(path, "its encoding is not UTF-8, UTF-16, GBK, Big5, Shift-JIS or cp1252")
+
+
+_LATIN = r"A-Za-z\u00c0-\u024f"
+_MIXED_WORD_RES = (
+    # Latin letters glued to Cyrillic/Greek ones: French in cp1251 reads "Зa va"
+    re.compile(rf"[{_LATIN}][\u0370-\u03ff\u0400-\u04ff]|[\u0370-\u03ff\u0400-\u04ff][{_LATIN}]"),
+    # Hangul glued to Han: Chinese in EUC-KR reads "乖쳬浬걸"
+    re.compile(r"[\uac00-\ud7af][\u4e00-\u9fff]|[\u4e00-\u9fff][\uac00-\ud7af]"),
+)
+
+
+def _mixed_script_words(text: str) -> int:
+    """How often letters of two scripts touch: rare in real text, common in a wrong codepage.
+
+    charset-normalizer's first guess on a short file can be a codepage that turns every
+    accented letter into a Cyrillic one; this breaks the tie the way a reader would.
+    """
+    return sum(len(rx.findall(text)) for rx in _MIXED_WORD_RES)
 
 
 def _undecodable(path: str | Path, why: str) -> SubtitleError:
@@ -277,7 +298,13 @@ def _event(start: float, end: float, raw: str, name: str = "", style: str = "") 
 
 
 def _parse_srt(text: str) -> list[SubtitleEvent]:
-    items = pysrt.SubRipFile.from_string(text, error_handling=pysrt.SubRipFile.ERROR_LOG)
+    # ERROR_PASS: pysrt's ERROR_LOG writes bytes to a text stream and crashes on Python 3
+    items = pysrt.SubRipFile.from_string(text, error_handling=pysrt.SubRipFile.ERROR_PASS)
+    n_arrows = len(re.findall(r"-->", text))
+    if n_arrows > len(items):
+        log.warning(
+            "SRT: %d of %d timed blocks could not be parsed", n_arrows - len(items), n_arrows
+        )
     return [
         _event(item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, item.text) for item in items
     ]
