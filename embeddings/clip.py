@@ -76,7 +76,9 @@ class ClipEmbedder:
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 model_name,
-                pretrained=None if local_dir is not None else (str(pretrained) if pretrained else None),
+                pretrained=None
+                if local_dir is not None
+                else (str(pretrained) if pretrained else None),
                 device=device,
             )
         except (RuntimeError, OSError, ValueError, KeyError) as exc:

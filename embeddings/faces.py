@@ -118,10 +118,7 @@ def summarise_line(
     ``min_consistency``; SFace's same-person cosine is ~0.7, different people ~0.1).
     """
     n_frames = len(faces_per_frame)
-    if isinstance(frame_heights, int):
-        heights = [frame_heights] * n_frames
-    else:
-        heights = list(frame_heights)
+    heights = [frame_heights] * n_frames if isinstance(frame_heights, int) else list(frame_heights)
     if len(heights) != n_frames:
         raise ValueError("frame_heights must have one entry per frame")
     if n_frames == 0:
@@ -130,7 +127,7 @@ def summarise_line(
     n_faces = max((len(f) for f in faces_per_frame), default=0)
     mains: list[Face] = []
     sizes: list[float] = []
-    for faces, height in zip(faces_per_frame, heights):
+    for faces, height in zip(faces_per_frame, heights, strict=True):
         if not faces:
             continue
         ranked = sorted(faces, key=lambda f: f.area, reverse=True)

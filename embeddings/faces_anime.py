@@ -57,11 +57,14 @@ def palette_histogram(pixels: np.ndarray) -> np.ndarray:
     sat = np.where(cmax > 0, delta / np.maximum(cmax, 1e-6), 0.0)
     r, g, b = pixels.T
     safe = np.maximum(delta, 1e-6)
-    hue = np.select(
-        [cmax == r, cmax == g],
-        [((g - b) / safe) % 6.0, (b - r) / safe + 2.0],
-        (r - g) / safe + 4.0,
-    ) / 6.0  # in [0, 1)
+    hue = (
+        np.select(
+            [cmax == r, cmax == g],
+            [((g - b) / safe) % 6.0, (b - r) / safe + 2.0],
+            (r - g) / safe + 4.0,
+        )
+        / 6.0
+    )  # in [0, 1)
     grey = (sat < 0.2) | (cmax < 0.15)
     grey_bin = N_HUES * 4 + np.minimum((cmax * N_GREYS).astype(int), N_GREYS - 1)
     hue_bin = np.minimum((hue * N_HUES).astype(int), N_HUES - 1)
@@ -94,7 +97,10 @@ def describe(
     """
     x, y, w, h = box
     hair = np.concatenate(
-        [_region(image, x - 0.15 * w, y - 0.45 * h, 1.3 * w, 0.45 * h), _region(image, x, y, w, 0.25 * h)]
+        [
+            _region(image, x - 0.15 * w, y - 0.45 * h, 1.3 * w, 0.45 * h),
+            _region(image, x, y, w, 0.25 * h),
+        ]
     )
     if skin is not None and len(hair):
         distance = np.abs(hair.astype(np.int16) - np.asarray(skin, dtype=np.int16)).sum(axis=1)

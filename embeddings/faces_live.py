@@ -105,9 +105,7 @@ class YuNetSFace:
                     self.nms_threshold,
                     5000,
                 )
-                self._local.recogniser = cv2.FaceRecognizerSF.create(
-                    str(self._recogniser_path), ""
-                )
+                self._local.recogniser = cv2.FaceRecognizerSF.create(str(self._recogniser_path), "")
             except cv2.error as exc:
                 raise BackendUnavailable(
                     f"OpenCV {cv2.__version__} cannot load {self._detector_path.parent}: {exc}; "

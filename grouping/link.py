@@ -30,7 +30,9 @@ class RosterLinker:
 
     ``fit(centroids, episode_of_group, size, fixed=None)``: ``fixed`` holds a known character
     id per group (-1 none). Groups with the same known id are always linked; two different
-    known ids never are. Sets ``roster_`` (g,) character ids: known ids are kept, new
+    known ids never are. ``must_link``/``cannot_link`` are pairs of group indices from human
+    decisions (merged groups of two episodes; groups a person said differ): components
+    holding a cannot-link pair are never joined. Sets ``roster_`` (g,) character ids: known ids are kept, new
     characters get ids above the largest known one.
     """
 
@@ -46,7 +48,7 @@ class RosterLinker:
         self.k = k
         self.min_size = min_size
 
-    def fit(self, centroids, episode_of_group, size=None, fixed=None):
+    def fit(self, centroids, episode_of_group, size=None, fixed=None, must_link=(), cannot_link=()):
         C = normalize_rows(centroids).astype(np.float64)
         g = len(C)
         ep = np.asarray(episode_of_group).ravel()
@@ -58,6 +60,11 @@ class RosterLinker:
         vec = C * w[:, None]  # component sum of size-weighted centroids
         eps = [{int(e)} for e in ep]
         known = [int(f) for f in fx]
+        parts = [{i} for i in range(g)]
+        banned: list[set[int]] = [set() for _ in range(g)]
+        for a, b in cannot_link:
+            banned[int(a)].add(int(b))
+            banned[int(b)].add(int(a))
 
         def find(a: int) -> int:
             while parent[a] != a:
@@ -70,6 +77,13 @@ class RosterLinker:
             vec[a] += vec[b]
             eps[a] |= eps[b]
             known[a] = max(known[a], known[b])
+            parts[a] |= parts[b]
+            banned[a] |= banned[b]
+
+        def allowed(a: int, b: int) -> bool:
+            if known[a] >= 0 and known[b] >= 0 and known[a] != known[b]:
+                return False
+            return not (parts[b] & banned[a])
 
         # humans first: one known id is one character
         for f in np.unique(fx[fx >= 0]):
@@ -78,6 +92,10 @@ class RosterLinker:
                 ra, rb = find(int(members[0])), find(int(m))
                 if ra != rb:
                     join(ra, rb)
+        for a, b in must_link:  # human merges across episodes
+            ra, rb = find(int(a)), find(int(b))
+            if ra != rb and allowed(ra, rb):
+                join(ra, rb)
 
         if g > 1:
             idx, sim = knn(C, min(self.k, g - 1))
@@ -93,7 +111,7 @@ class RosterLinker:
                 ra, rb = find(int(a)), find(int(b))
                 if ra == rb:
                     continue
-                if known[ra] >= 0 and known[rb] >= 0 and known[ra] != known[rb]:
+                if not allowed(ra, rb):
                     continue
                 va, vb = vec[ra], vec[rb]
                 cos = va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb) + 1e-12)
@@ -116,5 +134,7 @@ class RosterLinker:
         log.debug("RosterLinker: %d groups -> %d characters", g, self.n_characters_)
         return self
 
-    def fit_predict(self, centroids, episode_of_group, size=None, fixed=None):
-        return self.fit(centroids, episode_of_group, size, fixed).roster_
+    def fit_predict(
+        self, centroids, episode_of_group, size=None, fixed=None, must_link=(), cannot_link=()
+    ):
+        return self.fit(centroids, episode_of_group, size, fixed, must_link, cannot_link).roster_

@@ -99,7 +99,9 @@ def cmd_label(args: argparse.Namespace) -> int:
             action = ws.name_group(args.group[0], args.name)
         else:
             action = ws.name_lines(_selected_lines(ws, args), args.name)
-        print(f"action #{action.id}: {action.verb} {len(action.args.get('lines', [])) or ''}".rstrip())
+        print(
+            f"action #{action.id}: {action.verb} {len(action.args.get('lines', [])) or ''}".rstrip()
+        )
         if not args.no_propagate:
             print(regroup(ws))
     return 0
@@ -117,6 +119,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
             action = ws.split_lines(args.line)
         elif args.command == "move":
             action = ws.move_lines(args.line, args.to)
+        elif args.command == "separate":
+            action = ws.separate_groups(*args.groups)
         elif args.command == "undo":
             action = ws.undo()
         else:
@@ -134,7 +138,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
-        for path in export(ws, args.format, Path(args.output), include_skipped=args.include_skipped):
+        for path in export(
+            ws, args.format, Path(args.output), include_skipped=args.include_skipped
+        ):
             print(path)
     return 0
 
@@ -146,6 +152,71 @@ def cmd_status(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as ws:
         print(status(ws))
     return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.evaluate import evaluate, format_report, read_truth
+    from pipelines.workspace import Workspace
+
+    with Workspace.open(args.workspace) as ws:
+        scores = evaluate(ws, read_truth(args.truth))
+    print(json.dumps(scores, indent=1) if args.json else format_report(scores))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pipelines.importer import import_lines
+    from pipelines.workspace import Workspace
+
+    vectors = {}
+    for spec in args.vectors or []:
+        modality, _, path = spec.partition("=")
+        if not path:
+            raise CastlistError(
+                f"--vectors {spec!r}: write it as MODALITY=FILE.npy, e.g. voice=voice.npy"
+            )
+        vectors[modality] = Path(path)
+    with Workspace.init(args.workspace) as ws:
+        print(import_lines(ws, Path(args.lines), vectors))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from pipelines.review import questions
+    from pipelines.workspace import Workspace
+
+    with Workspace.open(args.workspace) as ws:
+        for q in questions(ws, limit=args.limit):
+            print(f"[saves {q.saves:.1f}] {q.text}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from pipelines.workspace import Workspace
+
+    Workspace.open(args.workspace).close()  # fail here, clearly, if it is not a workspace
+    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(args.port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        str(Path(args.workspace).resolve()),
+    ]
+    print(f"castlist ui: http://localhost:{args.port}  (Ctrl+C to stop)")
+    return subprocess.call(cmd)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -166,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, func: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         return p
@@ -184,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("run", cmd_run, "embed, group and name every line (resumable, cheap to re-run)")
     workspace_arg(p)
-    p.add_argument("--voice", default=None, help="voice model: campplus (default, offline) or ecapa")
+    p.add_argument(
+        "--voice", default=None, help="voice model: campplus (default, offline) or ecapa"
+    )
 
     p = command("label", cmd_label, "name lines, a group or a character by hand")
     workspace_arg(p)
@@ -205,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("--line", action="append", required=True, help="line id (repeatable)")
     p.add_argument("--to", required=True, help="target group id")
+    p = command("separate", cmd_edit, "two groups are different characters: never link them")
+    workspace_arg(p)
+    p.add_argument("groups", nargs=2, help="two group ids")
     for verb in ("undo", "redo"):
         p = command(verb, cmd_edit, f"{verb} the last human action")
         workspace_arg(p)
@@ -218,7 +296,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", cmd_status, "what the workspace holds and how much is named")
     workspace_arg(p)
 
-    p = command("demo", cmd_demo, "build a small episode from bundled audio and run everything on it")
+    p = command("eval", cmd_eval, "score the workspace against ground truth")
+    workspace_arg(p)
+    p.add_argument(
+        "--truth", required=True, help="CSV/JSONL with speaker and line_id or start,end[,episode]"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = command("import", cmd_import, "bring your own lines table and embeddings (see README)")
+    workspace_arg(p)
+    p.add_argument(
+        "--lines", required=True, help="CSV or parquet: episode,start,end,text[,speaker]"
+    )
+    p.add_argument(
+        "--vectors", action="append", help="MODALITY=FILE.npy, row i = line i (repeatable)"
+    )
+
+    p = command("review", cmd_review, "the questions that save the most work, best first")
+    workspace_arg(p)
+    p.add_argument("--limit", type=int, default=20)
+
+    p = command("ui", cmd_ui, "open the cluster browser (Streamlit)")
+    workspace_arg(p)
+    p.add_argument("--port", type=int, default=8501)
+
+    p = command(
+        "demo", cmd_demo, "build a small episode from bundled audio and run everything on it"
+    )
     p.add_argument("--dir", help="where to leave the demo workspace (default: ./castlist-demo)")
     return parser
 

@@ -35,13 +35,17 @@ def label_one_line_per_character(ws: Workspace, truth: pd.DataFrame) -> int:
     return len(picks)
 
 
-def run_demo(root: Path | None = None, progress: Callable[[str, int, int], None] | None = None) -> str:
+def run_demo(
+    root: Path | None = None, progress: Callable[[str, int, int], None] | None = None
+) -> str:
     root = Path(root or "castlist-demo").resolve()
     media_dir, ws_dir = root / "media", root / "workspace"
     marker = root / ".castlist-demo"
     if root.exists() and any(root.iterdir()):
         if not marker.exists():
-            raise WorkspaceError(f"{root}: exists and is not a castlist demo folder; pass --dir NEW_FOLDER")
+            raise WorkspaceError(
+                f"{root}: exists and is not a castlist demo folder; pass --dir NEW_FOLDER"
+            )
         shutil.rmtree(root)  # a previous demo: start afresh
     root.mkdir(parents=True)
     marker.touch()
@@ -55,16 +59,18 @@ def run_demo(root: Path | None = None, progress: Callable[[str, int, int], None]
         n = label_one_line_per_character(ws, truth)
         regroup(ws)
         after = evaluate(ws, truth)
-    return "\n".join([
-        f"demo episode: {episode.media} ({episode.duration:.0f} s, {added.summary})",
-        summary,
-        "",
-        "== unsupervised (voice only) ==",
-        format_report(before),
-        "",
-        f"== after naming one line of each of the {n} characters ==",
-        format_report(after),
-        "",
-        f"workspace left in {ws_dir}: try `castlist status {ws_dir}` or "
-        f"`castlist export {ws_dir} -f csv -o demo.csv`",
-    ])
+    return "\n".join(
+        [
+            f"demo episode: {episode.media} ({episode.duration:.0f} s, {added.summary})",
+            summary,
+            "",
+            "== unsupervised (voice only) ==",
+            format_report(before),
+            "",
+            f"== after naming one line of each of the {n} characters ==",
+            format_report(after),
+            "",
+            f"workspace left in {ws_dir}: try `castlist status {ws_dir}` or "
+            f"`castlist export {ws_dir} -f csv -o demo.csv`",
+        ]
+    )

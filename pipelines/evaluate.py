@@ -23,28 +23,43 @@ def read_truth(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path}: truth file not found")
     df = pd.read_csv(path) if path.suffix != ".jsonl" else pd.read_json(path, lines=True)
-    if "speaker" not in df.columns or not ({"line_id"} <= set(df.columns) or {"start", "end"} <= set(df.columns)):
-        raise InputError(f"{path}: truth needs a 'speaker' column and 'line_id' or 'start'+'end' columns")
+    if "speaker" not in df.columns or not (
+        {"line_id"} <= set(df.columns) or {"start", "end"} <= set(df.columns)
+    ):
+        raise InputError(
+            f"{path}: truth needs a 'speaker' column and 'line_id' or 'start'+'end' columns"
+        )
     return df
 
 
 def _key(df: pd.DataFrame, episode_col: str | None) -> pd.Series:
     ep = df[episode_col].astype(str) if episode_col else ""
-    return ep + "|" + df["start"].round(2).map("{:.2f}".format) + "|" + df["end"].round(2).map("{:.2f}".format)
+    return (
+        ep
+        + "|"
+        + df["start"].round(2).map("{:.2f}".format)
+        + "|"
+        + df["end"].round(2).map("{:.2f}".format)
+    )
 
 
 def align(ws: Workspace, truth: pd.DataFrame) -> pd.DataFrame:
     """Workspace speech lines joined with their true speaker (unmatched lines dropped)."""
     lines = ws.lines_frame(speech_only=True)
     if "line_id" in truth.columns:
-        merged = lines.merge(truth[["line_id", "speaker"]].rename(columns={"line_id": "id", "speaker": "truth"}), on="id")
+        merged = lines.merge(
+            truth[["line_id", "speaker"]].rename(columns={"line_id": "id", "speaker": "truth"}),
+            on="id",
+        )
     else:
         many = len(ws.episodes()) > 1
         if many and "episode" not in truth.columns:
             raise InputError("truth for a multi-episode workspace needs an 'episode' column")
         lines = lines.assign(key=_key(lines, "episode_id" if many else None))
         t = truth.assign(key=_key(truth, "episode" if many else None))[["key", "speaker"]]
-        merged = lines.merge(t.rename(columns={"speaker": "truth"}).drop_duplicates("key"), on="key")
+        merged = lines.merge(
+            t.rename(columns={"speaker": "truth"}).drop_duplicates("key"), on="key"
+        )
     return merged[merged["truth"].notna() & (merged["truth"].astype(str) != "")]
 
 
@@ -82,12 +97,14 @@ def evaluate(ws: Workspace, truth: pd.DataFrame) -> dict[str, float]:
 
 
 def format_report(scores: dict[str, float]) -> str:
-    return "\n".join([
-        f"lines scored      {scores['lines']}",
-        f"true speakers     {scores['speakers']}",
-        f"groups found      {scores['groups']}",
-        f"edge P / R / F1   {scores['edge_precision']:.3f} / {scores['edge_recall']:.3f} / {scores['edge_f1']:.3f}",
-        f"B-cubed F1        {scores['bcubed_f1']:.3f}",
-        f"operations/100    {scores['ops_per_100']:.1f} ({scores['moves']} moves + {scores['merges']} merges)",
-        f"named lines       {scores['name_coverage']:.1%} covered, {scores['name_accuracy']:.1%} correct",
-    ])
+    return "\n".join(
+        [
+            f"lines scored      {scores['lines']}",
+            f"true speakers     {scores['speakers']}",
+            f"groups found      {scores['groups']}",
+            f"edge P / R / F1   {scores['edge_precision']:.3f} / {scores['edge_recall']:.3f} / {scores['edge_f1']:.3f}",
+            f"B-cubed F1        {scores['bcubed_f1']:.3f}",
+            f"operations/100    {scores['ops_per_100']:.1f} ({scores['moves']} moves + {scores['merges']} merges)",
+            f"named lines       {scores['name_coverage']:.1%} covered, {scores['name_accuracy']:.1%} correct",
+        ]
+    )

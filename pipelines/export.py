@@ -20,27 +20,39 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "jsonl", "rttm")
 COLUMNS = [
-    "episode", "line_id", "start", "end", "text", "speaker", "group", "character",
-    "label_source", "confidence", "skip_reason", "name_hint",
+    "episode",
+    "line_id",
+    "start",
+    "end",
+    "text",
+    "speaker",
+    "group",
+    "character",
+    "label_source",
+    "confidence",
+    "skip_reason",
+    "name_hint",
 ]
 
 
 def labelled_lines(ws: Workspace, include_skipped: bool = False) -> pd.DataFrame:
     df = ws.lines_frame(speech_only=not include_skipped)
-    out = pd.DataFrame({
-        "episode": df["episode_id"],
-        "line_id": df["id"],
-        "start": df["start"].round(3),
-        "end": df["end"].round(3),
-        "text": df["text"],
-        "speaker": df["speaker"].fillna(""),
-        "group": df["group_id"].fillna(""),
-        "character": df["character"].fillna(""),
-        "label_source": df["source"].fillna(""),
-        "confidence": df["confidence"].round(4),
-        "skip_reason": df["skip_reason"],
-        "name_hint": df["name_hint"],
-    })
+    out = pd.DataFrame(
+        {
+            "episode": df["episode_id"],
+            "line_id": df["id"],
+            "start": df["start"].round(3),
+            "end": df["end"].round(3),
+            "text": df["text"],
+            "speaker": df["speaker"].fillna(""),
+            "group": df["group_id"].fillna(""),
+            "character": df["character"].fillna(""),
+            "label_source": df["source"].fillna(""),
+            "confidence": df["confidence"].round(4),
+            "skip_reason": df["skip_reason"],
+            "name_hint": df["name_hint"],
+        }
+    )
     return out[COLUMNS]
 
 

@@ -49,7 +49,7 @@ def frame_difference(frames: Sequence[np.ndarray]) -> float:
     with motion, a cut between two shots is usually far above it. 0.0 for fewer than 2 frames.
     """
     worst = 0.0
-    for a, b in zip(frames, frames[1:]):
+    for a, b in zip(frames[:-1], frames[1:], strict=True):
         if a.shape != b.shape:
             raise ValueError(f"frames differ in shape: {a.shape} vs {b.shape}")
         step = max(1, min(a.shape[:2]) // 90)  # ~1/100 of the pixels is plenty for a mean
@@ -112,7 +112,8 @@ def iter_frames(
     order = sorted(range(len(times)), key=lambda i: times[i])
     seek = max(0.0, times[order[0]] - _SEEK_MARGIN_S)
     # -ss before -i restarts timestamps at the seek point, so targets move with it
-    # no frame follows the last one: near the end, aim at the last frame itself
+    # aiming half a frame early makes "first frame at or after" the nearest frame; no frame
+    # follows the last one, so near the end aim at the last frame itself
     latest = info.duration - 3 * half_frame if info.duration else float("inf")
     targets = [max(0.0, min(times[i] - half_frame, latest) - seek) for i in order]
     span = times[order[-1]] - seek + _SEEK_MARGIN_S

@@ -13,7 +13,13 @@ from pathlib import Path
 from pipelines.errors import MediaError, SubtitleError
 from pipelines.media import probe
 from pipelines.records import Episode
-from pipelines.subtitles import SubtitleSummary, find_subtitles, load_subtitles, summarize, validate_against_media
+from pipelines.subtitles import (
+    SubtitleSummary,
+    find_subtitles,
+    load_subtitles,
+    summarize,
+    validate_against_media,
+)
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -44,7 +50,11 @@ def add_episode(ws: Workspace, media: str | Path, subs: str | Path | None = None
     events = validate_against_media(parsed.events, info.duration, subs)
     summary = summarize(events, parsed.n_comments)
     episode, created = ws.add_episode(
-        media, Path(subs), info.duration, "video" if info.has_video else "audio", events,
+        media,
+        Path(subs),
+        info.duration,
+        "video" if info.has_video else "audio",
+        events,
         {**summary.skipped, **({"comment": parsed.n_comments} if parsed.n_comments else {})},
     )
     log.info("%s %s: %s", "added" if created else "unchanged", episode.id, summary)

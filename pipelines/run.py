@@ -27,11 +27,15 @@ def voice_embedder(name: str):  # noqa: ANN201
         raise ModelError(str(exc)) from exc
 
 
-def run(ws: Workspace, voice: str | None = None, progress: Progress | None = None, embedder=None) -> str:  # noqa: ANN001
+def run(
+    ws: Workspace, voice: str | None = None, progress: Progress | None = None, embedder=None
+) -> str:  # noqa: ANN001
     """Embed what is not embedded yet, then regroup the season. Safe to interrupt and re-run."""
     episodes = ws.episodes()
     if not episodes:
-        raise WorkspaceError(f"{ws.root}: no episodes yet; add some with `castlist add {ws.root} ep01.mkv`")
+        raise WorkspaceError(
+            f"{ws.root}: no episodes yet; add some with `castlist add {ws.root} ep01.mkv`"
+        )
     voice = voice or ws.get_meta("voice_backend") or DEFAULT_VOICE
     embedder = embedder or voice_embedder(voice)
     for n, episode in enumerate(episodes, 1):
@@ -60,7 +64,9 @@ def summary_of_skips(ws: Workspace) -> str:
         skipped.update(ws.skipped_counts(episode.id))
     if not skipped:
         return "no lines skipped"
-    return "skipped lines (not grouped): " + ", ".join(f"{n} {why}" for why, n in skipped.most_common())
+    return "skipped lines (not grouped): " + ", ".join(
+        f"{n} {why}" for why, n in skipped.most_common()
+    )
 
 
 def status(ws: Workspace) -> str:
@@ -70,11 +76,15 @@ def status(ws: Workspace) -> str:
         return out[0]
     speech = df[df["skip_reason"] == ""]
     counts = speech["source"].fillna("not grouped yet").value_counts()
-    out.append(f"speech lines: {len(speech)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
+    out.append(
+        f"speech lines: {len(speech)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
+    )
     out.append(summary_of_skips(ws))
     if speech["group_id"].notna().any():
         top = speech.groupby("character").size().sort_values(ascending=False)
-        out.append(f"characters ({len(top)}): " + ", ".join(f"{c} ({n})" for c, n in top.head(15).items()))
+        out.append(
+            f"characters ({len(top)}): " + ", ".join(f"{c} ({n})" for c, n in top.head(15).items())
+        )
     history = ws.history(limit=5)
     if history:
         out.append("last actions: " + "; ".join(f"#{a.id} {a.verb} ({a.state})" for a in history))

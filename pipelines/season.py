@@ -71,6 +71,24 @@ def episode_constraints(
     )
 
 
+def _group_pairs(
+    line_ids: np.ndarray, gidx: np.ndarray, locks: dict[str, str], cannot: list[tuple[str, str]]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Human decisions between lines, lifted to pairs of episode groups for the linker."""
+    group_of_line = dict(zip(line_ids.tolist(), gidx.tolist()))
+    by_lock: dict[str, set[int]] = defaultdict(set)
+    for lid, lock in locks.items():
+        if lid in group_of_line:
+            by_lock[lock].add(group_of_line[lid])
+    must = [pair for gs in by_lock.values() for pair in _pair_chain(sorted(gs))]
+    cant = {
+        (group_of_line[a], group_of_line[b])
+        for a, b in cannot
+        if a in group_of_line and b in group_of_line and group_of_line[a] != group_of_line[b]
+    }
+    return must, sorted(cant)
+
+
 def group_season(
     ws: Workspace, voice_model: str, clusterer: ReliableFirstClustering | None = None
 ) -> SeasonResult:
@@ -136,7 +154,10 @@ def group_season(
         votes = y[(gidx == g) & (y >= 0)]
         if votes.size:
             fixed[g] = np.bincount(votes).argmax()
-    linker = RosterLinker().fit(centroids, group_episode, sizes, fixed=fixed)
+    group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
+    linker = RosterLinker().fit(
+        centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
+    )
     roster = linker.roster_[gidx]
 
     # --- names: spread from hand labels, abstain when unsure

@@ -57,7 +57,11 @@ def embed_episode(
     lines = ws.lines(episode_id)
     speech = [ln for ln in lines if not ln.skip_reason]
     segments = [
-        audio[int(ln.start * SAMPLE_RATE) : max(int(ln.end * SAMPLE_RATE), int(ln.start * SAMPLE_RATE) + 1)]
+        audio[
+            int(ln.start * SAMPLE_RATE) : max(
+                int(ln.end * SAMPLE_RATE), int(ln.start * SAMPLE_RATE) + 1
+            )
+        ]
         for ln in speech
     ]
     hook = (lambda done, total: progress(f"voice {episode_id}", done, total)) if progress else None
@@ -67,7 +71,9 @@ def embed_episode(
         emb = embedder(segments, progress=hook)
         rows = [ln.idx for ln in speech]
         vectors[rows] = emb
-        feats[rows] = [(ln.duration, *line_features(seg)) for ln, seg in zip(speech, segments)]
+        feats[rows] = [
+            (ln.duration, *line_features(seg)) for ln, seg in zip(speech, segments, strict=False)
+        ]
     ws.save_vectors(episode_id, "voice", embedder.name, vectors)
     ws.save_vectors(episode_id, "linefeat", "v1", feats)
     ws.mark_stage(episode_id, "voice", embedder.name)

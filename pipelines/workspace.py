@@ -582,6 +582,20 @@ class Workspace:
         args = {"lines": moving, "group": group_id}
         return self._act(verb, args, plan, who, base_rev)
 
+    def separate_groups(
+        self, group_a: str, group_b: str, who: str = "cli", base_rev: int | None = None
+    ) -> Action:
+        """A person says two groups are different characters: they never merge again."""
+        if group_a == group_b:
+            raise UsageError("a group cannot be separated from itself")
+
+        def plan() -> tuple[list[str], Change]:
+            a = self._with_locked(self.group_lines(group_a))
+            b = self._with_locked(self.group_lines(group_b))
+            return [*a, *b], lambda cur, aid: {"cannot": [[x, y] for x in a for y in b]}
+
+        return self._act("separate", {"groups": [group_a, group_b]}, plan, who, base_rev)
+
     def split_lines(
         self, line_ids: Sequence[str], who: str = "cli", base_rev: int | None = None
     ) -> Action:

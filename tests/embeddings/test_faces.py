@@ -42,7 +42,7 @@ def photos():
 
 @pytest.fixture(scope="module")
 def photo_faces(live, photos):
-    return dict(zip(photos, live(list(photos.values()))))
+    return dict(zip(photos, live(list(photos.values())), strict=True))
 
 
 def test_protocol_and_name(live):
@@ -57,7 +57,7 @@ def test_one_face_per_photo_with_unit_vectors(photos, photo_faces):
         face = faces[0]
         x, y, w, h = face.box
         height, width = photos[name].shape[:2]
-        assert 0 <= x and 0 <= y and x + w <= width + 2 and y + h <= height + 2
+        assert x >= 0 and y >= 0 and x + w <= width + 2 and y + h <= height + 2
         assert w > 0.2 * width  # portrait photos: the face is large
         assert face.vector.dtype == np.float32 and face.vector.shape == (128,)
         assert abs(np.linalg.norm(face.vector) - 1) < 1e-4
@@ -136,9 +136,13 @@ def test_summary_rejects_changing_faces_two_shots_and_tiny_faces():
 
 def test_summary_on_real_photos(photo_faces, photos):
     f = photo_faces
-    same = summarise_line([f["img44"], f["img46"]], [photos["img44"].shape[0], photos["img46"].shape[0]])
+    same = summarise_line(
+        [f["img44"], f["img46"]], [photos["img44"].shape[0], photos["img46"].shape[0]]
+    )
     assert same.on_screen and same.vector is not None
-    other = summarise_line([f["img44"], f["img5"]], [photos["img44"].shape[0], photos["img5"].shape[0]])
+    other = summarise_line(
+        [f["img44"], f["img5"]], [photos["img44"].shape[0], photos["img5"].shape[0]]
+    )
     assert not other.on_screen
 
 
@@ -171,3 +175,28 @@ def test_identities_on_shared_photos(live):
     assert sims[same & off].mean() - sims[~same].mean() > 0.4
     np.fill_diagonal(sims, -np.inf)
     assert (lab[sims.argmax(axis=1)] == lab).mean() >= 0.9  # nearest-neighbour identity
+
+
+# ------------------------------------------------------------------------------ insightface
+
+
+def test_insightface_pack_missing_names_the_folder(tmp_path):
+    from embeddings.insight import InsightFace
+
+    with pytest.raises(BackendUnavailable, match="buffalo_l") as info:
+        InsightFace(tmp_path)
+    assert str(tmp_path / "models" / "buffalo_l") in str(info.value)
+
+
+def test_insightface_library_missing_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from embeddings.insight import InsightFace
+
+    pack = tmp_path / "models" / "buffalo_l"
+    pack.mkdir(parents=True)
+    (pack / "det_10g.onnx").write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "insightface", None)
+    monkeypatch.setitem(sys.modules, "insightface.app", None)
+    with pytest.raises(BackendUnavailable, match=r"castlist\[insightface\]"):
+        InsightFace(tmp_path)

@@ -47,7 +47,7 @@ def pictures():
 
 @pytest.fixture(scope="module")
 def found(anime_backend, pictures):
-    return dict(zip(pictures, anime_backend(list(pictures.values()))))
+    return dict(zip(pictures, anime_backend(list(pictures.values())), strict=True))
 
 
 def test_refuses_pillow_12(monkeypatch):

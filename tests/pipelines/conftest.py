@@ -14,7 +14,9 @@ from pipelines.workspace import Workspace
 MODEL = "test-voice-v1"
 
 
-def planted_episode(rng: np.random.Generator, speakers: list[int], dim: int = 32, noise: float = 0.35):
+def planted_episode(
+    rng: np.random.Generator, speakers: list[int], dim: int = 32, noise: float = 0.35
+):
     """Lines 2 s apart, no overlap; each speaker a random direction plus noise."""
     centres = np.random.default_rng(1234).normal(size=(20, dim))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,10 @@ from pipelines.cli import main
 from pipelines.pseudo import build_episode, demo_pool, synthetic_turns
 from pipelines.workspace import Workspace
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/ffmpeg").exists() and os.system("which ffmpeg >/dev/null"),
-                                reason="needs ffmpeg")
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/bin/ffmpeg").exists() and os.system("which ffmpeg >/dev/null"),
+    reason="needs ffmpeg",
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,14 @@ def episodes(tmp_path_factory):
     eps = []
     for n in range(2):
         turns = synthetic_turns(n_lines=24, n_main=3, n_minor=0, seed=n, duration_s=60.0)
-        voices = {name: v for name, v in zip(sorted({t.speaker for t in turns}), pool.ids)}
-        eps.append(build_episode(turns, pool, out, f"ep{n + 1:02d}", seed=n, snr_db=20.0, video=True, voices=voices))
+        voices = {
+            name: v for name, v in zip(sorted({t.speaker for t in turns}), pool.ids, strict=False)
+        }
+        eps.append(
+            build_episode(
+                turns, pool, out, f"ep{n + 1:02d}", seed=n, snr_db=20.0, video=True, voices=voices
+            )
+        )
     return eps
 
 
@@ -67,7 +74,17 @@ def test_the_users_day_end_to_end(tmp_path, episodes, capsys):
         assert castlist("export", ws, "-f", fmt, "-o", tmp_path / name, capsys=capsys)[0] == 0
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
     assert len(rows) == len(lines)
-    assert {"episode", "line_id", "start", "end", "text", "speaker", "group", "label_source", "confidence"} <= set(rows[0])
+    assert {
+        "episode",
+        "line_id",
+        "start",
+        "end",
+        "text",
+        "speaker",
+        "group",
+        "label_source",
+        "confidence",
+    } <= set(rows[0])
     assert rows[0]["speaker"] == "Kyon" and rows[0]["label_source"] == "human"
     records = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert records[0]["line_id"] == first.id
@@ -82,7 +99,9 @@ def _make(cmd: list[str]) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *cmd], check=True)
 
 
-@pytest.mark.parametrize("case", ["missing", "no_audio", "corrupt", "empty_subs", "past_end", "no_subs"])
+@pytest.mark.parametrize(
+    "case", ["missing", "no_audio", "corrupt", "empty_subs", "past_end", "no_subs"]
+)
 def test_bad_input_is_one_clear_line_and_nothing_is_lost(tmp_path, episodes, capsys, case):
     ws = tmp_path / "ws"
     castlist("init", ws, capsys=capsys)

@@ -101,3 +101,18 @@ def test_moved_line_takes_the_name_of_its_new_group(make_ws):
     assert np.all(
         [ws.human_labels()[lid] == "Yuki" for lid in ws.group_lines(ws.line(stray).group)]
     )
+
+
+def test_separated_groups_never_merge_even_when_linking_wants_to(make_ws):
+    ws = make_ws([SPEAKERS, SPEAKERS])
+    regroup(ws)
+    lines = ws.lines()
+    n = len(SPEAKERS)
+    g_a, g_b = lines[0].group, lines[n].group  # speaker 0 in episode 1 and in episode 2
+    assert ws.line(lines[0].id).group != ws.line(lines[n].id).group
+    chars = {ln.id: ln for ln in lines}
+    ws.separate_groups(g_a, g_b)
+    regroup(ws)
+    df = ws.lines_frame().set_index("id")
+    assert df.loc[lines[0].id, "character"] != df.loc[lines[n].id, "character"]
+    assert chars  # season linking had joined them before (same planted voice)

@@ -19,7 +19,9 @@ def test_open_refuses_a_folder_that_is_not_a_workspace(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_readding_unchanged_episode_is_a_noop_and_changed_subs_never_drop_human_labels(make_ws, tmp_path):
+def test_readding_unchanged_episode_is_a_noop_and_changed_subs_never_drop_human_labels(
+    make_ws, tmp_path
+):
     ws = make_ws([[0, 1, 0, 1]])
     ep = ws.episodes()[0]
     events = [SubtitleEvent(0.0, 1.0, "hi")]
