@@ -96,7 +96,9 @@ def bench_anime(root: Path, live: YuNetSFace) -> None:
     pictures = {p.stem: load(p) for p in sorted(root.glob("*.jpg"))}
     anime = AnimeFaceColour(max_side=100_000)
     print("## anime: detection on anime_character_images (true = box holds the face centre)")
-    print("| width | animeface true/5 | animeface boxes | animeface img/s | YuNet any/5 | YuNet img/s |")
+    print(
+        "| width | animeface true/5 | animeface boxes | animeface img/s | YuNet any/5 | YuNet img/s |"
+    )
     print("|---|---|---|---|---|---|")
     full = None
     for width in (640, 960, 1280, None):
@@ -130,7 +132,9 @@ def bench_anime(root: Path, live: YuNetSFace) -> None:
                 size = w * rng.uniform(0.85, 1.15)
                 dx, dy = rng.uniform(-0.08, 0.08, 2) * w
                 image = np.clip(pictures[name] * rng.uniform(0.85, 1.15), 0, 255).astype(np.uint8)
-                vectors.append(describe(image, (round(x + dx), round(y + dy), round(size), round(size))))
+                vectors.append(
+                    describe(image, (round(x + dx), round(y + dy), round(size), round(size)))
+                )
                 labels.append(f"{name}{k}")
     sep = separation(np.stack(vectors), np.array(labels))
     print(

@@ -74,8 +74,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--backend", default="campplus")
-    ap.add_argument("--crops", default="1.5,3,full", help="crop lengths in seconds, or 'full'")
-    ap.add_argument("--min-seconds", default="0,1.0,1.5", help="short-line padding settings")
+    ap.add_argument(
+        "--crops", default="0.5,1,1.5,3,full", help="crop lengths in seconds, or 'full'"
+    )
+    ap.add_argument("--min-seconds", default="0,1.0", help="short-line padding settings")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--lines", type=int, default=150, help="1-4 s lines for the speed test")
     ap.add_argument("--batch-size", type=int, default=32)

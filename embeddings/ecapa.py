@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from embeddings.base import ProgressHook, l2_normalise
-from embeddings.campplus import _as_mono_float, _torch_threads, resample
+from embeddings.campplus import as_mono_float, resample, torch_threads
 from embeddings.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,9 @@ class EcapaEmbedder:
         local = Path(source).expanduser()
         if local.is_dir():
             if not (local / "hyperparams.yaml").is_file():
-                raise BackendUnavailable(f"{local} has no hyperparams.yaml (not a speechbrain model)")
+                raise BackendUnavailable(
+                    f"{local} has no hyperparams.yaml (not a speechbrain model)"
+                )
             source = str(local.resolve())
             kwargs["overrides"] = {"pretrained_path": source}
         elif local.is_absolute() or str(source).startswith((".", "~")) or local.exists():
@@ -101,7 +103,9 @@ class EcapaEmbedder:
         try:
             model = encoder_classifier.from_hparams(source=source, savedir=str(savedir), **kwargs)
         except Exception as exc:
-            raise BackendUnavailable(f"could not load the ECAPA model from {source}: {exc}") from exc
+            raise BackendUnavailable(
+                f"could not load the ECAPA model from {source}: {exc}"
+            ) from exc
         model.eval()
         log.info("loaded ECAPA model from %s", source)
         return model
@@ -117,12 +121,12 @@ class EcapaEmbedder:
         prepared = []
         min_len = max(1, round(self.min_seconds * SAMPLE_RATE))
         for i, wave in enumerate(waves):
-            wave = resample(_as_mono_float(wave, i), sample_rate)
+            wave = resample(as_mono_float(wave, i), sample_rate)
             if wave.size < min_len:
                 wave = np.resize(wave, min_len)  # cycle the speech itself
             prepared.append(wave)
         order = np.argsort([w.size for w in prepared], kind="stable")
-        with _torch_threads(self.num_threads), torch.inference_mode():
+        with torch_threads(self.num_threads), torch.inference_mode():
             for start in range(0, total, self.batch_size):
                 idx = order[start : start + self.batch_size]
                 longest = max(prepared[i].size for i in idx)

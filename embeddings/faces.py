@@ -183,14 +183,14 @@ def guess_style(
     anime_detector,
     *,
     max_frames: int = 12,
-    ratio: float = 0.25,
+    ratio: float = 0.4,
 ) -> StyleGuess:
     """Decide whether a set of frames is anime or live action by which detector finds faces.
 
-    Measured on the development photos: YuNet also fires on most drawn faces (4/5 anime
-    pictures), while animeface never fires on real photos (0/61); so the show is anime when
-    animeface finds faces in at least ``ratio`` of the frames where YuNet does (and in at least
-    one). With no face found by either, live action is the safe default: its descriptor is a
+    Measured on the development pictures (benchmarks/bench_faces.py): YuNet also fires on drawn
+    faces (2-4 of 5 anime pictures), while animeface fires on few real photos (7/61 at 640 px);
+    so the show is anime when animeface finds faces in at least ``ratio`` as many frames as
+    YuNet does (and in at least one): real photos give ~0.1, anime pictures >= 1. With no face found by either, live action is the safe default: its descriptor is a
     real face model. ``*_detector`` are objects with ``detect(images) -> list[list[box]]``.
     """
     if not frames:

@@ -26,7 +26,7 @@ class ProgressPrinter:
 
     def __init__(self, stream=None) -> None:  # noqa: ANN001
         self.stream = stream or sys.stderr
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self._last: dict[str, int] = {}
         self._t0 = time.monotonic()
 
