@@ -15,6 +15,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from embeddings.base import l2_normalise as unit_rows
+
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]
@@ -72,10 +74,8 @@ def check_rgb(image: np.ndarray, what: str = "image") -> None:
 
 
 def l2_normalise(vector: np.ndarray) -> np.ndarray:
-    """Return a float32 unit vector (a zero vector stays zero rather than turning into NaN)."""
-    vector = np.asarray(vector, dtype=np.float32).ravel()
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
+    """A flat float32 unit vector (detectors hand back (1, d) rows; zero stays zero)."""
+    return unit_rows(np.ravel(vector))
 
 
 # ---------------------------------------------------------------------------------------------
