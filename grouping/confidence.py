@@ -193,3 +193,44 @@ class LineConfidence:
     @classmethod
     def load(cls, path) -> LineConfidence:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+CONFIDENCE_K = 10
+"""Neighbours per line for the reliability features (within one episode)."""
+
+
+def episode_features(X, durations, **extra) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """``line_features`` for one episode's lines with their own kNN graph.
+
+    Returns (features, names, knn_idx); ``extra`` per-line arrays (e.g. rms_db=, active_ratio=)
+    are appended. One function for training and for use, so the two never drift apart."""
+    from .knn import knn
+
+    X = np.asarray(X, dtype=np.float32)
+    n = len(X)
+    k = min(CONFIDENCE_K, max(n - 1, 0))
+    if k:
+        idx, sim = knn(X, k)
+    else:
+        idx, sim = np.full((n, 1), -1, np.int64), np.full((n, 1), -np.inf, np.float32)
+    F, names = line_features(X, durations, idx, sim, **extra)
+    return F, names, idx
+
+
+def default_model_path() -> Path:
+    return Path(__file__).resolve().parent / "data" / "confidence_v1.json"
+
+
+_DEFAULT: list = []
+
+
+def default_confidence() -> LineConfidence | None:
+    """The shipped model (trained by benchmarks/train_confidence.py), or None when missing."""
+    if not _DEFAULT:
+        path = default_model_path()
+        try:
+            _DEFAULT.append(LineConfidence.load(path))
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("no usable confidence model at %s (%s); using the duration heuristic", path, exc)
+            _DEFAULT.append(None)
+    return _DEFAULT[0]

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from grouping.cluster import ReliableFirstClustering
-from grouping.confidence import heuristic_reliability
+from grouping.confidence import (
+    LineConfidence,
+    default_confidence,
+    episode_features,
+    heuristic_reliability,
+    reliability_targets,
+)
 from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
@@ -41,6 +47,33 @@ class SeasonResult:
             f"{self.n_lines} speech lines in {self.n_groups} episode groups, "
             f"{self.n_characters} season characters; labels: {named or 'none'}"
         )
+
+
+def _refined_model(
+    ws: Workspace, voice_model: str, human: dict[str, str], model: LineConfidence
+) -> LineConfidence:
+    """The shipped model recalibrated on every episode's hand-labelled lines."""
+    Fs, Xs, ys, names = [], [], [], []
+    for episode in ws.episodes():
+        X_all = ws.load_vectors(episode.id, "voice", voice_model)
+        if X_all is None:
+            continue
+        df = ws.lines_frame(episode.id, speech_only=True)
+        if df.empty or not df["id"].isin(list(human)).any():
+            continue
+        X = X_all[df["idx"].to_numpy()]
+        _, F, names = episode_reliability(ws, episode.id, df, X, model)
+        if F is None:
+            return model
+        lab = df["id"].map(lambda lid: human.get(lid, "")).to_numpy()
+        keep = (lab != "") & (lab != AMBIENT)
+        Fs.append(F[keep])
+        Xs.append(X[keep])
+        ys.append(lab[keep])
+    if not Fs:
+        return model
+    y = pd.factorize(np.concatenate(ys))[0]
+    return refine_with_labels(model, np.concatenate(Fs), names, np.concatenate(Xs), y)
 
 
 def _pair_chain(members: list[int]) -> list[tuple[int, int]]:
@@ -89,13 +122,82 @@ def _group_pairs(
     return must, sorted(cant)
 
 
+LINEFEAT = ("linefeat", "v1")
+"""Where pipelines.voice stores the per-line acoustic features the confidence model reads."""
+_LINEFEAT_NAMES = ("duration", "rms_db", "active_ratio")
+
+
+def episode_reliability(
+    ws: Workspace, episode_id: str, df: pd.DataFrame, X: np.ndarray, model: LineConfidence | None
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """P(line's voice vector places it right) per row of ``df``, with its features.
+
+    The learned model reads the vector's neighbourhood and the acoustic facts the voice stage
+    saved; when those are missing (imported vectors, an older workspace) or no model is
+    available, the duration heuristic stands in. Returns (reliability, features, names);
+    features is None on the fallback."""
+    durations = (df["end"] - df["start"]).to_numpy(dtype=float)
+    if model is None or len(df) < 3:
+        return heuristic_reliability(durations), None, []
+    feats = ws.load_vectors(episode_id, *LINEFEAT)
+    extra = {}
+    if feats is not None and feats.ndim == 2 and feats.shape[1] == len(_LINEFEAT_NAMES):
+        rows = feats[df["idx"].to_numpy()]
+        extra = {"rms_db": rows[:, 1], "active_ratio": rows[:, 2]}
+    F, names, _ = episode_features(X, durations, **extra)
+    try:
+        return model.predict_proba(F, names), F, names
+    except ValueError:
+        log.debug("%s: features for the confidence model missing; duration heuristic", episode_id)
+        return heuristic_reliability(durations), None, []
+
+
+def refine_with_labels(
+    model: LineConfidence, F: np.ndarray, names: list[str], X: np.ndarray, y: np.ndarray,
+    min_labelled: int = 40,
+) -> LineConfidence:  # fmt: skip
+    """Recalibrate the shipped model on this season's own hand labels (Platt scaling of its
+    score), when there are enough labelled lines of both outcomes; otherwise unchanged.
+
+    Target per labelled line: do its nearest labelled neighbours share its name. Only the
+    slope and offset move, so a few dozen labels cannot overfit the feature weights."""
+    lab = np.flatnonzero(y >= 0)
+    if lab.size < min_labelled:
+        return model
+    from sklearn.linear_model import LogisticRegression
+
+    from grouping.knn import knn
+
+    idx, _ = knn(X[lab], min(5, lab.size - 1))
+    t = reliability_targets(y[lab], idx)
+    if min(np.sum(t == 1), np.sum(t == 0)) < 5:
+        return model
+    z = model.decision_function(F[lab], names).reshape(-1, 1)
+    platt = LogisticRegression(C=1.0).fit(z, t)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    refined = LineConfidence.from_dict(model.to_dict())
+    refined.coef_ = refined.coef_ * a
+    refined.intercept_ = refined.intercept_ * a + b
+    return refined
+
+
 def group_season(
-    ws: Workspace, voice_model: str, clusterer: ReliableFirstClustering | None = None
+    ws: Workspace,
+    voice_model: str,
+    clusterer: ReliableFirstClustering | None = None,
+    confidence: LineConfidence | None | str = "default",
 ) -> SeasonResult:
+    """Regroup the whole season. ``confidence``: the reliability model ("default": the
+    shipped one, refined on this season's hand labels when there are enough; None: the
+    duration heuristic)."""
     human = ws.human_labels()
     locks = ws.locks()
     cannot = ws.cannot_links()
     clusterer = clusterer or ReliableFirstClustering()
+    refine = isinstance(confidence, str)
+    model = default_confidence() if isinstance(confidence, str) else confidence
+    if refine and model is not None and len(human) >= 40:
+        model = _refined_model(ws, voice_model, human, model)
 
     frames, vectors, group_keys, reliabilities = [], [], [], []
     for episode in ws.episodes():
@@ -108,7 +210,7 @@ def group_season(
         if df.empty:
             continue
         X = X_all[df["idx"].to_numpy()]
-        reliability = heuristic_reliability((df["end"] - df["start"]).to_numpy())
+        reliability, _, _ = episode_reliability(ws, episode.id, df, X, model)
         labels = clusterer.fit_predict(
             X, reliability, episode_constraints(df, human, locks, cannot)
         )

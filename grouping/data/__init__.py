@@ -1,0 +1,1 @@
+"""Fitted default models shipped with castlist (see benchmarks/train_confidence.py)."""

@@ -1,0 +1,69 @@
+"""Audio clips and face thumbnails of single lines, for the browser, cut on demand.
+
+Clips are derived data: they live under ``cache/clips`` in the workspace, are written
+atomically (a half-written wav is never served) and can be deleted at any time. They are sliced
+from the episode's cached 16 kHz audio, which is extracted once if missing, so one clip costs a
+file seek rather than a decode of the episode.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipelines.errors import MediaError
+from pipelines.media import extract_audio, write_clip
+from pipelines.voice import SAMPLE_RATE
+from pipelines.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+PAD = 0.1
+"""Seconds of context kept on each side of a line, so its first syllable is not clipped."""
+
+# episode media that failed to decode, keyed by (path, mtime): the browser asks for many clips
+# of one episode per page and must not call ffmpeg on a broken file for each of them
+_FAILED: dict[tuple[str, float], str] = {}
+
+
+def clips_dir(ws: Workspace) -> Path:
+    return ws.cache_dir / "clips"
+
+
+def episode_audio(ws: Workspace, episode_id: str) -> Path:
+    """The episode's cached 16 kHz wav, extracted now if it is not there yet."""
+    path = ws.audio_path(episode_id)
+    if path.is_file():
+        return path
+    media = Path(ws.episode(episode_id).media)
+    key = (str(media), media.stat().st_mtime if media.exists() else -1.0)
+    if key in _FAILED:
+        raise MediaError(_FAILED[key])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        extract_audio(media, path, sample_rate=SAMPLE_RATE)
+    except MediaError as exc:
+        _FAILED[key] = str(exc)
+        raise
+    return path
+
+
+def clip_path(ws: Workspace, line_id: str, pad: float = PAD) -> Path:
+    """A wav of one line (cut and cached on first use). Raises MediaError without audio."""
+    out = clips_dir(ws) / f"{line_id}.wav"
+    if out.is_file():
+        return out
+    line = ws.line(line_id)
+    src = episode_audio(ws, line.episode_id)
+    start = max(0.0, line.start - pad)
+    end = max(line.end + pad, start + 0.05)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_clip(src, out, start, end, sample_rate=SAMPLE_RATE)
+    log.debug("cut clip %s (%.2f-%.2f s)", out, start, end)
+    return out
+
+
+def thumb_path(ws: Workspace, line_id: str) -> Path | None:
+    """The face thumbnail of a line when the face stage left one (``cache/thumbs``)."""
+    path = ws.cache_dir / "thumbs" / f"{line_id}.jpg"
+    return path if path.is_file() else None

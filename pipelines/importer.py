@@ -1,0 +1,153 @@
+"""``castlist import``: bring your own lines table and embeddings (no media, no model run).
+
+Users of other tools (Speaker-Grouping's parquet features, their own diarisation) hand castlist
+a lines table and one matrix per modality; castlist then groups, propagates, reviews and
+exports exactly as for its own vectors. Everything is checked before anything is written, so a
+bad file never leaves a half-imported workspace. The format is documented in
+docs/import_format.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import InputError
+from pipelines.records import SubtitleEvent
+from pipelines.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("episode", "start", "end", "text")
+
+
+def read_lines_table(path: Path) -> pd.DataFrame:
+    """The lines table with its columns checked (times numeric, finite, end >= start)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: lines table not found")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
+        raise InputError(f"{path}: cannot read the lines table ({exc})") from exc
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {missing}; a lines table needs "
+            f"{', '.join(REQUIRED)} (and optionally speaker)"
+        )
+    if df.empty:
+        raise InputError(f"{path}: the lines table has no rows")
+    for col in ("start", "end"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))
+        if bad.size:
+            raise InputError(
+                f"{path}: column {col!r} is not a finite number in row {int(bad[0])} "
+                f"(and {bad.size - 1} more)"
+            )
+        df[col] = values.astype(float)
+    back = np.flatnonzero((df["end"] < df["start"]).to_numpy())
+    if back.size:
+        raise InputError(f"{path}: row {int(back[0])} ends before it starts")
+    df["episode"] = df["episode"].astype(str)
+    df["text"] = df["text"].fillna("").astype(str)
+    if "speaker" in df.columns:
+        df["speaker"] = df["speaker"].fillna("").astype(str)
+    return df
+
+
+def read_vectors(path: Path, n_rows: int, lines_path: Path) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: vectors file not found")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{path}: not a .npy matrix ({exc})") from exc
+    if X.ndim != 2:
+        raise InputError(f"{path}: expected a 2-d matrix (lines x dims), got shape {X.shape}")
+    if len(X) != n_rows:
+        raise InputError(
+            f"{path}: {len(X)} rows but {lines_path} has {n_rows} lines (row i must be line i)"
+        )
+    if not np.issubdtype(X.dtype, np.number):
+        raise InputError(f"{path}: dtype {X.dtype} is not numeric")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        raise InputError(f"{path}: NaN/inf in row {int(bad[0])} (and {bad.size - 1} more rows)")
+    return X.astype(np.float32)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> str:
+    """Import a lines table and per-modality vectors into ``ws``; returns a summary.
+
+    A ``speaker`` column becomes each line's ``name_hint`` (never a human label: it may be a
+    tool's guess) and is also written as a truth CSV beside the workspace for ``castlist
+    eval``."""
+    lines_path = Path(lines_path)
+    if not vectors:
+        raise InputError("give at least one --vectors MODALITY=FILE.npy (e.g. voice=voice.npy)")
+    df = read_lines_table(lines_path)
+    mats = {m: read_vectors(p, len(df), lines_path) for m, p in vectors.items()}
+    models = {m: f"imported-{m}-{_sha(p)}" for m, p in vectors.items()}
+    has_speaker = "speaker" in df.columns
+    df = df.reset_index(drop=True).assign(_row=np.arange(len(df)))
+    summary = []
+    for episode, part in df.groupby("episode", sort=False):
+        part = part.sort_values(["start", "end", "_row"], kind="stable")
+        events = [
+            SubtitleEvent(
+                float(r.start),
+                float(r.end),
+                str(r.text),
+                name_hint=str(r.speaker) if has_speaker else "",
+            )
+            for r in part.itertuples()
+        ]
+        ep, created = _add(ws, lines_path, str(episode), part, events)
+        rows = part["_row"].to_numpy()
+        for m, X in mats.items():
+            ws.save_vectors(ep.id, m, models[m], X[rows])
+            ws.mark_stage(ep.id, m, models[m])
+        summary.append(f"{ep.id}: {len(events)} lines{'' if created else ' (unchanged)'}")
+    if "voice" in models:
+        ws.set_meta("voice_model", models["voice"])
+        ws.set_meta("voice_backend", "imported")
+    for m, name in models.items():
+        ws.set_meta(f"{m}_model", name)
+    out = [f"imported {len(df)} lines in {len(summary)} episodes from {lines_path}"]
+    out += ["  " + s for s in summary]
+    out.append("vectors: " + ", ".join(f"{m} {mats[m].shape[1]}-d as {models[m]}" for m in mats))
+    if has_speaker and (df["speaker"] != "").any():
+        truth = ws.root / "imported_truth.csv"
+        df.loc[df["speaker"] != "", ["episode", "start", "end", "speaker"]].to_csv(
+            truth, index=False
+        )
+        out.append(
+            f"speaker column stored as name hints (not labels); score with "
+            f"`castlist eval {ws.root} --truth {truth}`"
+        )
+    if "voice" not in models:
+        out.append("note: no voice vectors; `castlist run` groups by the voice modality")
+    return "\n".join(out)
+
+
+def _add(ws: Workspace, lines_path: Path, episode: str, part: pd.DataFrame, events):  # noqa: ANN001, ANN202
+    """One workspace episode per table episode. The workspace keys episodes by media path, so
+    each gets a distinct pseudo path ``TABLE#episode`` that never needs to exist."""
+    media = Path(f"{lines_path.resolve()}#{episode}")
+    return ws.add_episode(
+        media, lines_path, float(part["end"].max()), "imported", events, {}, episode_id=episode
+    )

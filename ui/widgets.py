@@ -1,0 +1,48 @@
+"""Small widgets shared by the pages: a line's playable clip, a button with a key shortcut."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import streamlit as st
+
+from pipelines.clips import clip_path, thumb_path
+from pipelines.errors import CastlistError
+from ui.state import Session
+
+log = logging.getLogger(__name__)
+
+_HAS_SHORTCUT = "shortcut" in inspect.signature(st.button).parameters
+
+
+def button(label: str, shortcut: str | None = None, **kwargs: Any) -> bool:
+    """``st.button`` with a keyboard shortcut where this Streamlit supports them."""
+    if shortcut and _HAS_SHORTCUT:
+        return st.button(f"{label} [{shortcut}]", shortcut=shortcut, **kwargs)
+    return st.button(label, **kwargs)
+
+
+def play(sess: Session, line_id: str) -> None:
+    """The line's audio clip, or a quiet note when the episode has no readable audio."""
+    if not st.session_state.get("play_clips", True):
+        return
+    try:
+        path = clip_path(sess.ws, line_id)
+    except (CastlistError, OSError) as exc:
+        log.debug("no clip for %s: %s", line_id, exc)
+        st.caption("(no audio)")
+        return
+    st.audio(str(path), format="audio/wav")
+
+
+def thumbs(sess: Session, line_ids: list[str], limit: int = 3) -> None:
+    found = [p for lid in line_ids if (p := thumb_path(sess.ws, lid)) is not None][:limit]
+    if found:
+        st.image([str(p) for p in found], width=72)
+
+
+def line_label(row: Any) -> str:
+    text = str(row.text).replace("\n", " ")
+    return f"{row.id} · {text[:60]}"
