@@ -49,7 +49,9 @@ def one_run(media: Path, subs: Path, root: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--ass", help="a named ASS file whose turn structure to use")
     ap.add_argument("--minutes", type=float, default=24.0)
     ap.add_argument("--lines", type=int, default=330)
@@ -60,18 +62,28 @@ def main() -> None:
         if args.ass:
             turns = turns_from_ass(args.ass)
         else:
-            turns = synthetic_turns(n_lines=args.lines, n_main=8, n_minor=6, seed=0, duration_s=args.minutes * 60)
-        ep = build_episode(turns, demo_pool(), tmp / "media", "bench", seed=0, snr_db=15.0, video=True)
+            turns = synthetic_turns(
+                n_lines=args.lines, n_main=8, n_minor=6, seed=0, duration_s=args.minutes * 60
+            )
+        ep = build_episode(
+            turns, demo_pool(), tmp / "media", "bench", seed=0, snr_db=15.0, video=True
+        )
         runs = [one_run(ep.media, ep.srt, tmp / f"ws{i}") for i in range(args.repeats)]
     keys = ["add", "audio", "load_model", "voice", "group", "total"]
     med = {k: statistics.median(r[k] for r in runs) for k in keys}
     speech_s = sum(t.end - t.start for t in turns)
-    print(f"episode: {ep.duration / 60:.1f} min, {runs[0]['lines']:.0f} speech lines, {speech_s:.0f} s of speech")
+    print(
+        f"episode: {ep.duration / 60:.1f} min, {runs[0]['lines']:.0f} speech lines, {speech_s:.0f} s of speech"
+    )
     print(f"{'stage':<12}{'median s':>10}{'runs':>30}")
     for k in keys:
         print(f"{k:<12}{med[k]:>10.2f}{'  '.join(f'{r[k]:.2f}' for r in runs):>30}")
-    print(f"voice stage: {speech_s / med['voice']:.0f}x real time (speech s / wall s), {runs[0]['lines'] / med['voice']:.0f} lines/s")
-    print(f"whole episode: {ep.duration / med['total']:.0f}x real time, add->groups {med['total']:.1f} s")
+    print(
+        f"voice stage: {speech_s / med['voice']:.0f}x real time (speech s / wall s), {runs[0]['lines'] / med['voice']:.0f} lines/s"
+    )
+    print(
+        f"whole episode: {ep.duration / med['total']:.0f}x real time, add->groups {med['total']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

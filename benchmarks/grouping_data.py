@@ -137,3 +137,8 @@ def load(root: Path) -> Season:
         frames.append(df)
     ws.close()
     return Season(root.name, series, root, eps, Xs, Fs, frames, model)
+
+
+def cached(work: Path) -> list[Path]:
+    """Seasons already built under ``work`` (no building)."""
+    return sorted(p.parent for p in Path(work).glob("*/DONE"))

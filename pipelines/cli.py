@@ -287,10 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(verb, cmd_edit, f"{verb} the last human action")
         workspace_arg(p)
 
-    p = command("export", cmd_export, "write labelled lines as CSV, JSONL or RTTM")
+    p = command(
+        "export",
+        cmd_export,
+        "write labelled lines as CSV, JSONL, RTTM, or per-line wav clips + manifest",
+    )
     workspace_arg(p)
-    p.add_argument("-f", "--format", choices=("csv", "jsonl", "rttm"), default="csv")
-    p.add_argument("-o", "--output", required=True, help="output file (a folder for rttm)")
+    p.add_argument("-f", "--format", choices=("csv", "jsonl", "rttm", "clips"), default="csv")
+    p.add_argument(
+        "-o", "--output", required=True, help="output file (a folder for rttm and clips)"
+    )
     p.add_argument("--include-skipped", action="store_true", help="also export non-speech lines")
 
     p = command("status", cmd_status, "what the workspace holds and how much is named")

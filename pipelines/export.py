@@ -1,4 +1,5 @@
-"""Writing labelled lines out: CSV and JSONL tables, one RTTM file per episode.
+"""Writing labelled lines out: CSV and JSONL tables, one RTTM file per episode, and per-line
+16 kHz wav clips with a JSONL manifest for the downstream feature pipeline.
 
 Columns are stable and documented in the README; a line nobody could name has an empty
 ``speaker`` (its machine ``group``/``character`` still tell which lines go together).
@@ -18,7 +19,7 @@ from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("csv", "jsonl", "rttm")
+FORMATS = ("csv", "jsonl", "rttm", "clips")
 COLUMNS = [
     "episode",
     "line_id",
@@ -79,6 +80,39 @@ def write_rttm(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
+def write_clips(ws: Workspace, df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per-line 16 kHz mono wavs of every named line, by speaker, plus ``manifest.jsonl``:
+    the input of the downstream feature pipeline (ambient and unnamed lines are left out)."""
+    from pipelines.clips import episode_audio
+    from pipelines.media import write_clip
+
+    named = df[(df["speaker"] != "") & (df["speaker"] != AMBIENT) & (df["skip_reason"] == "")]
+    manifest = out_dir / "manifest.jsonl"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = manifest.with_name(manifest.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in named.itertuples():
+            rel = Path("wav") / _rttm_name(row.speaker) / f"{row.line_id}.wav"
+            if not (out_dir / rel).is_file():
+                (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                write_clip(episode_audio(ws, row.episode), out_dir / rel, row.start, row.end)
+            record = {
+                "audio": rel.as_posix(),
+                "episode": row.episode,
+                "line_id": row.line_id,
+                "start": row.start,
+                "end": row.end,
+                "text": row.text,
+                "speaker": row.speaker,
+                "label_source": row.label_source,
+                "confidence": row.confidence,
+            }
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(manifest)
+    log.info("wrote %d clips and %s", len(named), manifest)
+    return [manifest]
+
+
 def export(ws: Workspace, fmt: str, out: Path, include_skipped: bool = False) -> list[Path]:
     """Write the workspace's lines as ``fmt`` to ``out`` (a file, or a folder for RTTM)."""
     if fmt not in FORMATS:
@@ -87,6 +121,8 @@ def export(ws: Workspace, fmt: str, out: Path, include_skipped: bool = False) ->
     out = Path(out)
     if fmt == "rttm":
         return write_rttm(df, out)
+    if fmt == "clips":
+        return write_clips(ws, df, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     if fmt == "csv":

@@ -186,6 +186,7 @@ def group_season(
     voice_model: str,
     clusterer: ReliableFirstClustering | None = None,
     confidence: LineConfidence | None | str = "default",
+    propagator: NamePropagator | None = None,
 ) -> SeasonResult:
     """Regroup the whole season. ``confidence``: the reliability model ("default": the
     shipped one, refined on this season's hand labels when there are enough; None: the
@@ -263,7 +264,7 @@ def group_season(
     roster = linker.roster_[gidx]
 
     # --- names: spread from hand labels, abstain when unsure
-    propagator = NamePropagator().fit(X, y, groups=roster) if (y >= 0).any() else None
+    propagator = (propagator or NamePropagator()).fit(X, y, groups=roster) if (y >= 0).any() else None
     if propagator is not None:
         proba = propagator.predict_proba(X)
         pred = propagator.predict(X)

@@ -307,8 +307,9 @@ def line_actions(
             )
 
 
-def rename_character(sess: Session, lines: pd.DataFrame, old: str, new: str) -> None:
+def rename_character(sess: Session, old: str, new: str) -> None:
     """Rename a character: the lines people named ``old`` get ``new``; propagation follows."""
+    lines = sess.lines()
     ids = lines.loc[(lines["speaker"] == old) & (lines["state"] == "human"), "id"].tolist()
     _done(
         sess.act(

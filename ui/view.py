@@ -75,9 +75,13 @@ def enrich(df: pd.DataFrame, vectors: Mapping[str, np.ndarray] | None = None) ->
     return df
 
 
+def is_placeholder(name: str) -> bool:
+    """The machine's id for a roster entry nobody has named yet (C007), not a name."""
+    return bool(_AUTO_CHARACTER.match(name or ""))
+
+
 def _character_name(character: str) -> str:
-    """A roster entry's name, or "" for the machine's placeholder ids (C007)."""
-    return "" if _AUTO_CHARACTER.match(character or "") else (character or "")
+    return "" if is_placeholder(character) else (character or "")
 
 
 def group_summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -65,9 +65,7 @@ def test_mixed_pairs_are_not_penalised_with_procrustes(planted):
     zero = fuse(V, F, reliable, 0.4, method="zero")
     proc = fuse(V, F, reliable, 0.4)
     # zero face part shrinks every seen-vs-unseen cosine by sqrt(1 - w)
-    np.testing.assert_allclose(
-        (zero @ zero.T)[mixed], np.sqrt(0.6) * (V @ V.T)[mixed], atol=1e-5
-    )
+    np.testing.assert_allclose((zero @ zero.T)[mixed], np.sqrt(0.6) * (V @ V.T)[mixed], atol=1e-5)
     # the voice-predicted face keeps same-speaker cosines near the voice cosines
     shift = (proc @ proc.T)[mixed & same].mean() - (V @ V.T)[mixed & same].mean()
     assert abs(shift) < 0.15

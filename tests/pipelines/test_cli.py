@@ -70,7 +70,12 @@ def test_the_users_day_end_to_end(tmp_path, episodes, capsys):
         assert w.human_labels() == {first.id: "Kyon"}
         named = [ln for ln in w.lines() if ln.speaker == "Kyon"]
         assert len(named) > 1
-    for fmt, name in (("csv", "out.csv"), ("jsonl", "out.jsonl"), ("rttm", "rttm")):
+    for fmt, name in (
+        ("csv", "out.csv"),
+        ("jsonl", "out.jsonl"),
+        ("rttm", "rttm"),
+        ("clips", "clips"),
+    ):
         assert castlist("export", ws, "-f", fmt, "-o", tmp_path / name, capsys=capsys)[0] == 0
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
     assert len(rows) == len(lines)
@@ -91,6 +96,15 @@ def test_the_users_day_end_to_end(tmp_path, episodes, capsys):
     rttm = (tmp_path / "rttm" / "ep01.rttm").read_text().splitlines()
     assert rttm and all(r.startswith("SPEAKER ep01 1 ") for r in rttm)
     assert "Kyon" in rttm[0]
+    manifest = [
+        json.loads(x) for x in (tmp_path / "clips" / "manifest.jsonl").read_text().splitlines()
+    ]
+    assert {m["speaker"] for m in manifest} == {"Kyon"} and len(manifest) == len(named)
+    import soundfile as sf
+
+    info = sf.info(tmp_path / "clips" / manifest[0]["audio"])
+    assert info.samplerate == 16000 and info.channels == 1
+    assert abs(info.duration - (manifest[0]["end"] - manifest[0]["start"])) < 0.05
     code, out, _ = castlist("status", ws, capsys=capsys)
     assert "2 episodes" in out and "human" in out
 

@@ -150,3 +150,25 @@ def test_run_faces_then_fused_vectors(tmp_path, video, live):
     np.testing.assert_allclose(X[off] @ X[off].T, cos_v, atol=1e-5)
     # the two lines showing the same person come closer than their voices alone say
     assert X[1] @ X[3] > 0.6 * float(voice[1] @ voice[3]) + 0.4 * 0.5
+
+
+def test_face_roster_groups_people_and_draws_the_sheet(tmp_path, video, live):
+    from PIL import Image
+
+    from pipelines.errors import WorkspaceError
+    from pipelines.face_roster import cluster_faces, collect, group_faces
+
+    ws, ep = _workspace(tmp_path / "ws", video)
+    with pytest.raises(WorkspaceError, match="castlist run"):
+        cluster_faces(ws)
+    run_faces(ws, backend=live)
+    summary = cluster_faces(ws)
+    ids, vectors = collect(ws, live.name)
+    assert ids == [ln.id for i, ln in enumerate(ws.lines(ep)) if ON[i]]
+    labels = group_faces(vectors, 0.4)
+    assert labels.tolist() == [0, 0, 1]  # img44 and img46 are one person, img5 another
+    assert "3 of 6 speech lines" in summary and "2 face groups" in summary
+    with Image.open(ws.root / "faces.png") as sheet:
+        assert sheet.width > 500 and sheet.height >= 2 * 96
+        pixels = np.asarray(sheet.convert("RGB"))
+    assert pixels.std() > 20  # thumbnails were pasted, not an empty page

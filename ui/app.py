@@ -1,0 +1,89 @@
+"""castlist's cluster browser: ``castlist ui WS`` runs ``streamlit run ui/app.py -- WS``.
+
+One script, pages chosen in the sidebar. Each render opens the workspace, reads cached rows
+keyed on its revision, draws one page, and closes it; every edit goes through the workspace's
+actions (logged, undoable, refused when the page was stale) and re-propagates names at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    import ui  # noqa: F401
+except ImportError:  # run as a plain script from a checkout without `pip install -e`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import streamlit as st
+
+from pipelines.errors import CastlistError
+from pipelines.workspace import Workspace
+from ui import view
+from ui.groups import group_page, groups_page
+from ui.history import history_page, redo, undo
+from ui.map import map_page
+from ui.overview import overview_page
+from ui.review_page import review_page
+from ui.state import Session, show_flash, workspace_root
+
+PAGES = ("Overview", "Groups", "Group", "Review", "Map", "History")
+
+
+def sidebar(sess: Session, lines):  # noqa: ANN001, ANN201
+    with st.sidebar:
+        st.title("castlist")
+        st.caption(f"{sess.root} · revision #{sess.rev}")
+        st.radio("Page", PAGES, key="page")
+        c1, c2 = st.columns(2)
+        if c1.button("↶ Undo", key="undo"):
+            undo(sess)
+        if c2.button("↷ Redo", key="redo"):
+            redo(sess)
+        st.subheader("Filters")
+        episodes = st.multiselect("Episode", sorted(lines["episode_id"].unique()), key="f_ep")
+        who = sorted({w for w in lines["who"].unique() if w})
+        characters = st.multiselect("Character", who, key="f_who")
+        states = st.multiselect("Label source", list(view.STATES), key="f_state")
+        conf = st.slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_conf")
+        text = st.text_input("Text search", key="f_text")
+        st.toggle("Play clips", value=True, key="play_clips")
+        st.text_input("Ground-truth CSV (optional)", key="truth_path")
+    return view.filter_lines(lines, episodes, characters, states, conf, text)
+
+
+def main() -> None:
+    st.set_page_config(page_title="castlist", layout="wide")
+    root = workspace_root()
+    if root is None:
+        st.error("No workspace given: start the browser with `castlist ui WORKSPACE`.")
+        st.stop()
+    try:
+        ws = Workspace.open(root)
+    except CastlistError as exc:
+        st.error(str(exc))
+        st.stop()
+    try:
+        sess = Session(ws)
+        st.session_state.setdefault("page", "Overview")
+        lines = sess.lines()
+        filtered = sidebar(sess, lines)
+        show_flash()
+        page = st.session_state["page"]
+        if page == "Overview":
+            overview_page(sess, filtered)
+        elif page == "Groups":
+            groups_page(sess, lines, filtered)
+        elif page == "Group":
+            group_page(sess, lines)
+        elif page == "Review":
+            review_page(sess, lines)
+        elif page == "Map":
+            map_page(sess, filtered)
+        else:
+            history_page(sess)
+    finally:
+        ws.close()
+
+
+main()
