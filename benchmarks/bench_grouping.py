@@ -35,7 +35,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.grouping_data import DEFAULT_CONFIGS, MORE_CONFIGS, build, load  # noqa: E402
+from benchmarks.grouping_data import DEFAULT_CONFIGS, MORE_CONFIGS, build, cached, load  # noqa: E402
 from grouping.baselines import HDBSCANBaseline, SpeakerGroupingBaseline, knn_label_vote  # noqa: E402
 from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import default_confidence, episode_features, heuristic_reliability  # noqa: E402
@@ -76,8 +76,9 @@ def episodes(seasons):
             yield s, ep, X, F, df, t
 
 
-def castlist_episode(X, F, df, model, params=None):
-    rel = reliability_of(X, df, F, model)
+def castlist_episode(X, F, df, model, params=None, core_by="duration"):
+    """What group_season does to one episode without human input."""
+    rel = reliability_of(X, df, F, model if core_by == "confidence" else None)
     cons = episode_constraints(df, {}, {}, [])
     return ReliableFirstClustering(**(params or {})).fit_predict(X, rel, cons)
 
@@ -93,7 +94,9 @@ def run_unsup(seasons, model) -> pd.DataFrame:
         dur = (df["end"] - df["start"]).to_numpy(dtype=float)
         methods = {
             "castlist": lambda: castlist_episode(X, F, df, model),
-            "castlist (duration heuristic)": lambda: castlist_episode(X, F, df, None),
+            "castlist, learned-confidence core": lambda: castlist_episode(
+                X, F, df, model, core_by="confidence"
+            ),
             "Speaker-Grouping AHC": lambda: SpeakerGroupingBaseline().fit_predict(
                 X, heuristic_reliability(dur)
             ),
@@ -106,16 +109,16 @@ def run_unsup(seasons, model) -> pd.DataFrame:
 
 def tune(seasons, model) -> None:
     grid = {
-        "core_threshold": [0.35, 0.4, 0.45, 0.5],
-        "attach_threshold": [0.3, 0.4, 0.5],
-        "reliability_threshold": [0.3, 0.5, 0.7],
+        "core_threshold": [0.35, 0.4, 0.45],
+        "attach_threshold": [-1.0, 0.3],
+        "reliability_threshold": [0.5, 0.85, 0.95],
         "leftover_threshold": [0.45, 0.55],
     }
     keys = list(grid)
     eps = list(episodes(seasons))
     cache = {}
     for s, ep, X, F, df, t in eps:
-        cache[(s.name, ep)] = (reliability_of(X, df, F, model), episode_constraints(df, {}, {}, []))
+        cache[(s.name, ep)] = (reliability_of(X, df, F, None), episode_constraints(df, {}, {}, []))
     results = []
     for combo in itertools.product(*grid.values()):
         params = dict(zip(keys, combo, strict=True))
@@ -314,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", default=str(REPO / "bench-out" / "grouping"))
     ap.add_argument("--more", action="store_true", help="4 conditions per series (SNR 5-20 dB)")
     ap.add_argument("--only", nargs="*", default=["unsup", "labels", "season", "review"])
+    ap.add_argument("--cached", action="store_true", help="every season already built, no building")
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--review-seasons", type=int, default=4, help="seasons in the review loop")
     ap.add_argument("--max-ops", type=int, default=150)
@@ -321,7 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
-    roots = build(Path(args.work), configs=MORE_CONFIGS if args.more else DEFAULT_CONFIGS)
+    work = Path(args.work)
+    configs = MORE_CONFIGS if args.more else DEFAULT_CONFIGS
+    roots = cached(work) if args.cached else build(work, configs=configs)
     seasons = [load(r) for r in roots]
     n_lines = sum(len(df) for s in seasons for df in s.frames)
     print(f"{len(seasons)} seasons, {sum(len(s.episodes) for s in seasons)} episodes, {n_lines} lines")

@@ -138,16 +138,27 @@ def _merge_must_links(labels: np.ndarray, comp: np.ndarray) -> np.ndarray:
     return labels
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
 def enforce_cannot_links(
     labels: np.ndarray, X: np.ndarray, cons: Constraints, comp: np.ndarray
 ) -> np.ndarray:
-    """Split every group that holds both ends of a cannot-link: the two ends seed two sides and
-    each must-link unit of the group goes to the side whose mean vector it is closer to."""
+    """Resolve every group that holds both ends of a cannot-link: the worse-fitting end leaves
+    the group when it is a lone line (label -1), otherwise the group is split.
+
+    The side of ``b`` starts as b's must-link unit alone and the side of ``a`` as the rest of
+    the group, then each other unit goes to the side whose (normalised) mean it is closer to,
+    for a few rounds. Starting from the whole rest of the group (not from ``a`` alone) matters:
+    the usual violation is one stray line in a big group, and two single seed vectors would
+    cut the big group in halves."""
     labels = labels.copy()
     cl = cons.cannot_link
     if len(cl) == 0:
         return labels
     next_label = labels.max(initial=-1) + 1
+    unit_size = np.bincount(comp)
     for _ in range(len(labels) + 1):
         la, lb = labels[cl[:, 0]], labels[cl[:, 1]]
         bad = np.flatnonzero((la == lb) & (la >= 0))
@@ -155,17 +166,33 @@ def enforce_cannot_links(
             return labels
         a, b = cl[bad[0]]
         members = np.flatnonzero(labels == labels[a])
-        units = comp[members]
-        side_a = units == comp[a]
-        side_b = units == comp[b]
-        ca = X[members[side_a]].mean(0)
-        cb = X[members[side_b]].mean(0)
-        for u in np.unique(units[~(side_a | side_b)]):
-            m = units == u
-            v = X[members[m]].mean(0)
-            if v @ cb > v @ ca:
-                side_b |= m
-        labels[members[side_b]] = next_label
+        # a lone line that fits the group worse than its partner just leaves it (it may still
+        # attach elsewhere): the usual case is one stray line, and cutting the group would halve
+        # a main character
+        total = X[members].sum(0)
+        fit = {int(v): float(X[v] @ _unit(total - X[v])) for v in (a, b)}
+        worse = min(fit, key=fit.get)
+        if unit_size[comp[worse]] == 1:
+            labels[worse] = -1
+            continue
+        units, inv = np.unique(comp[members], return_inverse=True)
+        means = np.zeros((units.size, X.shape[1]))
+        np.add.at(means, inv, X[members])
+        ua = int(np.searchsorted(units, comp[a]))
+        ub = int(np.searchsorted(units, comp[b]))
+        side_b = np.zeros(units.size, bool)
+        side_b[ub] = True
+        # a stray line: one look; two human-made units: settle like 2-means
+        rounds = 5 if unit_size[comp[a]] > 1 and unit_size[comp[b]] > 1 else 1
+        for _round in range(rounds):
+            ca, cb = _unit(means[~side_b].sum(0)), _unit(means[side_b].sum(0))
+            normed = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+            new = normed @ cb > normed @ ca
+            new[ua], new[ub] = False, True
+            if np.array_equal(new, side_b):
+                break
+            side_b = new
+        labels[members[side_b[inv]]] = next_label
         next_label += 1
     raise RuntimeError("cannot-link splitting did not converge")
 

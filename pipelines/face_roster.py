@@ -113,7 +113,7 @@ def draw_sheet(
         voices = Counter(characters.get(lid) for lid in ids[members] if characters.get(lid))
         voice_text = ", ".join(f"{c} {n}" for c, n in voices.most_common(2))
         draw.text((8, y + 4), f"face group F{g:02d}", fill=(0, 0, 0))
-        draw.text((8, y + 22), f"{len(members)} lines", fill=(60, 60, 60))
+        draw.text((8, y + 22), f"{len(members)} line{'s' * (len(members) != 1)}", fill=(60, 60, 60))
         if voice_text:
             draw.text((8, y + 40), f"voice: {voice_text}", fill=(60, 60, 60))
         for k, m in enumerate(members[:PER_ROW]):

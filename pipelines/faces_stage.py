@@ -267,6 +267,9 @@ WEIGHT_META = "face_weight"
 DEFAULT_FACE_WEIGHT = 0.3
 """Share of the fused cosine given to faces where both lines have a reliable one
 (benchmarks/bench_vision.py; docs/benchmarks_vision.md)."""
+DEFAULT_MIN_AGREEMENT = 0.3
+"""A face counts only when it agrees this well with the faces of the line's nearest voices:
+without this gate, listener shots cost more than faces gain (docs/benchmarks_vision.md)."""
 
 
 def run_faces(
@@ -305,7 +308,11 @@ def reliable_rows(meta: np.ndarray) -> np.ndarray:
 
 
 def face_fuser(
-    ws: Workspace, voice_model: str, face_weight: float | None = None, method: str = "procrustes"
+    ws: Workspace,
+    voice_model: str,
+    face_weight: float | None = None,
+    method: str = "procrustes",
+    min_agreement: float | None = DEFAULT_MIN_AGREEMENT,
 ) -> Callable[[str, np.ndarray], np.ndarray]:
     """A function ``(episode_id, voice rows of all its lines) -> rows to group by``.
 
@@ -344,6 +351,8 @@ def face_fuser(
         if face is not None and len(face) != len(X):
             log.warning("faces: %s face rows do not match its lines; voice only", episode_id)
             face, reliable = None, np.zeros(len(X), dtype=bool)
-        return fuse(X, face, reliable, weight, method=method, mapping=mapping)
+        return fuse(
+            X, face, reliable, weight, method=method, mapping=mapping, min_agreement=min_agreement
+        )
 
     return apply

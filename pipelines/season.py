@@ -98,10 +98,15 @@ def episode_constraints(
     reps = list(names.values())
     cannot_pairs = [(a, b) for i, a in enumerate(reps) for b in reps[i + 1 :]]
     cannot_pairs += [(pos[a], pos[b]) for a, b in cannot if a in pos and b in pos]
+    human_cons = Constraints(np.array(must).reshape(-1, 2), np.array(cannot_pairs).reshape(-1, 2))
     timing = Constraints.from_intervals(df["start"].to_numpy(), df["end"].to_numpy())
-    return Constraints(np.array(must).reshape(-1, 2), np.array(cannot_pairs).reshape(-1, 2)).merged(
-        timing
-    )
+    if len(timing.cannot_link) and len(human_cons.must_link):
+        # a person said two overlapping lines are one speaker (one line split in two events):
+        # the person wins over the timing rule
+        comp = human_cons.components(len(df))
+        cl = timing.cannot_link
+        timing = Constraints(cannot_link=cl[comp[cl[:, 0]] != comp[cl[:, 1]]])
+    return human_cons.merged(timing)
 
 
 def _group_pairs(
@@ -187,10 +192,18 @@ def group_season(
     clusterer: ReliableFirstClustering | None = None,
     confidence: LineConfidence | None | str = "default",
     propagator: NamePropagator | None = None,
+    core_by: str = "duration",
 ) -> SeasonResult:
-    """Regroup the whole season. ``confidence``: the reliability model ("default": the
-    shipped one, refined on this season's hand labels when there are enough; None: the
-    duration heuristic)."""
+    """Regroup the whole season.
+
+    ``confidence``: the line-confidence model whose calibrated P(voice vector places the line
+    right) is stored per line and drives the review queue ("default": the shipped one,
+    recalibrated on this season's hand labels when there are enough; None: the duration
+    heuristic). ``core_by``: which score decides the lines that may *build* groups:
+    "duration" (the heuristic; measured better on held-out series, see
+    docs/benchmarks_grouping.md: the learned score also marks clean lines of rare characters
+    unreliable, so minor characters get absorbed) or "confidence" (the learned score).
+    ``propagator``: a configured NamePropagator (e.g. ``abstain_below=0`` to name every line)."""
     human = ws.human_labels()
     locks = ws.locks()
     cannot = ws.cannot_links()
@@ -212,8 +225,13 @@ def group_season(
             continue
         X = X_all[df["idx"].to_numpy()]
         reliability, _, _ = episode_reliability(ws, episode.id, df, X, model)
+        core_score = (
+            reliability
+            if core_by == "confidence"
+            else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
+        )
         labels = clusterer.fit_predict(
-            X, reliability, episode_constraints(df, human, locks, cannot)
+            X, core_score, episode_constraints(df, human, locks, cannot)
         )
         # a group holding locked lines is named after the lock, so human groups keep their ids
         key_names = {}
@@ -264,10 +282,14 @@ def group_season(
     roster = linker.roster_[gidx]
 
     # --- names: spread from hand labels, abstain when unsure
-    propagator = (propagator or NamePropagator()).fit(X, y, groups=roster) if (y >= 0).any() else None
-    if propagator is not None:
-        proba = propagator.predict_proba(X)
-        pred = propagator.predict(X)
+    if (y >= 0).any():
+        propagator = (propagator or NamePropagator()).fit(X, y, groups=roster)
+        # no X: the training lines' probabilities *with* their character's evidence (passing X
+        # would score them by kNN alone, which left most of a one-label character unnamed)
+        proba = propagator.predict_proba()
+        pred = propagator.predict()
+    else:
+        propagator = None
     character_name: dict[int, str] = {}
     for r in np.unique(roster):
         votes = y[(roster == r) & (y >= 0)]

@@ -21,7 +21,7 @@ from pipelines.errors import CastlistError
 from pipelines.workspace import Workspace
 from ui import view
 from ui.groups import group_page, groups_page
-from ui.history import history_page, redo, undo
+from ui.history import history_page, redo_button, undo_button
 from ui.map import map_page
 from ui.overview import overview_page
 from ui.review_page import review_page
@@ -36,10 +36,8 @@ def sidebar(sess: Session, lines):  # noqa: ANN001, ANN201
         st.caption(f"{sess.root} · revision #{sess.rev}")
         st.radio("Page", PAGES, key="page")
         c1, c2 = st.columns(2)
-        if c1.button("↶ Undo", key="undo"):
-            undo(sess)
-        if c2.button("↷ Redo", key="redo"):
-            redo(sess)
+        undo_button(sess, c1)
+        redo_button(sess, c2)
         st.subheader("Filters")
         episodes = st.multiselect("Episode", sorted(lines["episode_id"].unique()), key="f_ep")
         who = sorted({w for w in lines["who"].unique() if w})

@@ -7,7 +7,7 @@ import streamlit as st
 
 from ui import view
 from ui.state import WHO, Session
-from ui.widgets import button, line_label, play, thumbs
+from ui.widgets import line_label, play, thumbs
 
 PAGE_SIZE = 12
 SORTS = {
@@ -56,7 +56,7 @@ def card(sess: Session, g: pd.Series, members: pd.DataFrame, n_reps: int) -> Non
         key = f"pick-{g['group_id']}-{sess.rev}"
         c1, c2 = st.columns(2)
         c1.checkbox(
-            "select",
+            f"select {g['group_id']}",
             key=key,
             value=g["group_id"] in st.session_state.get("picked_groups", set()),
             on_change=_toggle_pick,
@@ -90,49 +90,64 @@ def groups_page(sess: Session, lines: pd.DataFrame, filtered: pd.DataFrame) -> N
             card(sess, row, by_group.get(row["group_id"], lines.iloc[:0]), int(n_reps))
 
 
+def _clear_picks() -> None:
+    """After an action the group ids change (regroup): forget ticked cards."""
+    st.session_state["picked_groups"] = set()
+
+
+def _text(key: str) -> str:
+    return str(st.session_state.get(key) or "").strip()
+
+
 def bulk_actions(sess: Session, lines: pd.DataFrame, picked: list[str]) -> None:
     """Actions on the groups ticked on the cards (kept across card pages)."""
     if not picked:
         st.caption("Tick cards to merge, name or mark several groups at once.")
         return
-    seen = {g: _group_lines(lines, g)["id"].tolist() for g in picked}
+    expect = sess.expect(lines, picked)
+    ids = [lid for g in picked for lid in expect[g]]
     with st.container(border=True):
         st.markdown(f"**{len(picked)} selected:** " + ", ".join(f"`{g}`" for g in picked))
         c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
-        if c1.button("Merge selected", key="bulk-merge", disabled=len(picked) < 2):
+        sess.button(
+            c1,
+            "Merge selected",
+            lambda ws, rev: ws.merge_groups(picked, who=WHO, base_rev=rev),
+            key="bulk-merge",
+            message=f"merged {len(picked)} groups",
+            expect=expect,
+            after=_clear_picks,
+            disabled=len(picked) < 2,
+        )
+        sess.button(
+            c2,
+            "Mark ambient",
+            lambda ws, rev: ws.mark_ambient(ids, who=WHO, base_rev=rev),
+            key="bulk-ambient",
+            message=f"{len(ids)} lines marked ambient",
+            expect=expect,
+            after=_clear_picks,
+        )
+        c3.text_input(
+            "Name selected as",
+            key="bulk-name",
+            label_visibility="collapsed",
+            placeholder="name for the selected groups",
+        )
 
-            def merge(ws, rev):  # noqa: ANN001, ANN202
-                for g in picked:
-                    sess.check_group(g, seen[g])
-                return ws.merge_groups(picked, who=WHO, base_rev=rev)
+        def name_all(ws, rev):  # noqa: ANN001, ANN202
+            for g in picked:
+                ws.name_group(g, _text("bulk-name"), who=WHO, base_rev=rev)
 
-            _done(sess.act(f"merged {len(picked)} groups", merge))
-        if c2.button("Mark ambient", key="bulk-ambient"):
-            ids = [lid for g in picked for lid in seen[g]]
-            _done(
-                sess.act(
-                    f"{len(ids)} lines marked ambient",
-                    lambda ws, rev: ws.mark_ambient(ids, who=WHO, base_rev=rev),
-                )
-            )
-        name = c3.text_input("Name selected as", key="bulk-name", label_visibility="collapsed",
-                             placeholder="name for the selected groups")
-        if c4.button("Name selected", key="bulk-name-go", disabled=not name.strip()):
-
-            def name_all(ws, rev):  # noqa: ANN001, ANN202
-                for g in picked:
-                    sess.check_group(g, seen[g])
-                for g in picked:
-                    ws.name_group(g, name, who=WHO, base_rev=rev)
-
-            _done(sess.act(f"named {len(picked)} groups {name.strip()!r}", name_all))
-
-
-def _done(ok: bool) -> None:
-    """After an action: forget selections (group ids change on regroup) and re-render."""
-    if ok:
-        st.session_state["picked_groups"] = set()
-    st.rerun()
+        sess.button(
+            c4,
+            "Name selected",
+            name_all,
+            key="bulk-name-go",
+            message=f"named {len(picked)} groups",
+            expect=expect,
+            after=_clear_picks,
+        )
 
 
 # ---------------------------------------------------------------------------------- one group
@@ -167,6 +182,7 @@ def group_page(sess: Session, lines: pd.DataFrame) -> None:
     g = groups.set_index("group_id").loc[gid]
     members = _group_lines(lines, gid)
     seen = members["id"].tolist()
+    expect = sess.expect(lines, [gid])
     st.header(f"{g['suggested'] or '(unnamed)'} · {gid}")
     st.caption(
         f"{int(g['size'])} lines · {int(g['human'])} by hand, {int(g['propagated'])} propagated, "
@@ -177,21 +193,24 @@ def group_page(sess: Session, lines: pd.DataFrame) -> None:
 
     with st.container(border=True):
         c1, c2, c3 = st.columns([2, 1, 1])
-        name = c1.text_input("Name this group", value=g["suggested"] or "", key=f"name-{k}")
-        if c2.button("Name group", key=f"name-go-{k}", type="primary"):
-
-            def name_group(ws, rev):  # noqa: ANN001, ANN202
-                sess.check_group(gid, seen)
-                return ws.name_group(gid, name, who=WHO, base_rev=rev)
-
-            _done(sess.act(f"named {gid} {name.strip()!r}", name_group))
-        if c3.button("Whole group ambient", key=f"amb-{k}"):
-
-            def ambient(ws, rev):  # noqa: ANN001, ANN202
-                sess.check_group(gid, seen)
-                return ws.mark_ambient(seen, who=WHO, base_rev=rev)
-
-            _done(sess.act(f"{gid} marked ambient", ambient))
+        c1.text_input("Name this group", value=g["suggested"] or "", key=f"name-{k}")
+        sess.button(
+            c2,
+            "Name group",
+            lambda ws, rev: ws.name_group(gid, _text(f"name-{k}"), who=WHO, base_rev=rev),
+            key=f"name-go-{k}",
+            message=f"named {gid}",
+            expect=expect,
+            type="primary",
+        )
+        sess.button(
+            c3,
+            "Whole group ambient",
+            lambda ws, rev: ws.mark_ambient(seen, who=WHO, base_rev=rev),
+            key=f"amb-{k}",
+            message=f"{gid} marked ambient",
+            expect=expect,
+        )
         c1, c2, c3 = st.columns([2, 1, 1])
         others = [o for o in options if o != gid]
         into = c1.multiselect(
@@ -200,27 +219,28 @@ def group_page(sess: Session, lines: pd.DataFrame) -> None:
             format_func=lambda o: f"{o} · {labels.get(o) or '(unnamed)'}",
             key=f"merge-{k}",
         )
-        if c2.button("Merge", key=f"merge-go-{k}", disabled=not into):
-            seen_other = {o: _group_lines(lines, o)["id"].tolist() for o in into}
-
-            def merge(ws, rev):  # noqa: ANN001, ANN202
-                sess.check_group(gid, seen)
-                for o in into:
-                    sess.check_group(o, seen_other[o])
-                return ws.merge_groups([gid, *into], who=WHO, base_rev=rev)
-
-            _done(sess.act(f"merged {', '.join(into)} into {gid}", merge))
+        sess.button(
+            c2,
+            "Merge",
+            lambda ws, rev: ws.merge_groups([gid, *into], who=WHO, base_rev=rev),
+            key=f"merge-go-{k}",
+            message=f"merged {', '.join(into)} into {gid}",
+            expect=sess.expect(lines, [gid, *into]),
+            disabled=not into,
+        )
         n_off = c3.number_input(
             "Least-like lines", 1, max(1, len(seen) - 1), max(1, len(seen) // 10), key=f"k-{k}"
         )
-        if c3.button("Split them off", key=f"split-least-{k}", disabled=len(seen) < 2):
-            off = view.least_similar(members, int(n_off))
-
-            def split(ws, rev):  # noqa: ANN001, ANN202
-                sess.check_group(gid, seen)
-                return ws.split_lines(off, who=WHO, base_rev=rev)
-
-            _done(sess.act(f"split {len(off)} lines off {gid}", split))
+        off = view.least_similar(members, int(n_off))
+        sess.button(
+            c3,
+            "Split them off",
+            lambda ws, rev: ws.split_lines(off, who=WHO, base_rev=rev),
+            key=f"split-least-{k}",
+            message=f"split {len(off)} lines off {gid}",
+            expect=expect,
+            disabled=len(seen) < 2 or not off,
+        )
 
     sort = st.selectbox("Sort lines by", list(LINE_SORTS), key="line_sort")
     by, asc = LINE_SORTS[sort]
@@ -246,7 +266,7 @@ def group_page(sess: Session, lines: pd.DataFrame) -> None:
         key=f"lines-{k}",
     )
     selected = list(dict.fromkeys([*from_table, *picked]))
-    line_actions(sess, lines, gid, seen, selected, options, labels, k)
+    line_actions(sess, lines, gid, expect, selected, options, labels, k)
 
     st.subheader("Listen")
     for row in table.head(5).itertuples():
@@ -258,7 +278,7 @@ def line_actions(
     sess: Session,
     lines: pd.DataFrame,
     gid: str,
-    seen: list[str],
+    expect: dict[str, dict],
     selected: list[str],
     options: list[str],
     labels: dict[str, str],
@@ -268,52 +288,62 @@ def line_actions(
         st.markdown(f"**{len(selected)} lines selected**")
         c1, c2, c3, c4 = st.columns(4)
         none = not selected
-        if c1.button("Split off", key=f"split-{k}", disabled=none):
-
-            def split(ws, rev):  # noqa: ANN001, ANN202
-                sess.check_group(gid, seen)
-                return ws.split_lines(selected, who=WHO, base_rev=rev)
-
-            _done(sess.act(f"split {len(selected)} lines off {gid}", split))
-        if c2.button("Mark ambient", key=f"amb-lines-{k}", disabled=none):
-            _done(
-                sess.act(
-                    f"{len(selected)} lines marked ambient",
-                    lambda ws, rev: ws.mark_ambient(selected, who=WHO, base_rev=rev),
-                )
-            )
+        sess.button(
+            c1,
+            "Split off",
+            lambda ws, rev: ws.split_lines(selected, who=WHO, base_rev=rev),
+            key=f"split-{k}",
+            message=f"split {len(selected)} lines off {gid}",
+            expect=expect,
+            disabled=none,
+        )
+        sess.button(
+            c2,
+            "Mark ambient",
+            lambda ws, rev: ws.mark_ambient(selected, who=WHO, base_rev=rev),
+            key=f"amb-lines-{k}",
+            message=f"{len(selected)} lines marked ambient",
+            expect=expect,
+            disabled=none,
+        )
         target = c3.selectbox(
             "Move to group",
             [o for o in options if o != gid],
             format_func=lambda o: f"{o} · {labels.get(o) or '(unnamed)'}",
             key=f"move-to-{k}",
         )
-        if c3.button("Move", key=f"move-{k}", disabled=none or target is None):
-            target_seen = _group_lines(lines, target)["id"].tolist()
+        sess.button(
+            c3,
+            "Move",
+            lambda ws, rev: ws.move_lines(selected, target, who=WHO, base_rev=rev),
+            key=f"move-{k}",
+            message=f"moved {len(selected)} lines to {target}",
+            expect={**expect, **sess.expect(lines, [target] if target else [])},
+            disabled=none or target is None,
+        )
+        c4.text_input("Name lines as", key=f"as-{k}")
+        sess.button(
+            c4,
+            "Name lines",
+            lambda ws, rev: ws.name_lines(selected, _text(f"as-{k}"), who=WHO, base_rev=rev),
+            key=f"name-lines-{k}",
+            message=f"{len(selected)} lines named",
+            expect=expect,
+            disabled=none,
+        )
 
-            def move(ws, rev):  # noqa: ANN001, ANN202
-                sess.check_group(gid, seen)
-                sess.check_group(target, target_seen)
-                return ws.move_lines(selected, target, who=WHO, base_rev=rev)
 
-            _done(sess.act(f"moved {len(selected)} lines to {target}", move))
-        as_name = c4.text_input("Name lines as", key=f"as-{k}")
-        if c4.button("Name lines", key=f"name-lines-{k}", disabled=none or not as_name.strip()):
-            _done(
-                sess.act(
-                    f"{len(selected)} lines named {as_name.strip()!r}",
-                    lambda ws, rev: ws.name_lines(selected, as_name, who=WHO, base_rev=rev),
-                )
-            )
-
-
-def rename_character(sess: Session, old: str, new: str) -> None:
-    """Rename a character: the lines people named ``old`` get ``new``; propagation follows."""
+def rename_form(sess: Session, names: list[str]) -> None:
+    """Rename a character: the lines people named it get the new name; propagation follows."""
+    old = st.selectbox("Rename character", names, key="ren-old")
+    st.text_input("New name", key="ren-new")
     lines = sess.lines()
     ids = lines.loc[(lines["speaker"] == old) & (lines["state"] == "human"), "id"].tolist()
-    _done(
-        sess.act(
-            f"renamed {old!r} to {new.strip()!r} ({len(ids)} lines)",
-            lambda ws, rev: ws.name_lines(ids, new, who=WHO, base_rev=rev, verb="rename"),
-        )
+    sess.button(
+        st,
+        "Rename",
+        lambda ws, rev: ws.name_lines(ids, _text("ren-new"), who=WHO, base_rev=rev, verb="rename"),
+        key="ren-go",
+        message=f"renamed {old!r} ({len(ids)} lines named by hand)",
+        disabled=not ids,
     )

@@ -17,24 +17,38 @@ def _require(result: Any, message: str) -> Any:
     return result
 
 
-def undo(sess: Session) -> None:
+def undo_button(
+    sess: Session, where: Any, label: str = "↶ Undo", key: str = "undo", **kw: Any
+) -> None:
     """Undo the newest action still in effect (the log survives reloads) and re-propagate."""
-    sess.act("undone", lambda ws, rev: _require(ws.undo(who=WHO), "nothing to undo"))
-    st.rerun()
+    sess.button(
+        where,
+        label,
+        lambda ws, rev: _require(ws.undo(who=WHO), "nothing to undo"),
+        key=key,
+        message="undone",
+        **kw,
+    )
 
 
-def redo(sess: Session) -> None:
-    sess.act("redone", lambda ws, rev: _require(ws.redo(who=WHO), "nothing to redo"))
-    st.rerun()
+def redo_button(
+    sess: Session, where: Any, label: str = "↷ Redo", key: str = "redo", **kw: Any
+) -> None:
+    sess.button(
+        where,
+        label,
+        lambda ws, rev: _require(ws.redo(who=WHO), "nothing to redo"),
+        key=key,
+        message="redone",
+        **kw,
+    )
 
 
 def history_page(sess: Session) -> None:
     st.header("History")
     c1, c2, _ = st.columns([1, 1, 4])
-    if c1.button("Undo", key="hist-undo"):
-        undo(sess)
-    if c2.button("Redo", key="hist-redo"):
-        redo(sess)
+    undo_button(sess, c1, "Undo", key="hist-undo")
+    redo_button(sess, c2, "Redo", key="hist-redo")
     actions = sess.ws.history(limit=200)
     if not actions:
         st.caption("No actions yet.")
@@ -42,8 +56,14 @@ def history_page(sess: Session) -> None:
     st.dataframe(
         pd.DataFrame(
             [
-                {"#": a.id, "at": a.at, "who": a.who, "action": a.verb, "state": a.state,
-                 "details": str(a.args)}
+                {
+                    "#": a.id,
+                    "at": a.at,
+                    "who": a.who,
+                    "action": a.verb,
+                    "state": a.state,
+                    "details": str(a.args),
+                }
                 for a in actions
             ]
         ),

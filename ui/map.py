@@ -16,7 +16,7 @@ MAX_POINTS = 4000
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _truth_tables(
-    root: str, rev: int, version: tuple[int, ...], path: str, mtime: float
+    root: str, rev: int, version: tuple, path: str, mtime: float
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     from pipelines.evaluate import align, evaluate, read_truth
     from pipelines.workspace import Workspace
@@ -53,8 +53,10 @@ def map_page(sess: Session, filtered: pd.DataFrame) -> None:
                 }
             )
             st.scatter_chart(data, x="x", y="y", color="colour", height=520)
-            st.caption("2-D PCA of the lines' voice vectors: a character split in two shows as "
-                       "one colour in two places, a polluted group as mixed colours.")
+            st.caption(
+                "2-D PCA of the lines' voice vectors: a character split in two shows as "
+                "one colour in two places, a polluted group as mixed colours."
+            )
     truth_table(sess)
 
 

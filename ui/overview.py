@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import view
-from ui.groups import open_group, rename_character
+from ui.groups import open_group, rename_form
 from ui.review_page import pending
 from ui.state import Session
 
@@ -54,17 +54,12 @@ def overview_page(sess: Session, lines: pd.DataFrame) -> None:
         todo = groups[groups["needs_review"]].sort_values("size", ascending=False).head(8)
         for g in todo.itertuples():
             c1, c2 = st.columns([4, 1])
-            c1.markdown(
-                f"`{g.group_id}` · {g.size} lines · {g.suggested or '(unnamed)'}"
-            )
+            c1.markdown(f"`{g.group_id}` · {g.size} lines · {g.suggested or '(unnamed)'}")
             c2.button("Open", key=f"ov-open-{g.group_id}", on_click=open_group, args=(g.anchor,))
     with right:
         st.subheader("Roster")
         roster = view.roster(lines)
         st.dataframe(roster, hide_index=True)
         if len(roster):
-            with st.form("rename-character"):
-                old = st.selectbox("Rename character", roster["name"].tolist(), key="ren-old")
-                new = st.text_input("New name", key="ren-new")
-                if st.form_submit_button("Rename") and new.strip():
-                    rename_character(sess, old, new)
+            with st.container(border=True):
+                rename_form(sess, roster["name"].tolist())

@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from ui import view
+from ui.history import undo_button
 from ui.state import WHO, Session
-from ui.history import undo
-from ui.widgets import button, play
+from ui.widgets import play
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _review_module() -> Any:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _questions(root: str, rev: int, version: tuple[int, ...], limit: int) -> list[Any]:
+def _questions(root: str, rev: int, version: tuple, limit: int) -> list[Any]:
     from pipelines.workspace import Workspace
 
     review = _review_module()
@@ -48,14 +48,26 @@ def pending(sess: Session, limit: int = 20) -> list[Any] | None:
     return _questions(sess.root, sess.rev, sess.version, limit)
 
 
-def _reply(sess: Session, question: Any, reply: str) -> None:
+def _answer(
+    sess: Session, where: Any, q: Any, label: str, reply: str, shortcut: str | None, **kw: Any
+) -> None:
+    """A one-click (one-key) answer; ``reply`` may be a callable read when clicked."""
     review = _review_module()
-    sess.act(
-        f"{question.kind} question answered {reply!r}",
-        lambda ws, rev: review.answer(ws, question, reply, who=WHO, base_rev=rev),
+
+    def do(ws, rev):  # noqa: ANN001, ANN202
+        text = reply() if callable(reply) else reply
+        return review.answer(ws, q, text, who=WHO, base_rev=rev)
+
+    sess.button(
+        where,
+        label,
+        do,
+        key=f"{label}-{q.id}",
+        message=f"answered {label!r}: {q.text}",
         regroup=False,  # answer() regroups itself
+        shortcut=shortcut,
+        **kw,
     )
-    st.rerun()
 
 
 def _samples(sess: Session, lines: pd.DataFrame, group_id: str, k: int = 3) -> None:
@@ -82,20 +94,14 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
     q = queue[0]
     st.caption(f"{len(queue)} questions waiting · this one saves about {q.saves:.1f} operations")
     st.subheader(q.text)
-    key = q.id
     if q.kind == "same":
         left, right = st.columns(2)
         with left:
             _samples(sess, lines, q.groups[0])
         with right:
             _samples(sess, lines, q.groups[1])
-        c1, c2, c3 = st.columns(3)
-        if button("Yes, same", "Y", key=f"yes-{key}", type="primary"):
-            _reply(sess, q, "yes")
-        if button("No, different", "N", key=f"no-{key}"):
-            _reply(sess, q, "no")
-        if button("Skip", "S", key=f"skip-{key}"):
-            _reply(sess, q, "skip")
+        _answer(sess, st, q, "Yes, same", "yes", "Y", type="primary")
+        _answer(sess, st, q, "No, different", "no", "N")
     else:
         row = lines[lines["id"] == q.line_id]
         if not row.empty:
@@ -103,24 +109,21 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
             st.markdown(f"`{q.line_id}` ({r['start']:.1f}-{r['end']:.1f} s) > {r['text']}")
         play(sess, q.line_id)
         if q.kind == "who":
-            names = [(n, p) for n, p in q.suggestions if not view.is_placeholder(n)]
+            names: list[tuple[str, float]] = []
+            for name, p in q.suggestions:
+                if not view.is_placeholder(name) and name not in dict(names):
+                    names.append((name, p))
             for (name, p), k in zip(names, NUMBER_KEYS, strict=False):
-                if button(f"{name} ({p:.0%})", k, key=f"who-{key}-{name}"):
-                    _reply(sess, q, name)
-            if button("Ambient", "A", key=f"amb-{key}"):
-                _reply(sess, q, "ambient")
+                _answer(sess, st, q, f"{name} ({p:.0%})", name, k)
+            _answer(sess, st, q, "Ambient", "ambient", "A")
         else:
-            if button("Yes, ambient", "Y", key=f"yes-{key}", type="primary"):
-                _reply(sess, q, "yes")
-            if button("No", "N", key=f"no-{key}"):
-                _reply(sess, q, "no")
-        if button("Skip", "S", key=f"skip-{key}"):
-            _reply(sess, q, "skip")
-        other = st.text_input("Someone else (type a name, then press the button)", key=f"o-{key}")
-        if st.button("Name it", key=f"name-{key}", disabled=not other.strip()):
-            _reply(sess, q, other.strip())
-    if button("Undo last answer", "U", key="review-undo"):
-        undo(sess)
+            _answer(sess, st, q, "Yes, ambient", "yes", "Y", type="primary")
+            _answer(sess, st, q, "No", "no", "N")
+        other_key = f"other-{q.id}"
+        st.text_input("Someone else (type a name, then press the button)", key=other_key)
+        _answer(sess, st, q, "Name it", lambda: str(st.session_state.get(other_key) or ""), None)
+    _answer(sess, st, q, "Skip", "skip", "S")
+    undo_button(sess, st, "Undo last answer", key="review-undo", shortcut="U")
     with st.expander(f"Next questions ({len(queue) - 1})"):
         st.dataframe(
             pd.DataFrame([{"saves": x.saves, "question": x.text} for x in queue[1:]]),

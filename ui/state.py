@@ -1,15 +1,18 @@
 """Session plumbing for the browser: which workspace, cached reads, and safe actions.
 
 Reads are cached with ``st.cache_data`` keyed on the workspace's revision (newest action id)
-and a data version (size and mtime of the database and its WAL), so a re-run after a CLI
+and a fingerprint of the machine's rows (:func:`data_version`), so a re-run after a CLI
 ``castlist run`` or another tab's edit sees fresh rows while an idle re-render costs nothing.
 
-Every action passes ``base_rev``, the revision the page was rendered from, so an edit made on a
-stale page is refused with the workspace's ConflictError instead of overwriting someone else's.
+Actions are button callbacks bound, at render time, to the revision the page shows and to the
+lines and human labels of the groups it shows: an edit made on a stale page is refused with a
+ConflictError (from the workspace or from :func:`check_expected`) instead of overwriting
+someone else's work or silently doing less than it says.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -42,20 +45,27 @@ def workspace_root() -> Path | None:
     return None
 
 
-def data_version(root: Path) -> tuple[int, ...]:
-    """Changes whenever anything (CLI, another tab, a regroup) writes to the database."""
-    out: list[int] = []
-    for name in (DB_NAME, DB_NAME + "-wal"):
-        try:
-            s = (root / name).stat()
-            out += [s.st_mtime_ns, s.st_size]
-        except FileNotFoundError:
-            out += [0, 0]
-    return tuple(out)
+_VERSION_SQL = (
+    "SELECT (SELECT COUNT(*) FROM lines), (SELECT COUNT(*) FROM labels),"
+    " (SELECT TOTAL(confidence) FROM labels), (SELECT TOTAL(LENGTH(speaker)) FROM labels),"
+    " (SELECT COUNT(*) FROM groups), (SELECT TOTAL(LENGTH(group_id) * reliability) FROM groups),"
+    " (SELECT TOTAL(LENGTH(character)) FROM groups), (SELECT MAX(done_at) FROM stages),"
+    " (SELECT group_concat(value) FROM meta)"
+)
+
+
+def data_version(ws: Workspace) -> tuple:
+    """A fingerprint of the machine's rows, which change without a new action (a CLI
+    ``castlist run`` or regroup): the cache key besides the revision.
+
+    File mtimes cannot serve: SQLite checkpoints and removes the WAL whenever the last
+    connection closes, so they change on every page render even when nothing was written.
+    """
+    return tuple(ws.conn.execute(_VERSION_SQL).fetchone())
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _lines(root: str, rev: int, version: tuple[int, ...]) -> pd.DataFrame:
+def _lines(root: str, rev: int, version: tuple) -> pd.DataFrame:
     with Workspace.open(root) as ws:
         df = ws.lines_frame(speech_only=True)
         model = ws.get_meta("voice_model")
@@ -67,12 +77,12 @@ def _lines(root: str, rev: int, version: tuple[int, ...]) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _groups(root: str, rev: int, version: tuple[int, ...]) -> pd.DataFrame:
+def _groups(root: str, rev: int, version: tuple) -> pd.DataFrame:
     return view.group_summary(_lines(root, rev, version))
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _skipped(root: str, rev: int, version: tuple[int, ...]) -> dict[str, int]:
+def _skipped(root: str, rev: int, version: tuple) -> dict[str, int]:
     with Workspace.open(root) as ws:
         total: dict[str, int] = {}
         for ep in ws.episodes():
@@ -82,7 +92,7 @@ def _skipped(root: str, rev: int, version: tuple[int, ...]) -> dict[str, int]:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _vectors_2d(root: str, rev: int, version: tuple[int, ...], ids: tuple[str, ...]) -> np.ndarray:
+def _vectors_2d(root: str, rev: int, version: tuple, ids: tuple[str, ...]) -> np.ndarray:
     df = _lines(root, rev, version).set_index("id").loc[list(ids)]
     with Workspace.open(root) as ws:
         model = ws.get_meta("voice_model")
@@ -105,10 +115,7 @@ class Session:
         self.ws = ws
         self.root = str(ws.root)
         self.rev = ws.revision()
-        self.version = data_version(ws.root)
-        # the revision the *previous* render showed: a button pressed now was pressed there
-        self.base_rev = st.session_state.get("rendered_rev", self.rev)
-        st.session_state["rendered_rev"] = self.rev
+        self.version = data_version(ws)
 
     def lines(self) -> pd.DataFrame:
         return _lines(self.root, self.rev, self.version)
@@ -123,42 +130,112 @@ class Session:
         return _vectors_2d(self.root, self.rev, self.version, tuple(ids))
 
     # ------------------------------------------------------------------ actions
-    def check_group(self, group_id: str, seen: Iterable[str]) -> None:
-        """Refuse to act on a group whose lines changed since the page showed it.
+    def expect(self, lines: pd.DataFrame, group_ids: Iterable[str]) -> dict[str, dict]:
+        """What the page shows of these groups: their lines and each line's human label/lock."""
+        part = lines[lines["group_id"].isin(list(group_ids))]
+        human = part["speaker"].where(part["source"] == "human")
+        snap = zip(part["group_id"], part["id"], human, part["lock"], strict=True)
+        out: dict[str, dict] = {g: {} for g in group_ids}
+        for gid, lid, name, lock in snap:
+            out[gid][lid] = (_none(name), _none(lock))
+        return out
 
-        Re-grouping renumbers unnamed groups, so the same id may now hold other lines; the
-        workspace only checks lines' labels, so the page checks the membership it showed.
-        """
-        now = set(self.ws.group_lines(group_id))
-        if now != set(seen):
+    def button(
+        self,
+        where: Any,
+        label: str,
+        do: Callable[[Workspace, int], Any],
+        *,
+        key: str,
+        message: str,
+        expect: dict[str, dict] | None = None,
+        regroup: bool = True,
+        shortcut: str | None = None,
+        after: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A button whose action runs (as a callback, before the next render) against what
+        this render showed: its revision and, for ``expect``ed groups, their lines."""
+        if shortcut and _HAS_SHORTCUT:
+            kwargs["shortcut"] = shortcut
+            label = f"{label} [{shortcut}]"
+        where.button(
+            label,
+            key=key,
+            on_click=execute,
+            args=(self.root, self.rev, message, do, expect or {}, regroup, after),
+            **kwargs,
+        )
+
+
+_HAS_SHORTCUT = "shortcut" in inspect.signature(st.button).parameters
+
+
+def _none(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def check_expected(ws: Workspace, expect: dict[str, dict]) -> None:
+    """Refuse to act on a group whose lines or human decisions changed since the page showed it.
+
+    Re-grouping renumbers unnamed groups, so the same id may now hold other lines, and an
+    action skips lines people named otherwise, so a stale page could silently do less than it
+    says; the page therefore checks what it showed before the workspace checks revisions.
+    """
+    if not expect:
+        return
+    human, locks = ws.human_labels(), ws.locks()
+    for gid, shown in expect.items():
+        try:
+            now = set(ws.group_lines(gid))
+        except CastlistError:
+            now = set()
+        changed = now != set(shown) or any(
+            (human.get(lid), locks.get(lid)) != tuple(seen) for lid, seen in shown.items()
+        )
+        if changed:
             raise ConflictError(
-                f"group {group_id} changed after you loaded the page (it now holds {len(now)} "
-                f"lines, you saw {len(set(seen))}); look again and retry"
+                f"group {gid} was changed (in another tab or by the CLI) after this page was "
+                "loaded; nothing was saved: look at it again and retry"
             )
 
-    def act(self, label: str, do: Callable[[Workspace, int], Any], regroup: bool = True) -> bool:
-        """Run one action against the revision this page was rendered from, then re-propagate.
 
-        The outcome is kept for the next render as a flash message; returns True on success.
-        """
+def execute(
+    root: str,
+    base_rev: int,
+    message: str,
+    do: Callable[[Workspace, int], Any],
+    expect: dict[str, dict],
+    regroup: bool = True,
+    after: Callable[[], None] | None = None,
+) -> bool:
+    """Run one action against the revision the page was rendered from, then re-propagate.
+
+    The outcome is kept for the next render as a flash message; returns True on success.
+    """
+    with Workspace.open(root) as ws:
         try:
-            do(self.ws, self.base_rev)
+            check_expected(ws, expect)
+            do(ws, base_rev)
         except ConflictError as exc:
             flash("error", f"Not saved: {exc}")
             return False
         except CastlistError as exc:
             flash("warning", f"Not saved: {exc}")
             return False
-        msg = f"{label} — saved as action #{self.ws.revision()}"
+        msg = f"{message} — saved as action #{ws.revision()}"
+        if after is not None:
+            after()
         if regroup:
             from pipelines.run import regroup as _regroup
 
             try:
-                _regroup(self.ws)
+                _regroup(ws)
             except CastlistError as exc:
                 flash("warning", f"{msg}; names not re-propagated: {exc}")
                 return True
         flash("success", msg)
+        log.info("ui: %s", msg)
         return True
 
 

@@ -116,7 +116,9 @@ def group_summary(df: pd.DataFrame) -> pd.DataFrame:
         start=("start", "min"),
     )
     out = agg.join(counts)
-    named_speakers = g.loc[g["speaker"].notna() & (g["speaker"] != AMBIENT), ["group_id", "speaker"]]
+    named_speakers = g.loc[
+        g["speaker"].notna() & (g["speaker"] != AMBIENT), ["group_id", "speaker"]
+    ]
     mode = named_speakers.groupby("group_id")["speaker"].agg(lambda s: s.mode().iloc[0])
     out["suggested"] = [
         mode.get(gid) or _character_name(ch)
@@ -199,6 +201,7 @@ def pca2(X: np.ndarray) -> np.ndarray:
     if len(X) < 2:
         return np.zeros((len(X), 2))
     Xc = X - X.mean(axis=0, keepdims=True)
-    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-    out = Xc @ vt[:2].T
+    # eigenvectors of the small d x d covariance: no n x d SVD, fast for 10,000 lines
+    _, vecs = np.linalg.eigh(Xc.T @ Xc)
+    out = Xc @ vecs[:, ::-1][:, :2]
     return out if out.shape[1] == 2 else np.pad(out, ((0, 0), (0, 2 - out.shape[1])))

@@ -1,8 +1,7 @@
-"""Small widgets shared by the pages: a line's playable clip, a button with a key shortcut."""
+"""Small widgets shared by the pages: a line's playable clip and face thumbnails."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
@@ -13,15 +12,6 @@ from pipelines.errors import CastlistError
 from ui.state import Session
 
 log = logging.getLogger(__name__)
-
-_HAS_SHORTCUT = "shortcut" in inspect.signature(st.button).parameters
-
-
-def button(label: str, shortcut: str | None = None, **kwargs: Any) -> bool:
-    """``st.button`` with a keyboard shortcut where this Streamlit supports them."""
-    if shortcut and _HAS_SHORTCUT:
-        return st.button(f"{label} [{shortcut}]", shortcut=shortcut, **kwargs)
-    return st.button(label, **kwargs)
 
 
 def play(sess: Session, line_id: str) -> None:

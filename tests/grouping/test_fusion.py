@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grouping.fusion import face_reliable, fuse, voice_to_face_map
+from grouping.fusion import face_agreement, face_reliable, fuse, voice_to_face_map
 
 
 def _unit(X):
@@ -96,3 +96,21 @@ def test_reliable_rule_and_bad_input():
         fuse(V, V, np.ones(2, bool))
     with pytest.raises(ValueError, match="method"):
         fuse(V, V, np.ones(3, bool), method="mean")
+
+
+def test_agreement_gate_drops_listener_shots(planted):
+    speakers, V, F, reliable = planted
+    F = F.copy()
+    shown = speakers.copy()
+    listener = np.flatnonzero(reliable)[::4]  # a quarter of the faces show someone else
+    shown[listener] = (speakers[listener] + 3) % 6
+    F[listener] = F[np.array([np.flatnonzero(speakers == s)[0] for s in shown[listener]])]
+    agree = face_agreement(V, F, reliable)
+    truthful = reliable & (shown == speakers)
+    assert agree[listener].mean() < agree[truthful].mean() - 0.3
+    gated = fuse(V, F, reliable, 0.5, min_agreement=0.3)
+    # a gated listener line is compared with others as if it had no face: voice cosine
+    lost = listener[agree[listener] < 0.3]
+    off = np.flatnonzero(~reliable)
+    assert lost.size > 0
+    np.testing.assert_allclose(gated[lost] @ gated[off].T, V[lost] @ V[off].T, atol=1e-5)

@@ -31,15 +31,33 @@ def _episode(rng: np.random.Generator, speakers: list[int], dim: int = 32):
     return events, X.astype(np.float32)
 
 
-def build_workspace(root: Path, episodes: list[list[int]], seed: int = 0) -> Path:
+def _tones(path: Path, events: list[SubtitleEvent], speakers: list[int], sr: int = 16000) -> None:
+    """A real wav in which each line is a short tone whose pitch depends on its speaker."""
+    import soundfile as sf
+
+    t = np.arange(int((events[-1].end + 5) * sr)) / sr
+    audio = np.zeros_like(t, dtype=np.float32)
+    for ev, s in zip(events, speakers, strict=True):
+        span = (t >= ev.start) & (t < ev.end)
+        audio[span] = 0.2 * np.sin(2 * np.pi * (220 + 110 * s) * t[span])
+    sf.write(path, audio, sr)
+
+
+def build_workspace(
+    root: Path, episodes: list[list[int]], seed: int = 0, audio: bool = False
+) -> Path:
+    """Planted voices grouped by the real season stage; ``audio``: real wav media to play."""
     ws = Workspace.init(root / "ws")
     rng = np.random.default_rng(seed)
     for n, speakers in enumerate(episodes):
-        media = root / f"ep{n + 1:02d}.mkv"
+        media = root / f"ep{n + 1:02d}.{'wav' if audio else 'mkv'}"
         subs = root / f"ep{n + 1:02d}.srt"
-        media.write_bytes(b"x")
         subs.write_text(f"episode {n}")
         events, X = _episode(rng, speakers)
+        if audio:
+            _tones(media, events, speakers)
+        else:
+            media.write_bytes(b"x")
         ep, _ = ws.add_episode(media, subs, 2.0 * len(speakers) + 5, "video", events, {})
         ws.save_vectors(ep.id, "voice", MODEL, X)
     ws.set_meta("voice_model", MODEL)
@@ -61,8 +79,6 @@ def ws_path(template_ws: Path, tmp_path: Path) -> Path:
     """A fresh copy of the template workspace for each test (cheaper than regrouping anew)."""
     dst = tmp_path / "ws"
     shutil.copytree(template_ws, dst)
-    for media in template_ws.parent.glob("ep*.*"):
-        shutil.copy(media, tmp_path / media.name)
     return dst
 
 

@@ -1,0 +1,84 @@
+"""`castlist import`: a lines table plus per-modality matrices become a groupable workspace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.errors import InputError
+from pipelines.evaluate import evaluate, read_truth
+from pipelines.importer import import_lines
+from pipelines.run import regroup
+from pipelines.workspace import Workspace
+
+
+def _table(tmp_path, n_per_ep=(12, 9), dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, dim))
+    rows, vecs = [], []
+    for e, n in enumerate(n_per_ep):
+        for i in range(n):
+            spk = i % 3
+            rows.append((f"ep{e + 1}", 2.0 * i, 2.0 * i + 1.5, f"line {i}", f"char{spk}"))
+            vecs.append(centres[spk] + 0.1 * rng.normal(size=dim))
+    df = pd.DataFrame(rows, columns=["episode", "start", "end", "text", "speaker"])
+    return df, np.asarray(vecs, dtype=np.float32)
+
+
+def test_import_then_group_and_eval(tmp_path):
+    df, X = _table(tmp_path)
+    df.to_csv(tmp_path / "lines.csv", index=False)
+    np.save(tmp_path / "voice.npy", X)
+    ws = Workspace.init(tmp_path / "ws")
+    summary = import_lines(ws, tmp_path / "lines.csv", {"voice": tmp_path / "voice.npy"})
+    assert "21 lines in 2 episodes" in summary
+    assert [e.id for e in ws.episodes()] == ["ep1", "ep2"]
+    assert {e.kind for e in ws.episodes()} == {"imported"}
+    assert ws.episode("ep1").duration == pytest.approx(df[df.episode == "ep1"]["end"].max())
+    model = ws.get_meta("voice_model")
+    assert model.startswith("imported-voice-")
+    assert ws.load_vectors("ep2", "voice", model).shape == (9, 16)
+    # the speaker column is a hint, never a human label
+    assert ws.human_labels() == {}
+    assert {ln.name_hint for ln in ws.lines()} == {"char0", "char1", "char2"}
+    truth_path = tmp_path / "ws" / "imported_truth.csv"
+    assert str(truth_path) in summary
+    regroup(ws)
+    scores = evaluate(ws, read_truth(truth_path))
+    assert scores["lines"] == 21
+    assert scores["edge_f1"] == pytest.approx(1.0)
+
+
+def test_parquet_and_reimport_is_a_noop(tmp_path):
+    df, X = _table(tmp_path, n_per_ep=(6,))
+    df = df.drop(columns="speaker")
+    df.to_parquet(tmp_path / "lines.parquet")
+    np.save(tmp_path / "v.npy", X)
+    ws = Workspace.init(tmp_path / "ws")
+    import_lines(ws, tmp_path / "lines.parquet", {"voice": tmp_path / "v.npy"})
+    again = import_lines(ws, tmp_path / "lines.parquet", {"voice": tmp_path / "v.npy"})
+    assert "unchanged" in again
+    assert len(ws.lines()) == 6
+    assert not (tmp_path / "ws" / "imported_truth.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda df, X: (df.drop(columns="end"), X), "missing column"),
+        (lambda df, X: (df, X[:-1]), "rows but"),
+        (lambda df, X: (df, np.where(np.arange(len(X))[:, None] == 2, np.nan, X)), "NaN"),
+        (lambda df, X: (df.assign(start=["x"] + list(df.start[1:])), X), "finite number"),
+    ],
+)
+def test_bad_inputs_name_the_file(tmp_path, mutate, message):
+    df, X = _table(tmp_path, n_per_ep=(6,))
+    df, X = mutate(df, X)
+    df.to_csv(tmp_path / "lines.csv", index=False)
+    np.save(tmp_path / "v.npy", X)
+    ws = Workspace.init(tmp_path / "ws")
+    with pytest.raises(InputError, match=message) as err:
+        import_lines(ws, tmp_path / "lines.csv", {"voice": tmp_path / "v.npy"})
+    assert "lines.csv" in str(err.value) or "v.npy" in str(err.value)
+    assert ws.episodes() == []

@@ -1,0 +1,289 @@
+"""Every page of the browser and every action, driven through AppTest; each test checks the
+workspace's state afterwards, not only that the page rendered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipelines.records import AMBIENT
+from pipelines.workspace import Workspace
+
+
+def by_label(widgets, label: str):  # noqa: ANN001, ANN201
+    found = [w for w in widgets if w.label == label or w.label.startswith(label + " [")]
+    assert found, f"no widget {label!r} among {[w.label for w in widgets]}"
+    return found[0]
+
+
+def frame(path: Path) -> pd.DataFrame:
+    with Workspace.open(path) as ws:
+        return ws.lines_frame(speech_only=True)
+
+
+def biggest_groups(path: Path, n: int = 2) -> list[str]:
+    """The ``n`` biggest groups of the first episode (merges join groups within an episode;
+    across episodes they link characters)."""
+    df = frame(path)
+    df = df[df["episode_id"] == df["episode_id"].iloc[0]]
+    return df["group_id"].value_counts().index[:n].tolist()
+
+
+def group_ids(path: Path, group: str) -> list[str]:
+    with Workspace.open(path) as ws:
+        return ws.group_lines(group)
+
+
+def messages(at: AppTest) -> str:
+    return " ".join(str(e.value) for e in [*at.success, *at.error, *at.warning])
+
+
+HEADERS = {
+    "Overview": "Overview",
+    "Groups": "Groups",
+    "Group": "(unnamed)",
+    "Review": "Review queue",
+    "Map": "Cluster map",
+    "History": "History",
+}
+
+
+@pytest.mark.parametrize("page", list(HEADERS))
+def test_every_page_renders(app, page: str) -> None:  # noqa: ANN001
+    at = app(page)
+    assert at.header[0].value.startswith(HEADERS[page])
+
+
+def test_overview_counts_match_workspace(app, ws_path: Path) -> None:  # noqa: ANN001
+    at = app("Overview")
+    metrics = {m.label: m.value for m in at.metric}
+    df = frame(ws_path)
+    assert metrics["speech lines"] == str(len(df))
+    assert metrics["named by hand"] == "0"
+    assert metrics["groups to review"] == str(df["group_id"].nunique())
+
+
+def test_name_group(app, ws_path: Path) -> None:  # noqa: ANN001
+    gid = biggest_groups(ws_path, 1)[0]
+    members = group_ids(ws_path, gid)
+    at = app("Group", open_anchor=members[0])
+    by_label(at.text_input, "Name this group").input("Alice")
+    by_label(at.button, "Name group").click().run()
+    assert "saved as action #1" in messages(at)
+    df = frame(ws_path).set_index("id")
+    assert (df.loc[members, "speaker"] == "Alice").all()
+    assert (df.loc[members, "source"] == "human").all()
+    # the page follows the (renamed) group and shows the name
+    assert at.header[0].value.startswith("Alice")
+
+
+def test_merge_selected_cards(app, ws_path: Path) -> None:  # noqa: ANN001
+    a, b = biggest_groups(ws_path, 2)
+    lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
+    at = app("Groups", group_sort="largest first")
+    for g in (a, b):
+        at.checkbox(key=f"pick-{g}-0").check().run()
+    by_label(at.button, "Merge selected").click().run()
+    assert "merged 2 groups" in messages(at)
+    df = frame(ws_path).set_index("id")
+    assert df.loc[lines_a + lines_b, "group_id"].nunique() == 1
+    with Workspace.open(ws_path) as ws:
+        assert ws.history()[0].verb == "merge"
+
+
+def test_merge_from_group_page(app, ws_path: Path) -> None:  # noqa: ANN001
+    a, b = biggest_groups(ws_path, 2)
+    lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
+    at = app("Group", open_anchor=lines_a[0])
+    by_label(at.multiselect, "Merge with").select(b).run()
+    by_label(at.button, "Merge").click().run()
+    df = frame(ws_path).set_index("id")
+    assert df.loc[lines_a + lines_b, "group_id"].nunique() == 1
+
+
+def test_split_selected_lines(app, ws_path: Path) -> None:  # noqa: ANN001
+    gid = biggest_groups(ws_path, 1)[0]
+    members = group_ids(ws_path, gid)
+    off = members[:2]
+    at = app("Group", open_anchor=members[-1])
+    sel = by_label(at.multiselect, "Selected lines (tick rows in the table or pick here)")
+    sel.set_value(off).run()
+    by_label(at.button, "Split off").click().run()
+    df = frame(ws_path).set_index("id")
+    assert df.loc[off, "group_id"].nunique() == 1
+    assert df.at[off[0], "group_id"] != df.at[members[-1], "group_id"]
+    with Workspace.open(ws_path) as ws:
+        cannot = set(ws.cannot_links())
+    assert tuple(sorted((off[0], members[-1]))) in cannot
+
+
+def test_split_least_similar(app, ws_path: Path) -> None:  # noqa: ANN001
+    gid = biggest_groups(ws_path, 1)[0]
+    members = group_ids(ws_path, gid)
+    at = app("Group", open_anchor=members[0])
+    by_label(at.number_input, "Least-like lines").set_value(2).run()
+    by_label(at.button, "Split them off").click().run()
+    with Workspace.open(ws_path) as ws:
+        action = ws.history()[0]
+    assert action.verb == "split" and len(action.args["lines"]) == 2
+    df = frame(ws_path).set_index("id")
+    split = action.args["lines"]
+    rest = [m for m in members if m not in split]
+    assert df.loc[split, "group_id"].nunique() == 1
+    assert df.at[split[0], "group_id"] not in set(df.loc[rest, "group_id"])
+
+
+def test_move_lines(app, ws_path: Path) -> None:  # noqa: ANN001
+    a, b = biggest_groups(ws_path, 2)
+    lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
+    moving = lines_a[:1]
+    at = app("Group", open_anchor=lines_a[-1])
+    by_label(at.multiselect, "Selected lines (tick rows in the table or pick here)").set_value(
+        moving
+    ).run()
+    by_label(at.selectbox, "Move to group").set_value(b).run()
+    by_label(at.button, "Move").click().run()
+    df = frame(ws_path).set_index("id")
+    assert df.at[moving[0], "group_id"] == df.at[lines_b[0], "group_id"]
+    assert df.at[moving[0], "group_id"] != df.at[lines_a[-1], "group_id"]
+
+
+def test_group_ambient_and_lines_named(app, ws_path: Path) -> None:  # noqa: ANN001
+    a, b = biggest_groups(ws_path, 2)
+    lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
+    at = app("Group", open_anchor=lines_a[0])
+    by_label(at.button, "Whole group ambient").click().run()
+    df = frame(ws_path).set_index("id")
+    assert (df.loc[lines_a, "speaker"] == AMBIENT).all()
+    at = app("Group", open_anchor=lines_b[0])
+    by_label(at.multiselect, "Selected lines (tick rows in the table or pick here)").set_value(
+        lines_b[:2]
+    ).run()
+    by_label(at.text_input, "Name lines as").input("Bob").run()
+    by_label(at.button, "Name lines").click().run()
+    df = frame(ws_path).set_index("id")
+    assert (df.loc[lines_b[:2], "speaker"] == "Bob").all()
+
+
+def test_bulk_ambient_and_name(app, ws_path: Path) -> None:  # noqa: ANN001
+    a, b = biggest_groups(ws_path, 2)
+    lines_a = group_ids(ws_path, a)
+    at = app("Groups", group_sort="largest first")
+    at.checkbox(key=f"pick-{a}-0").check().run()
+    by_label(at.text_input, "Name selected as").input("Cara").run()
+    by_label(at.button, "Name selected").click().run()
+    assert (frame(ws_path).set_index("id").loc[lines_a, "speaker"] == "Cara").all()
+
+
+def test_undo_redo_across_reloads(app, ws_path: Path) -> None:  # noqa: ANN001
+    gid = biggest_groups(ws_path, 1)[0]
+    members = group_ids(ws_path, gid)
+    at = app("Group", open_anchor=members[0])
+    by_label(at.text_input, "Name this group").input("Alice")
+    by_label(at.button, "Name group").click().run()
+    at = app("History")  # a reload: a new session, the log is in the workspace
+    by_label(at.button, "↶ Undo").click().run()
+    df = frame(ws_path).set_index("id")
+    assert (df.loc[members, "source"] != "human").all()
+    assert not (df.loc[members, "speaker"] == "Alice").any()
+    by_label(at.button, "↷ Redo").click().run()
+    df = frame(ws_path).set_index("id")
+    assert (df.loc[members, "speaker"] == "Alice").all()
+    by_label(at.button, "↷ Redo").click().run()
+    assert "nothing to redo" in messages(at)
+    with Workspace.open(ws_path) as ws:
+        verbs = [a.verb for a in ws.history()]
+    assert verbs[:3] == ["redo", "undo", "name_group"]
+
+
+def test_conflict_from_another_tab(app, ws_path: Path) -> None:  # noqa: ANN001
+    gid = biggest_groups(ws_path, 1)[0]
+    members = group_ids(ws_path, gid)
+    at = app("Group", open_anchor=members[0])  # tab 1 renders the group
+    with Workspace.open(ws_path) as ws:  # tab 2 names a line of it meanwhile
+        ws.name_lines(members[:1], "Zed", who="tab2")
+    by_label(at.text_input, "Name this group").input("Alice")
+    by_label(at.button, "Name group").click().run()
+    assert at.error and "Not saved" in at.error[0].value
+    df = frame(ws_path).set_index("id")
+    assert df.at[members[0], "speaker"] == "Zed"
+    assert not (df["speaker"] == "Alice").any()
+
+
+def test_rename_character(app, ws_path: Path) -> None:  # noqa: ANN001
+    gid = biggest_groups(ws_path, 1)[0]
+    members = group_ids(ws_path, gid)
+    with Workspace.open(ws_path) as ws:
+        ws.name_group(gid, "Alice")
+    at = app("Overview")
+    by_label(at.selectbox, "Rename character").set_value("Alice")
+    by_label(at.text_input, "New name").input("Alicia")
+    at.button[[b.label for b in at.button].index("Rename")].click().run()
+    df = frame(ws_path).set_index("id")
+    assert (df.loc[members, "speaker"] == "Alicia").all()
+    assert not (df["speaker"] == "Alice").any()
+
+
+def test_filters_narrow_the_cards(app, ws_path: Path) -> None:  # noqa: ANN001
+    at = app("Groups")
+    before = [c.value for c in at.caption if "groups match" in c.value][0]
+    at.text_input(key="f_text").input("where is it").run()
+    after = [c.value for c in at.caption if "groups match" in c.value][0]
+    n_before, n_after = int(before.split()[0]), int(after.split()[0])
+    assert 0 < n_after < n_before
+    df = frame(ws_path)
+    expected = df[df["text"].str.contains("where is it")]["group_id"].nunique()
+    assert n_after == expected
+
+
+def test_review_answers(app, ws_path: Path) -> None:  # noqa: ANN001
+    gid = biggest_groups(ws_path, 1)[0]
+    with Workspace.open(ws_path) as ws:
+        ws.name_group(gid, "Alice")
+    from ui.review_page import _questions  # noqa: F401  (the page's cached reader)
+
+    at = app("Review")
+    buttons = [b.label for b in at.button]
+    with Workspace.open(ws_path) as ws:
+        rev = ws.revision()
+    # answer with the first real button of the question shown
+    first = next(
+        b
+        for b in at.button
+        if b.label.split(" [")[0] not in ("Skip", "Name it", "↶ Undo", "↷ Redo", "Undo last answer")
+    )
+    first.click().run()
+    assert not at.exception
+    with Workspace.open(ws_path) as ws:
+        assert ws.revision() == rev + 1, buttons
+        action = ws.history()[0]
+    assert action.who == "ui" and action.verb in {"merge", "separate", "name", "ambient"}
+    # Skip dismisses: the question shown changes without a new action
+    shown = at.subheader[0].value
+    by_label(at.button, "Skip").click().run()
+    with Workspace.open(ws_path) as ws:
+        assert ws.revision() == rev + 1
+    assert not at.subheader or at.subheader[0].value != shown
+    by_label(at.button, "Undo last answer").click().run()
+    with Workspace.open(ws_path) as ws:
+        assert ws.history()[0].verb == "undo"
+
+
+def test_map_and_truth_table(app, ws_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.ui.conftest import SPEAKERS
+
+    df = frame(ws_path)
+    truth_of = {}
+    for n, speakers in enumerate(SPEAKERS):
+        for i, s in enumerate(speakers):
+            truth_of[f"ep{n + 1:02d}-{i:04d}"] = f"spk{s}"
+    truth = tmp_path / "truth.csv"
+    pd.DataFrame({"line_id": df["id"], "speaker": df["id"].map(truth_of)}).to_csv(truth)
+    at = app("Map", truth_path=str(truth))
+    assert any("Confusion" in s.value for s in at.subheader)
+    table = at.dataframe[-1].value
+    assert set(table.columns) == {"spk0", "spk1", "spk2"}
+    assert int(table.to_numpy().sum()) == len(df)
