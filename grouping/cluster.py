@@ -170,10 +170,15 @@ def enforce_cannot_links(
         # attach elsewhere): the usual case is one stray line, and cutting the group would halve
         # a main character
         total = X[members].sum(0)
-        fit = {int(v): float(X[v] @ _unit(total - X[v])) for v in (a, b)}
-        worse = min(fit, key=fit.get)
-        if unit_size[comp[worse]] == 1:
-            labels[worse] = -1
+        fit = {}
+        for v in (a, b):
+            unit = members[comp[members] == comp[v]]
+            own = X[unit].sum(0)
+            fit[int(v)] = (float(_unit(own) @ _unit(total - own)), unit)
+        worse = min(fit, key=lambda v: fit[v][0])
+        unit = fit[worse][1]
+        if 3 * unit.size <= members.size:
+            labels[unit] = -1  # a stray line or a small named unit leaves; it may attach elsewhere
             continue
         units, inv = np.unique(comp[members], return_inverse=True)
         means = np.zeros((units.size, X.shape[1]))

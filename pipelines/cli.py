@@ -212,6 +212,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
         str(args.port),
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
         "--",
         str(Path(args.workspace).resolve()),
     ]

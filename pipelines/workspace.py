@@ -386,6 +386,10 @@ class Workspace:
         lines with a human label are left exactly as they are.
         """
         with store.transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('machine_version', '1') ON CONFLICT(key) "
+                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
             self.conn.execute("DELETE FROM groups")
             self.conn.executemany(
                 "INSERT INTO groups(line_id, group_id, character, reliability) VALUES (?, ?, ?, ?)",
@@ -407,6 +411,12 @@ class Workspace:
 
     def cannot_links(self) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.conn.execute("SELECT a, b FROM cannot_link")]
+
+    def data_version(self) -> tuple[int, int]:
+        """(newest human action, hash of the meta table): a cache keyed on it is current,
+        since every machine write bumps ``machine_version`` there."""
+        meta = tuple(self.conn.execute("SELECT key, value FROM meta ORDER BY key"))
+        return self.revision(), hash(tuple(map(tuple, meta)))
 
     def revision(self) -> int:
         """The id of the newest action: a view based on it is current."""

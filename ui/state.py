@@ -45,23 +45,10 @@ def workspace_root() -> Path | None:
     return None
 
 
-_VERSION_SQL = (
-    "SELECT (SELECT COUNT(*) FROM lines), (SELECT COUNT(*) FROM labels),"
-    " (SELECT TOTAL(confidence) FROM labels), (SELECT TOTAL(LENGTH(speaker)) FROM labels),"
-    " (SELECT COUNT(*) FROM groups), (SELECT TOTAL(LENGTH(group_id) * reliability) FROM groups),"
-    " (SELECT TOTAL(LENGTH(character)) FROM groups), (SELECT MAX(done_at) FROM stages),"
-    " (SELECT group_concat(value) FROM meta)"
-)
-
-
 def data_version(ws: Workspace) -> tuple:
-    """A fingerprint of the machine's rows, which change without a new action (a CLI
-    ``castlist run`` or regroup): the cache key besides the revision.
-
-    File mtimes cannot serve: SQLite checkpoints and removes the WAL whenever the last
-    connection closes, so they change on every page render even when nothing was written.
-    """
-    return tuple(ws.conn.execute(_VERSION_SQL).fetchone())
+    """The cache key: the newest action and the version of the machine's results (every
+    ``castlist run`` or regroup bumps it), so no file mtime is needed."""
+    return ws.data_version()
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
