@@ -42,7 +42,7 @@ from grouping.confidence import default_confidence, episode_features, heuristic_
 from grouping.metrics import bcubed, edge_prf, operations  # noqa: E402
 from grouping.propagate import NamePropagator  # noqa: E402
 from pipelines.evaluate import align  # noqa: E402
-from pipelines.season import episode_constraints, group_season  # noqa: E402
+from pipelines.season import CLUSTERING, episode_constraints, group_season  # noqa: E402
 from pipelines.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_grouping")
@@ -80,7 +80,7 @@ def castlist_episode(X, F, df, model, params=None, core_by="duration"):
     """What group_season does to one episode without human input."""
     rel = reliability_of(X, df, F, model if core_by == "confidence" else None)
     cons = episode_constraints(df, {}, {}, [])
-    return ReliableFirstClustering(**(params or {})).fit_predict(X, rel, cons)
+    return ReliableFirstClustering(**(params or CLUSTERING)).fit_predict(X, rel, cons)
 
 
 def mean_table(rows: list[dict], by: str = "method") -> pd.DataFrame:
@@ -90,20 +90,20 @@ def mean_table(rows: list[dict], by: str = "method") -> pd.DataFrame:
 # ------------------------------------------------------------------ sections
 def run_unsup(seasons, model) -> pd.DataFrame:
     rows = []
-    for s, ep, X, F, df, t in episodes(seasons):
+    for s, _ep, X, F, df, t in episodes(seasons):
         dur = (df["end"] - df["start"]).to_numpy(dtype=float)
         methods = {
-            "castlist": lambda: castlist_episode(X, F, df, model),
-            "castlist, learned-confidence core": lambda: castlist_episode(
+            "castlist": castlist_episode(X, F, df, model),
+            "castlist, learned-confidence core": castlist_episode(
                 X, F, df, model, core_by="confidence"
             ),
-            "Speaker-Grouping AHC": lambda: SpeakerGroupingBaseline().fit_predict(
+            "Speaker-Grouping AHC": SpeakerGroupingBaseline().fit_predict(
                 X, heuristic_reliability(dur)
             ),
-            "HDBSCAN": lambda: HDBSCANBaseline().fit_predict(X),
+            "HDBSCAN": HDBSCANBaseline().fit_predict(X),
         }
-        for name, fn in methods.items():
-            rows.append({"method": name, "season": s.name, "series": s.series, **scores(t, fn())})
+        for name, labels in methods.items():
+            rows.append({"method": name, "season": s.name, "series": s.series, **scores(t, labels)})
     return pd.DataFrame(rows)
 
 
@@ -117,13 +117,13 @@ def tune(seasons, model) -> None:
     keys = list(grid)
     eps = list(episodes(seasons))
     cache = {}
-    for s, ep, X, F, df, t in eps:
+    for s, ep, X, F, df, _t in eps:
         cache[(s.name, ep)] = (reliability_of(X, df, F, None), episode_constraints(df, {}, {}, []))
     results = []
     for combo in itertools.product(*grid.values()):
         params = dict(zip(keys, combo, strict=True))
         params["reliable_attach_threshold"] = max(params["attach_threshold"], 0.5)
-        for s, ep, X, F, df, t in eps:
+        for s, ep, X, _F, _df, t in eps:
             rel, cons = cache[(s.name, ep)]
             lab = ReliableFirstClustering(**params).fit_predict(X, rel, cons)
             results.append({**params, "series": s.series, **scores(t, lab)})
@@ -153,7 +153,9 @@ def _pick_labels(df: pd.DataFrame, per_voice: int, rng) -> pd.DataFrame:
     for _, part in df.groupby("truth"):
         pool = part[part["dur"] >= 1.0]
         pool = pool if len(pool) else part
-        picks.append(pool.sample(min(per_voice, len(pool)), random_state=int(rng.integers(1 << 30))))
+        picks.append(
+            pool.sample(min(per_voice, len(pool)), random_state=int(rng.integers(1 << 30)))
+        )
     return pd.concat(picks)
 
 
@@ -168,10 +170,12 @@ def run_labels(seasons, tmp: Path, per_voice_list=(1, 3)) -> pd.DataFrame:
             rng = np.random.default_rng(per)
             ws = _copy_ws(s.root / "ws", tmp / f"{s.name}-l{per}")
             aligned = align(ws, truth)
-            for ep_id, part in aligned.groupby("episode_id"):
+            for _ep_id, part in aligned.groupby("episode_id"):
                 for r in _pick_labels(part, per, rng).itertuples():
                     ws.name_lines([r.id], str(r.truth), who="bench")
-            group_season(ws, ws.get_meta("voice_model"), propagator=NamePropagator(abstain_below=0.0))
+            group_season(
+                ws, ws.get_meta("voice_model"), propagator=NamePropagator(abstain_below=0.0)
+            )
             out = align(ws, truth)
             out = out[out["source"] != "human"]
             ok = (out["speaker"] == out["truth"]).to_numpy()
@@ -184,7 +188,7 @@ def run_labels(seasons, tmp: Path, per_voice_list=(1, 3)) -> pd.DataFrame:
             okb, confb = [], []
             for X, df in zip(s.X, s.frames, strict=True):
                 ids = ws.lines_frame(df["episode_id"].iloc[0], speech_only=True)["id"]
-                names = ids.map(lambda i: human.get(i, "")).to_numpy()
+                names = ids.map(human).fillna("").to_numpy()
                 codes, uniq = pd.factorize(pd.Series(names).where(names != "", None))
                 pred = knn_label_vote(X, codes, k=5)
                 unl = codes < 0
@@ -272,7 +276,9 @@ def simulate_review(ws: Workspace, truth: pd.DataFrame, order: str, rng, max_ops
             answer(ws, q, "yes" if same else "no", who="sim")
             ops["same"] += 1
         elif q.kind == "who":
-            name = truth.set_index("line_id")["speaker"].get(q.line_id) if "line_id" in truth else None
+            name = (
+                truth.set_index("line_id")["speaker"].get(q.line_id) if "line_id" in truth else None
+            )
             if name is None:
                 a = align(ws, truth)
                 name = a.set_index("id")["truth"][q.line_id]
@@ -283,7 +289,12 @@ def simulate_review(ws: Workspace, truth: pd.DataFrame, order: str, rng, max_ops
             ops["ambient"] += 1
         total += 1
     a = align(ws, truth)
-    return {**ops, "total": total, "lines": len(a), "correct": float((a["speaker"] == a["truth"]).mean())}
+    return {
+        **ops,
+        "total": total,
+        "lines": len(a),
+        "correct": float((a["speaker"] == a["truth"]).mean()),
+    }
 
 
 def run_review(seasons, tmp: Path, max_ops: int) -> pd.DataFrame:
@@ -306,9 +317,46 @@ def run_review(seasons, tmp: Path, max_ops: int) -> pd.DataFrame:
             truth = pd.read_csv(ws.root / "imported_truth.csv")
             t0 = time.perf_counter()
             res = simulate_review(ws, truth, order, np.random.default_rng(0), max_ops)
-            rows.append({"season": s.name, "order": order, **res, "seconds": time.perf_counter() - t0})
+            rows.append(
+                {"season": s.name, "order": order, **res, "seconds": time.perf_counter() - t0}
+            )
             log.info("review %s %s: %s", s.name, order, res)
             ws.close()
+    return pd.DataFrame(rows)
+
+
+def run_speed(sizes, tmp: Path, repeats: int = 3) -> pd.DataFrame:
+    """Wall time of the real regroup (pipelines.season.group_season: per-episode features,
+    confidence, clustering, roster linking, DB write) on synthetic CAM++-sized vectors in a
+    workspace of ~330-line episodes. Median of ``repeats`` runs (one run above 50k lines)."""
+    from grouping.synthetic import make_season
+    from pipelines.records import SubtitleEvent
+
+    rows = []
+    for n in sizes:
+        s = make_season(max(1, round(n / 330)), seed=7)
+        ws = Workspace.init(tmp / f"speed-{n}")
+        stub = tmp / "stub.bin"
+        stub.write_bytes(b"x")
+        for ep in np.unique(s.episode):
+            r = np.flatnonzero(s.episode == ep)
+            events = [
+                SubtitleEvent(float(a), float(b), "...")
+                for a, b in zip(s.start[r], s.end[r], strict=True)
+            ]
+            media = tmp / f"speed-{n}-{ep}.mkv"
+            media.write_bytes(b"x")
+            e, _ = ws.add_episode(media, stub, float(s.end[r].max()) + 1, "video", events, {})
+            ws.save_vectors(e.id, "voice", "synthetic", s.X[r])
+        times = []
+        for _ in range(repeats if n <= 50_000 else 1):
+            t0 = time.perf_counter()
+            res = group_season(ws, "synthetic")
+            times.append(time.perf_counter() - t0)
+        rows.append({"lines": res.n_lines, "episodes": len(np.unique(s.episode)),
+                     "median_s": statistics.median(times), "runs": len(times)})  # fmt: skip
+        log.info("speed %s", rows[-1])
+        ws.close()
     return pd.DataFrame(rows)
 
 
@@ -316,12 +364,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--work", default=str(REPO / "bench-out" / "grouping"))
     ap.add_argument("--more", action="store_true", help="4 conditions per series (SNR 5-20 dB)")
-    ap.add_argument("--only", nargs="*", default=["unsup", "labels", "season", "review"])
+    ap.add_argument(
+        "--only", nargs="*", default=["unsup", "labels", "season", "review", "speed"],
+        help="sections: unsup labels season review speed",
+    )  # fmt: skip
     ap.add_argument("--cached", action="store_true", help="every season already built, no building")
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--review-seasons", type=int, default=4, help="seasons in the review loop")
     ap.add_argument("--max-ops", type=int, default=150)
     ap.add_argument("--json", help="also write all tables here")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
@@ -330,7 +382,9 @@ def main(argv: list[str] | None = None) -> None:
     roots = cached(work) if args.cached else build(work, configs=configs)
     seasons = [load(r) for r in roots]
     n_lines = sum(len(df) for s in seasons for df in s.frames)
-    print(f"{len(seasons)} seasons, {sum(len(s.episodes) for s in seasons)} episodes, {n_lines} lines")
+    print(
+        f"{len(seasons)} seasons, {sum(len(s.episodes) for s in seasons)} episodes, {n_lines} lines"
+    )
     model = default_confidence()
     if args.tune:
         tune(seasons, model)
@@ -360,9 +414,16 @@ def main(argv: list[str] | None = None) -> None:
             chosen = seasons[:: max(1, len(seasons) // args.review_seasons)][: args.review_seasons]
             t = run_review(chosen, tmp, args.max_ops)
             out["review"] = t.to_dict("records")
-            print("\n== review loop: operations to 100% correct names (last episode of a season) ==")
+            print(
+                "\n== review loop: operations to 100% correct names (last episode of a season) =="
+            )
             print(t.to_string(**fmt))
             print(t.groupby("order")[["total", "lines"]].median().to_string(**fmt))
+        if "speed" in args.only:
+            t = run_speed(args.sizes, tmp)
+            out["speed"] = t.to_dict("records")
+            print("\n== regroup time (pipelines.season.group_season, synthetic vectors) ==")
+            print(t.to_string(**fmt))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
 

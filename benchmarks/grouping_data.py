@@ -127,10 +127,16 @@ def load(root: Path) -> Season:
         X = ws.load_vectors(ep.id, "voice", model)
         F = ws.load_vectors(ep.id, "linefeat", "v1")
         t = truth[truth["episode"] == ep.id]
-        key = t["start"].round(2).map("{:.2f}".format) + "|" + t["end"].round(2).map("{:.2f}".format)
+        key = (
+            t["start"].round(2).map("{:.2f}".format) + "|" + t["end"].round(2).map("{:.2f}".format)
+        )
         voice_of = dict(zip(key, t["voice"], strict=False))
         char_of = dict(zip(key, t["speaker"], strict=False))
-        k = df["start"].round(2).map("{:.2f}".format) + "|" + df["end"].round(2).map("{:.2f}".format)
+        k = (
+            df["start"].round(2).map("{:.2f}".format)
+            + "|"
+            + df["end"].round(2).map("{:.2f}".format)
+        )
         df = df.assign(truth=k.map(voice_of), character=k.map(char_of))
         rows = df["idx"].to_numpy()
         eps.append(ep.id)

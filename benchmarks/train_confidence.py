@@ -74,7 +74,9 @@ def season_table(season, target: str):
     return np.concatenate(Fs), np.concatenate(ys), names
 
 
-def calibration(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[tuple[float, float, float, int]]:
+def calibration(
+    p: np.ndarray, y: np.ndarray, bins: int = 10
+) -> list[tuple[float, float, float, int]]:
     edges = np.linspace(0, 1, bins + 1)
     out = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
@@ -109,7 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     work = Path(args.work)
-    seasons = [load(r) for r in (cached(work) if args.cached else build(work, configs=MORE_CONFIGS))]
+    seasons = [
+        load(r) for r in (cached(work) if args.cached else build(work, configs=MORE_CONFIGS))
+    ]
     data = {}
     for s in seasons:
         F, y, names = season_table(s, args.target)

@@ -112,27 +112,47 @@ def cluster_core(
     raise ValueError(f"unknown clustering method {method!r}; use 'ahc' or 'hdbscan'")
 
 
-def _merge_must_links(labels: np.ndarray, comp: np.ndarray) -> np.ndarray:
-    """Every must-link component ends in one group: the union of its members' groups, or a new
-    group when none of its members had one."""
+def _merge_must_links(
+    labels: np.ndarray, comp: np.ndarray, X: np.ndarray | None = None, merge_above: float = -1.0
+) -> np.ndarray:
+    """Every must-link component ends in one group.
+
+    The component's lines go to the group holding most of them (a new group when none had
+    one). Another group holding some of its lines is merged in whole only when the two groups'
+    mean vectors agree (cosine >= ``merge_above``); otherwise just the component's lines move.
+    Why: one hand-named line that had been clustered with another speaker must not drag that
+    speaker's whole group along, while a character split in two groups should become one."""
     labels = labels.copy()
     sizes = np.bincount(comp)
     multi = np.flatnonzero(sizes > 1)
     if multi.size == 0:
         return labels
+    before = labels.copy()
     next_label = labels.max(initial=-1) + 1
     uf = UnionFind(next_label + multi.size)
+    cent: dict[int, np.ndarray] = {}
+
+    def centroid(lab: int) -> np.ndarray:
+        if lab not in cent:
+            cent[lab] = _unit(X[before == lab].sum(0))
+        return cent[lab]
+
     for c in multi:
         members = np.flatnonzero(comp == c)
-        labs = np.unique(labels[members])
-        labs = labs[labs >= 0]
+        labs, counts = np.unique(before[members], return_counts=True)
+        keep = labs >= 0
+        labs, counts = labs[keep], counts[keep]
         if labs.size == 0:
             labels[members] = next_label
             next_label += 1
             continue
-        for lab in labs[1:]:
-            uf.union(int(labs[0]), int(lab))
-        labels[members] = labs[0]
+        target = int(labs[np.argmax(counts)])
+        for lab in labs:
+            if lab == target:
+                continue
+            if X is None or float(centroid(int(lab)) @ centroid(target)) >= merge_above:
+                uf.union(target, int(lab))
+        labels[members] = target
     assigned = labels >= 0
     labels[assigned] = [uf.find(int(v)) for v in labels[assigned]]
     return labels
@@ -245,6 +265,8 @@ class ReliableFirstClustering:
         ``"cluster"`` (AHC among themselves at ``leftover_threshold``; singletons allowed, so a
         one-off character gets a group), ``"singleton"`` (one group each) or ``"noise"`` (-1).
     top_m: how many best members of a group score an attaching line.
+    must_merge_threshold: two groups a must-link spans are merged whole only when their mean
+        vectors reach this cosine; below it only the must-linked lines move (-1: always merge).
 
     Attributes
     ----------
@@ -268,6 +290,7 @@ class ReliableFirstClustering:
         reliable_attach_threshold: float = 0.5,
         top_m: int = 3,
         dense_max: int = DENSE_MAX,
+        must_merge_threshold: float = -1.0,
     ):
         self.min_cluster_size = min_cluster_size
         self.k = k
@@ -282,6 +305,7 @@ class ReliableFirstClustering:
         self.reliable_attach_threshold = reliable_attach_threshold
         self.top_m = top_m
         self.dense_max = dense_max
+        self.must_merge_threshold = must_merge_threshold
 
     def fit(self, X, reliability=None, constraints: Constraints | None = None):
         Xn = normalize_rows(X)
@@ -319,7 +343,7 @@ class ReliableFirstClustering:
         labels[core_rows] = lab
         strength[core_rows] = prob
         # 2. humans: must-links merge (and vouch for their lines), cannot-links split
-        labels = _merge_must_links(labels, comp)
+        labels = _merge_must_links(labels, comp, Xn, self.must_merge_threshold)
         labels = enforce_cannot_links(labels, Xn, cons, comp)
         core = labels >= 0
         strength[core & ~np.isin(np.arange(n), core_rows)] = 1.0

@@ -231,6 +231,8 @@ def default_confidence() -> LineConfidence | None:
         try:
             _DEFAULT.append(LineConfidence.load(path))
         except (OSError, ValueError, KeyError) as exc:
-            log.warning("no usable confidence model at %s (%s); using the duration heuristic", path, exc)
+            log.warning(
+                "no usable confidence model at %s (%s); using the duration heuristic", path, exc
+            )
             _DEFAULT.append(None)
     return _DEFAULT[0]

@@ -70,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
+        if args.faces:
+            ws.set_meta("face_style", args.faces)
         summary = run(ws, voice=args.voice, progress=ProgressPrinter())
     print(summary)
     return 0
@@ -190,6 +192,15 @@ def cmd_review(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as ws:
         for q in questions(ws, limit=args.limit):
             print(f"[saves {q.saves:.1f}] {q.text}")
+    return 0
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    from pipelines.face_roster import cluster_faces
+    from pipelines.workspace import Workspace
+
+    with Workspace.open(args.workspace) as ws:
+        print(cluster_faces(ws))
     return 0
 
 
@@ -323,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("review", cmd_review, "the questions that save the most work, best first")
     workspace_arg(p)
     p.add_argument("--limit", type=int, default=20)
+
+    p = command("faces", cmd_faces, "group the season's on-screen faces into faces.png")
+    workspace_arg(p)
 
     p = command("ui", cmd_ui, "open the cluster browser (Streamlit)")
     workspace_arg(p)

@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 
+from embeddings.errors import BackendUnavailable
 from embeddings.faces import (
     Face,
     FaceBackend,
@@ -28,7 +29,7 @@ from embeddings.faces import (
     guess_style,
     summarise_line,
 )
-from pipelines.errors import MediaError
+from pipelines.errors import MediaError, ModelError
 from pipelines.frames import DEFAULT_WIDTH, iter_frames, line_times
 from pipelines.media import probe
 from pipelines.workspace import Workspace
@@ -267,7 +268,7 @@ WEIGHT_META = "face_weight"
 DEFAULT_FACE_WEIGHT = 0.3
 """Share of the fused cosine given to faces where both lines have a reliable one
 (benchmarks/bench_vision.py; docs/benchmarks_vision.md)."""
-DEFAULT_MIN_AGREEMENT = 0.3
+DEFAULT_MIN_AGREEMENT = 0.5
 """A face counts only when it agrees this well with the faces of the line's nearest voices:
 without this gate, listener shots cost more than faces gain (docs/benchmarks_vision.md)."""
 
@@ -281,11 +282,18 @@ def run_faces(
     ``face_model`` for :func:`face_fuser`.
     """
     if backend is None:
-        style = choose_style(ws)
-        if style == "off":
+        asked = (ws.get_meta(STYLE_META) or "auto") in ("live", "anime")
+        try:
+            style = choose_style(ws)
+            backend = face_backend(style) if style != "off" else None
+        except BackendUnavailable as exc:
+            if asked:  # the user chose faces: say what to install
+                raise ModelError(str(exc)) from exc
+            log.warning("faces off: %s", exc)
+            backend = None
+        if backend is None:
             ws.set_meta(MODEL_META, "")
             return None
-        backend = face_backend(style)
     episodes = ws.episodes()
     for n, episode in enumerate(episodes):
         if progress:

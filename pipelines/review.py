@@ -128,11 +128,11 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
                 hint = ", ".join(f"{n} {p:.0%}" for n, p in sugg[:3])
                 text = (
                     f"Who says {lid} ({row['start']:.1f}-{row['end']:.1f} s) "
-                    f"\"{_short(row['text'])}\"?" + (f" Maybe: {hint}" if hint else "")
+                    f'"{_short(row["text"])}"?' + (f" Maybe: {hint}" if hint else "")
                 )
                 q = Question("who:" + lid, "who", (str(row["group_id"]),), lid, sugg, c.saves, text)
             else:
-                text = f"Is {lid} \"{_short(row['text'])}\" ambient (crowd, song, narration)?"
+                text = f'Is {lid} "{_short(row["text"])}" ambient (crowd, song, narration)?'
                 q = Question(
                     "ambient:" + lid, "ambient", (str(row["group_id"]),), lid, (), c.saves, text
                 )

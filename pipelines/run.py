@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, WorkspaceError
+from pipelines.faces_stage import run_faces
 from pipelines.season import SeasonResult, group_season
 from pipelines.voice import embed_episode
 from pipelines.workspace import Workspace
@@ -46,6 +47,7 @@ def run(
         progress("episodes", len(episodes), len(episodes))
     ws.set_meta("voice_backend", voice)
     ws.set_meta("voice_model", embedder.name)
+    run_faces(ws, progress)
     result = group_season(ws, embedder.name)
     return f"{summary_of_skips(ws)}\n{result}"
 

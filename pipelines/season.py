@@ -77,19 +77,30 @@ def _refined_model(
 
 
 def _pair_chain(members: list[int]) -> list[tuple[int, int]]:
-    return list(zip(members, members[1:]))
+    return list(zip(members, members[1:], strict=False))
 
 
 def episode_constraints(
     df: pd.DataFrame, human: dict[str, str], locks: dict[str, str], cannot: list[tuple[str, str]]
 ) -> Constraints:
-    """Constraints over the rows of one episode's candidate lines (``df`` order)."""
+    """Constraints over the rows of one episode's candidate lines (``df`` order).
+
+    Human decisions can contradict each other (a merged group, then one of its lines named
+    as someone else). Newer, finer decisions win: a line whose hand name differs from the
+    name most of its lock carries leaves that lock, and a cannot-link that still falls inside
+    a must-link component is dropped rather than failing the whole regroup."""
     pos = {lid: i for i, lid in enumerate(df["id"])}
     must: list[tuple[int, int]] = []
     by_key: dict[str, list[int]] = defaultdict(list)
+    lock_names: dict[str, Counter] = defaultdict(Counter)
+    for lid in pos:
+        if lid in locks and lid in human:
+            lock_names[locks[lid]][human[lid]] += 1
     for lid, i in pos.items():
         if lid in locks:
-            by_key["lock:" + locks[lid]].append(i)
+            votes = lock_names.get(locks[lid])
+            if not (votes and lid in human and human[lid] != votes.most_common(1)[0][0]):
+                by_key["lock:" + locks[lid]].append(i)
         if lid in human:
             by_key["name:" + human[lid]].append(i)
     for members in by_key.values():
@@ -99,6 +110,13 @@ def episode_constraints(
     cannot_pairs = [(a, b) for i, a in enumerate(reps) for b in reps[i + 1 :]]
     cannot_pairs += [(pos[a], pos[b]) for a, b in cannot if a in pos and b in pos]
     human_cons = Constraints(np.array(must).reshape(-1, 2), np.array(cannot_pairs).reshape(-1, 2))
+    if len(human_cons.cannot_link) and len(human_cons.must_link):
+        comp = human_cons.components(len(df))
+        cl = human_cons.cannot_link
+        keep = comp[cl[:, 0]] != comp[cl[:, 1]]
+        if not keep.all():
+            log.info("%d contradictory cannot-links dropped", int((~keep).sum()))
+            human_cons = Constraints(human_cons.must_link, cl[keep])
     timing = Constraints.from_intervals(df["start"].to_numpy(), df["end"].to_numpy())
     if len(timing.cannot_link) and len(human_cons.must_link):
         # a person said two overlapping lines are one speaker (one line split in two events):
@@ -113,7 +131,7 @@ def _group_pairs(
     line_ids: np.ndarray, gidx: np.ndarray, locks: dict[str, str], cannot: list[tuple[str, str]]
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Human decisions between lines, lifted to pairs of episode groups for the linker."""
-    group_of_line = dict(zip(line_ids.tolist(), gidx.tolist()))
+    group_of_line = dict(zip(line_ids.tolist(), gidx.tolist(), strict=False))
     by_lock: dict[str, set[int]] = defaultdict(set)
     for lid, lock in locks.items():
         if lid in group_of_line:
@@ -126,6 +144,23 @@ def _group_pairs(
     }
     return must, sorted(cant)
 
+
+CLUSTERING = {
+    "core_threshold": 0.4,
+    "attach_threshold": -1.0,
+    "reliability_threshold": 0.85,
+    "leftover_threshold": 0.45,
+    "must_merge_threshold": 0.5,
+}
+"""ReliableFirstClustering settings chosen on real CAM++ vectors of pseudo-episodes, holding one
+series out at a time (`python benchmarks/bench_grouping.py --tune`; every held-out series
+picked core 0.35-0.4, attach -1, reliability 0.85). Cores are lines over ~1.4 s; every other
+line joins its most similar group unless a cannot-link forbids it: an unattached line costs
+the annotator a move for sure, an attached one only when it is wrong."""
+
+LINKING = {"threshold": 0.5}
+"""RosterLinker settings: on real vectors (episodes 1-2 labelled, episode 3 scored) a link
+bar of 0.5 was as good or better than 0.6/0.7 on every series."""
 
 LINEFEAT = ("linefeat", "v1")
 """Where pipelines.voice stores the per-line acoustic features the confidence model reads."""
@@ -193,6 +228,7 @@ def group_season(
     confidence: LineConfidence | None | str = "default",
     propagator: NamePropagator | None = None,
     core_by: str = "duration",
+    linker: RosterLinker | None = None,
 ) -> SeasonResult:
     """Regroup the whole season.
 
@@ -203,11 +239,12 @@ def group_season(
     "duration" (the heuristic; measured better on held-out series, see
     docs/benchmarks_grouping.md: the learned score also marks clean lines of rare characters
     unreliable, so minor characters get absorbed) or "confidence" (the learned score).
-    ``propagator``: a configured NamePropagator (e.g. ``abstain_below=0`` to name every line)."""
+    ``propagator``: a configured NamePropagator (e.g. ``abstain_below=0`` to name every line);
+    ``linker``: a configured RosterLinker."""
     human = ws.human_labels()
     locks = ws.locks()
     cannot = ws.cannot_links()
-    clusterer = clusterer or ReliableFirstClustering()
+    clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
     if refine and model is not None and len(human) >= 40:
@@ -230,17 +267,21 @@ def group_season(
             if core_by == "confidence"
             else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
         )
-        labels = clusterer.fit_predict(
-            X, core_score, episode_constraints(df, human, locks, cannot)
-        )
+        labels = clusterer.fit_predict(X, core_score, episode_constraints(df, human, locks, cannot))
         # a group holding locked lines is named after the lock, so human groups keep their ids
+        # (a lock id goes to the biggest group holding it: a line that left its lock after a
+        # contradicting decision must not share the lock's group id)
         key_names = {}
-        for lab in set(labels.tolist()):
+        taken: set[str] = set()
+        by_size = sorted(set(labels.tolist()), key=lambda lab: (-(labels == lab).sum(), lab))
+        for lab in by_size:
             members = df["id"][labels == lab]
-            held = sorted({locks[m] for m in members if m in locks})
-            key_names[lab] = (
-                f"{episode.id}-{held[0]}" if held and lab >= 0 else f"{episode.id}-g{lab}"
-            )
+            held = [k for k in sorted({locks[m] for m in members if m in locks}) if k not in taken]
+            if held and lab >= 0:
+                taken.add(held[0])
+                key_names[lab] = f"{episode.id}-{held[0]}"
+            else:
+                key_names[lab] = f"{episode.id}-g{lab}"
         singles = iter(range(10**9))
         group_keys += [
             key_names[lab] if lab >= 0 else f"{episode.id}-u{next(singles)}" for lab in labels
@@ -276,7 +317,7 @@ def group_season(
         if votes.size:
             fixed[g] = np.bincount(votes).argmax()
     group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
-    linker = RosterLinker().fit(
+    linker = (linker or RosterLinker(**LINKING)).fit(
         centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
     )
     roster = linker.roster_[gidx]

@@ -48,8 +48,8 @@ def test_same_yes_merges_and_no_separates(make_ws):
     ws = make_ws([SPEAKERS])
     regroup(ws)
     lines = ws.lines()
-    g0 = next(ln.group for ln, t in zip(lines, SPEAKERS) if t == 0)
-    g1 = next(ln.group for ln, t in zip(lines, SPEAKERS) if t == 1)
+    g0 = next(ln.group for ln, t in zip(lines, SPEAKERS, strict=False) if t == 0)
+    g1 = next(ln.group for ln, t in zip(lines, SPEAKERS, strict=False) if t == 1)
     q = Question("same:x", "same", (g0, g1), None, (), 1.0, "?")
     answer(ws, q, "no")
     assert ws.history(limit=1)[0].verb == "separate"
@@ -57,7 +57,7 @@ def test_same_yes_merges_and_no_separates(make_ws):
     ws.undo()
     regroup(ws)
     answer(ws, q, "yes")
-    groups = {ln.group for ln, t in zip(ws.lines(), SPEAKERS) if t in (0, 1)}
+    groups = {ln.group for ln, t in zip(ws.lines(), SPEAKERS, strict=False) if t in (0, 1)}
     assert len(groups) == 1
 
 
