@@ -411,7 +411,10 @@ def main(argv: list[str] | None = None) -> None:
             print(t.groupby("labelled_episodes").mean(numeric_only=True).to_string(**fmt))
             print(f"median regroup time {statistics.median(t['regroup_s']):.2f} s")
         if "review" in args.only:
-            chosen = seasons[:: max(1, len(seasons) // args.review_seasons)][: args.review_seasons]
+            first = {}
+            for season in seasons:  # one season per series
+                first.setdefault(season.series, season)
+            chosen = list(first.values())[: args.review_seasons]
             t = run_review(chosen, tmp, args.max_ops)
             out["review"] = t.to_dict("records")
             print(

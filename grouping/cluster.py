@@ -344,7 +344,11 @@ class ReliableFirstClustering:
         strength[core_rows] = prob
         # 2. humans: must-links merge (and vouch for their lines), cannot-links split
         labels = _merge_must_links(labels, comp, Xn, self.must_merge_threshold)
+        grouped = labels >= 0
         labels = enforce_cannot_links(labels, Xn, cons, comp)
+        # lines a cannot-link pushed out are held to the reliable bar when attaching: forcing
+        # them into their next-best group would plant them (and a hand name) in the wrong one
+        self.ejected_ = grouped & (labels == -1)
         core = labels >= 0
         strength[core & ~np.isin(np.arange(n), core_rows)] = 1.0
 
@@ -356,7 +360,7 @@ class ReliableFirstClustering:
             strength[attached] = self.attach_score_[attached]
 
         # 4. reliable leftovers: one-off characters
-        left = np.flatnonzero(reliable & (labels == -1))
+        left = np.flatnonzero((reliable | self.ejected_) & (labels == -1))
         if left.size and self.leftover != "noise":
             if self.leftover == "singleton" or left.size == 1:
                 sub = np.arange(left.size)
@@ -396,7 +400,7 @@ class ReliableFirstClustering:
         row, g, score = _group_scores(grp, sim, self.top_m)
         self.attach_score_ = np.zeros(n)
         bar = np.where(
-            r[cand] >= self.reliability_threshold,
+            (r[cand] >= self.reliability_threshold) | self.ejected_[cand],
             max(self.attach_threshold, self.reliable_attach_threshold),
             self.attach_threshold,
         )

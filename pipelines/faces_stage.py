@@ -251,13 +251,16 @@ def choose_style(
         return "off"
     live, anime = detectors or (face_backend("live"), face_backend("anime"))
     guess = guess_style(frames, live, anime, max_frames=max_frames)
-    ws.set_meta(STYLE_META, guess.style)
+    style: FaceStyle = guess.style if guess.live_hits or guess.anime_hits else "off"
+    if style == "off":
+        log.info("faces: no face in %d sampled frames, faces off (force with --faces)", len(frames))
+    ws.set_meta(STYLE_META, style)
     ws.set_meta(
         "face_style_guess",
-        f"{guess.style}: animeface {guess.anime_hits}, yunet {guess.live_hits} "
+        f"{style}: animeface {guess.anime_hits}, yunet {guess.live_hits} "
         f"of {guess.n_frames} frames",
     )
-    return guess.style
+    return style
 
 
 # ------------------------------------------------------------------------------ season

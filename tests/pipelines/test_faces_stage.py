@@ -172,3 +172,13 @@ def test_face_roster_groups_people_and_draws_the_sheet(tmp_path, video, live):
         assert sheet.width > 500 and sheet.height >= 2 * 96
         pixels = np.asarray(sheet.convert("RGB"))
     assert pixels.std() > 20  # thumbnails were pasted, not an empty page
+
+
+def test_guess_turns_faces_off_when_no_sampled_frame_has_a_face(tmp_path, video):
+    class Blind:
+        def detect(self, images):  # noqa: ANN001, ANN201
+            return [[] for _ in images]
+
+    ws, _ = _workspace(tmp_path / "ws", video)
+    assert choose_style(ws, max_frames=4, detectors=(Blind(), Blind())) == "off"
+    assert ws.get_meta("face_style") == "off"
