@@ -1,13 +1,14 @@
 """Grouping benchmarks on real CAM++ vectors of pseudo-episodes (docs/benchmarks_grouping.md).
 
-    python benchmarks/bench_grouping.py                   # build/cache (~10 min once), then all
-    python benchmarks/bench_grouping.py --only unsup labels
-    python benchmarks/bench_grouping.py --more            # 4 conditions per series instead of 2
-    python benchmarks/bench_grouping.py --tune            # grid for the clustering defaults
+    python benchmarks/bench_grouping.py                   # build/cache (~15-20 min once), then all
+    python benchmarks/bench_grouping.py --cached --only unsup labels
+    python benchmarks/bench_grouping.py --more            # + a 20 dB casting per series
+    python benchmarks/bench_grouping.py --cached --tune   # grid for the clustering defaults
 
 Seasons: the first 3 episodes of each series in ../shared/data/anime_subtitles_named, rendered
-with LibriSpeech/AMI voices and music+noise at 10 dB (casting seed 0) and 20 dB (seed 1), added
-and embedded through castlist's own path, cached under --work. Truth = the voice of each line.
+with LibriSpeech/AMI voices and music+noise at 10 dB (casting seed 0; --more adds 20 dB, seed 1),
+added and embedded through castlist's own path, cached under --work. Truth = the voice of each
+line. ``speed`` times the real regroup on synthetic vectors (1k/10k/100k lines).
 
 Sections: ``unsup`` per-episode edge P/R/F1, B-cubed F1, ops/100 for castlist vs the
 Speaker-Grouping-style AHC baseline vs plain HDBSCAN; ``labels`` 1 and 3 hand labels per

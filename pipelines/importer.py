@@ -125,13 +125,13 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
     for m, name in models.items():
         ws.set_meta(f"{m}_model", name)
     out = [f"imported {len(df)} lines in {len(summary)} episodes from {lines_path}"]
+    out += ["  " + s for s in summary]
     if "voice" in models:
         # grouped right away: there is nothing for `castlist run` to embed
         from pipelines.season import group_season
 
         ws.set_meta("voice_backend", "imported")
-        out.append(str(group_season(ws, models["voice"])))
-    out += ["  " + s for s in summary]
+        out.append("grouped: " + str(group_season(ws, models["voice"])))
     out.append("vectors: " + ", ".join(f"{m} {mats[m].shape[1]}-d as {models[m]}" for m in mats))
     if has_speaker and (df["speaker"] != "").any():
         truth = ws.root / "imported_truth.csv"

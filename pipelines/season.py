@@ -253,7 +253,7 @@ def group_season(
     if refine and model is not None and len(human) >= 40:
         model = _refined_model(ws, voice_model, human, model)
 
-    frames, vectors, group_keys, reliabilities = [], [], [], []
+    frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
     for episode in ws.episodes():
         X_all = ws.load_vectors(episode.id, "voice", voice_model)
         if X_all is None:
@@ -292,6 +292,13 @@ def group_season(
         frames.append(df.assign(episode=episode.id))
         vectors.append(X)
         reliabilities.append(reliability)
+        # lines whose group membership is itself evidence: they built the group, a person tied
+        # them to it, or they joined it clearly. A hand-named line that merely attached with a
+        # weak score must not name its group (nor the season character) after itself.
+        strong = getattr(clusterer, "probabilities_", np.ones(len(labels))) >= max(
+            clusterer.reliable_attach_threshold, 0.5
+        )
+        placed.append(getattr(clusterer, "core_", np.ones(len(labels), bool)) | strong)
 
     result = SeasonResult()
     if not frames:
@@ -300,6 +307,7 @@ def group_season(
     df = pd.concat(frames, ignore_index=True)
     X = np.concatenate(vectors)
     reliability = np.concatenate(reliabilities)
+    trusted = np.concatenate(placed)
     group_of = np.array(group_keys)
 
     # --- season roster: link episode groups into characters
@@ -316,7 +324,7 @@ def group_season(
     y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
     fixed = np.full(len(groups), -1)
     for g in range(len(groups)):
-        votes = y[(gidx == g) & (y >= 0)]
+        votes = y[(gidx == g) & (y >= 0) & trusted]
         if votes.size:
             fixed[g] = np.bincount(votes).argmax()
     group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
@@ -327,7 +335,9 @@ def group_season(
 
     # --- names: spread from hand labels, abstain when unsure
     if (y >= 0).any():
-        propagator = (propagator or NamePropagator()).fit(X, y, groups=roster)
+        propagator = (propagator or NamePropagator()).fit(
+            X, y, groups=np.where(trusted | (y < 0), roster, -1)
+        )
         # no X: the training lines' probabilities *with* their character's evidence (passing X
         # would score them by kNN alone, which left most of a one-label character unnamed)
         proba = propagator.predict_proba()
@@ -336,7 +346,7 @@ def group_season(
         propagator = None
     character_name: dict[int, str] = {}
     for r in np.unique(roster):
-        votes = y[(roster == r) & (y >= 0)]
+        votes = y[(roster == r) & (y >= 0) & trusted]
         if votes.size:
             character_name[int(r)] = names[int(np.bincount(votes).argmax())]
     group_rows, label_rows = [], []

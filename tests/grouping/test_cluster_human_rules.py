@@ -1,0 +1,52 @@
+"""How ReliableFirstClustering resolves human constraints without damaging big groups."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grouping.cluster import ReliableFirstClustering
+from grouping.constraints import Constraints
+
+
+def _voices(sizes, dim=32, noise=0.25, seed=0):
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(len(sizes), dim))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    X = c[truth] + noise * rng.normal(size=(truth.size, dim)) / np.sqrt(dim)
+    return X, truth
+
+
+def test_cannot_link_ejects_a_stray_line_instead_of_halving_the_group():
+    X, truth = _voices([40, 10])
+    # a blurred line between the two voices, nearer speaker 0
+    X[0] = 0.6 * X[1:40].mean(0) + 0.4 * X[40:].mean(0)
+    model = ReliableFirstClustering(attach_threshold=0.3)
+    base = model.fit_predict(X)
+    big = base[1]
+    assert base[0] == big  # the blurred line clustered with speaker 0
+    # a person (or the timing rule) says line 0 and line 1 differ
+    lab = model.fit_predict(X, constraints=Constraints(cannot_link=[(0, 1)]))
+    assert lab[0] != lab[1]
+    assert np.sum(lab[1:40] == lab[1]) == 39  # speaker 0 stays whole
+
+
+def test_must_link_moves_the_line_when_the_groups_differ():
+    X, truth = _voices([30, 30])
+    cons = Constraints(must_link=[(0, 35)])  # a person named line 35 like line 0 (wrongly)
+    merged = ReliableFirstClustering().fit_predict(X, constraints=cons)
+    assert len(set(merged[:60])) == 1  # default: whole groups merge
+    moved = ReliableFirstClustering(must_merge_threshold=0.5).fit_predict(X, constraints=cons)
+    assert moved[0] == moved[35]
+    assert len(set(moved[:30])) == 1 and moved[30] != moved[0]
+
+
+def test_must_link_merges_a_split_character():
+    X, truth = _voices([30, 30])
+    X[15:30] = X[15:30] * 0.6 + X[0] * 0.4  # speaker 0 in two sub-groups, still one voice
+    model = ReliableFirstClustering(core_threshold=0.95, must_merge_threshold=0.5)
+    split = model.fit_predict(X)
+    cons = Constraints(must_link=[(0, 20)])
+    lab = model.fit_predict(X, constraints=cons)
+    assert lab[0] == lab[20]
+    assert len(set(split[:30])) >= len(set(lab[:30]))
