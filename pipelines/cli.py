@@ -273,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--voice", default=None, help="voice model: campplus (default, offline) or ecapa"
     )
+    p.add_argument(
+        "--faces",
+        choices=["auto", "live", "anime", "off"],
+        help="face backend for video episodes (default: auto, guessed once per workspace)",
+    )
 
     p = command("label", cmd_label, "name lines, a group or a character by hand")
     workspace_arg(p)

@@ -37,8 +37,15 @@ def run(
         raise WorkspaceError(
             f"{ws.root}: no episodes yet; add some with `castlist add {ws.root} ep01.mkv`"
         )
+    if all(ep.kind == "imported" for ep in episodes):  # vectors came with the lines
+        return f"{summary_of_skips(ws)}\n{regroup(ws)}"
     voice = voice or ws.get_meta("voice_backend") or DEFAULT_VOICE
     embedder = embedder or voice_embedder(voice)
+    if any(ep.kind == "imported" for ep in episodes):
+        raise WorkspaceError(
+            f"{ws.root}: mixes imported lines with media episodes; keep imported embeddings "
+            "in a workspace of their own"
+        )
     for n, episode in enumerate(episodes, 1):
         if progress:
             progress("episodes", n - 1, len(episodes))

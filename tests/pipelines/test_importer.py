@@ -82,3 +82,36 @@ def test_bad_inputs_name_the_file(tmp_path, mutate, message):
         import_lines(ws, tmp_path / "lines.csv", {"voice": tmp_path / "v.npy"})
     assert "lines.csv" in str(err.value) or "v.npy" in str(err.value)
     assert ws.episodes() == []
+
+
+def test_cli_import_then_run_label_and_eval(tmp_path, capsys):
+    from pipelines.cli import main
+
+    df, X = _table(tmp_path)
+    df.to_csv(tmp_path / "lines.csv", index=False)
+    np.save(tmp_path / "voice.npy", X)
+    ws = tmp_path / "ws"
+    assert (
+        main(
+            [
+                "import",
+                str(ws),
+                "--lines",
+                str(tmp_path / "lines.csv"),
+                "--vectors",
+                f"voice={tmp_path / 'voice.npy'}",
+            ]
+        )
+        == 0
+    )
+    assert main(["run", str(ws)]) == 0  # nothing to embed: regroups with the imported vectors
+    assert main(["label", str(ws), "--line", "ep1-0000", "--name", "char0"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(ws), "--truth", str(ws / "imported_truth.csv"), "--json"]) == 0
+    import json
+
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["edge_f1"] == pytest.approx(1.0) and scores["name_coverage"] > 0.2
+    assert (
+        main(["import", str(ws), "--lines", str(tmp_path / "lines.csv"), "--vectors", "voice"]) == 2
+    )
