@@ -12,8 +12,7 @@ import logging
 from pathlib import Path
 
 from pipelines.errors import MediaError
-from pipelines.media import extract_audio, write_clip
-from pipelines.voice import SAMPLE_RATE
+from pipelines.media import SAMPLE_RATE, extract_audio, write_clip
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)

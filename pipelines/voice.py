@@ -13,12 +13,12 @@ from collections.abc import Callable
 import numpy as np
 
 from embeddings.base import Embedder
-from pipelines.media import extract_audio, load_audio
+from pipelines.clips import episode_audio
+from pipelines.media import SAMPLE_RATE, load_audio
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 LINE_FEATURES = ("duration", "rms_db", "active_ratio")
 """Cheap acoustic facts per line that the confidence model reads besides the embedding."""
 
@@ -26,11 +26,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def ensure_audio(ws: Workspace, episode_id: str) -> np.ndarray:
-    path = ws.audio_path(episode_id)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        extract_audio(ws.episode(episode_id).media, path, sample_rate=SAMPLE_RATE)
-    return load_audio(path)
+    return load_audio(episode_audio(ws, episode_id))
 
 
 def line_features(segment: np.ndarray) -> tuple[float, float]:

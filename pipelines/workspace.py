@@ -270,24 +270,17 @@ class Workspace:
         LEFT JOIN locks ON locks.line_id = lines.id
     """
 
+    @staticmethod
+    def _line(r: sqlite3.Row) -> Line:
+        return Line(
+            id=r["id"], episode_id=r["episode_id"], idx=r["idx"], start=r["start"],
+            end=r["end"], text=r["text"], name_hint=r["name_hint"], skip_reason=r["skip_reason"],
+            speaker=r["speaker"], label_source=r["source"], confidence=r["confidence"],
+            group=r["group_id"],
+        )  # fmt: skip
+
     def lines(self, episode_id: str | None = None, speech_only: bool = False) -> list[Line]:
-        return [
-            Line(
-                id=r["id"],
-                episode_id=r["episode_id"],
-                idx=r["idx"],
-                start=r["start"],
-                end=r["end"],
-                text=r["text"],
-                name_hint=r["name_hint"],
-                skip_reason=r["skip_reason"],
-                speaker=r["speaker"],
-                label_source=r["source"],
-                confidence=r["confidence"],
-                group=r["group_id"],
-            )
-            for r in self._line_rows(episode_id, speech_only)
-        ]
+        return [self._line(r) for r in self._line_rows(episode_id, speech_only)]
 
     def _line_rows(self, episode_id: str | None, speech_only: bool) -> list[sqlite3.Row]:
         where, params = [], []
@@ -325,21 +318,7 @@ class Workspace:
         rows = self.conn.execute(self._LINE_QUERY + " WHERE lines.id=?", (line_id,)).fetchall()
         if not rows:
             raise NotFoundError(f"no line {line_id!r} in {self.root}; line ids look like ep01-0042")
-        r = rows[0]
-        return Line(
-            id=r["id"],
-            episode_id=r["episode_id"],
-            idx=r["idx"],
-            start=r["start"],
-            end=r["end"],
-            text=r["text"],
-            name_hint=r["name_hint"],
-            skip_reason=r["skip_reason"],
-            speaker=r["speaker"],
-            label_source=r["source"],
-            confidence=r["confidence"],
-            group=r["group_id"],
-        )
+        return self._line(rows[0])
 
     # ------------------------------------------------------------------ vectors
     def vector_path(self, episode_id: str, modality: str, model: str) -> Path:
