@@ -156,15 +156,16 @@ CLUSTERING = {
     "must_merge_threshold": 0.5,
 }
 """ReliableFirstClustering settings chosen on real CAM++ vectors of pseudo-episodes, holding one
-series out at a time (`python benchmarks/bench_grouping.py --tune`: every held-out series
-picked core 0.38, reliability 0.85 (group cores are lines over ~1.4 s), attach by the single
-most similar core line (top_m 1) at 0.25, and 0.45 for reliable lines the core left out; that
-choice lowered held-out ops/100 on all four series, 4.2 -> 3.9 on average, with edge F1 and the
-hand-label accuracies unchanged or better). Attaching every other line unconditionally (attach
--1) scored slightly better unsupervised but put stray lines into wrong groups that then carried
-hand names across the season (edge F1 0.80 vs 0.96 on one series with one label per voice), so
-a bar stays. A hand-named line clustered with another voice moves alone instead of merging the
-two groups (``must_merge_threshold``)."""
+series out at a time (`python benchmarks/bench_grouping.py --tune`): every held-out series
+picked reliability 0.85 (group cores are lines over ~1.4 s), attaching by the single most
+similar core line (top_m 1), 0.45 for reliable lines the core left out, and core 0.38 (0.35
+with Angel Beats! held out). Against the previous core 0.4 / attach 0.3 / top_m 3 this lowered
+ops/100 on every series (mean 4.2 -> 3.9); mean edge F1 0.969 -> 0.970 (each series within
+0.002), mean accuracy with 1 / 3 hand labels per voice 0.963 -> 0.964 / 0.973 -> 0.975. Attaching every other line unconditionally (attach -1) is the unsupervised optimum by a
+hair (3.88 vs 3.91 ops/100) but lowers edge F1 and once put stray lines into wrong groups that
+then carried hand names across the season (edge F1 0.80 vs 0.96 on one series with one label
+per voice), so a bar (0.25) stays. A hand-named line clustered with another voice moves alone
+instead of merging the two groups (``must_merge_threshold``)."""
 
 LINKING = {"threshold": 0.5}
 """RosterLinker settings: on real vectors (episodes 1-2 labelled, episode 3 scored) a link
