@@ -109,7 +109,9 @@ def rank_candidates(
             return ()
         s = line_sim[i, named_chars]
         w = np.exp((s - s.max()) / 0.05)
-        w /= w.sum()
+        # share among the named characters, times the chance it is one of them at all: a line
+        # far from every named voice is probably someone new, not 97% the nearest name
+        w *= float(same_probability(s.max(), same_midpoint, same_scale)) / w.sum()
         top = np.argsort(-w)[:3]
         return tuple((int(named_chars[t]), float(w[t])) for t in top)
 

@@ -126,6 +126,8 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
             if c.kind == "who":
                 sugg = tuple((name_of.get(g, chars[g]), p) for g, p in c.suggestions)
                 hint = ", ".join(f"{n} {p:.0%}" for n, p in sugg[:3])
+                if sugg and sugg[0][1] < 0.2:
+                    hint = f"probably someone not named yet (closest: {sugg[0][0]})"
                 text = (
                     f"Who says {lid} ({row['start']:.1f}-{row['end']:.1f} s) "
                     f'"{_short(row["text"])}"?' + (f" Maybe: {hint}" if hint else "")

@@ -65,3 +65,16 @@ def test_outlier_line_is_an_ambient_candidate():
     )  # fmt: skip
     amb = [c for c in cands if c.kind == "ambient"]
     assert amb and amb[0].a == len(truth)
+
+
+def test_suggestions_for_a_new_voice_are_not_confident():
+    X, truth = _data()
+    named = np.array([True, True, False])  # voice 2 belongs to nobody named yet
+    human = np.zeros(len(truth), bool)
+    human[[0, 20]] = True
+    conf = np.where(truth == 0, 0.95, np.where(truth == 1, 0.8, 0.0))  # voice 1: doubtful
+    cands = rank_candidates(X, truth, named, conf, human)
+    new_voice = next(c for c in cands if c.kind == "who" and truth[c.a] == 2)
+    known = next(c for c in cands if c.kind == "who" and truth[c.a] == 1)
+    assert new_voice.suggestions[0][1] < 0.2  # "probably someone new", not 97% the nearest name
+    assert known.suggestions[0] == (1, known.suggestions[0][1]) and known.suggestions[0][1] > 0.8
