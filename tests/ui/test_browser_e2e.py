@@ -24,8 +24,8 @@ from tests.ui.conftest import SPEAKERS, build_workspace
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-# CASTLIST_SCREENSHOT=docs/screenshot_ui.png refreshes the README's picture; by default the
-# screenshot goes to the test's tmp folder so a test run never edits tracked files.
+# CASTLIST_SCREENSHOT=PATH keeps the screenshot there (README pictures: benchmarks/screenshots.py);
+# by default it goes to the test's tmp folder, so a test run never edits tracked files.
 SCREENSHOT_ENV = "CASTLIST_SCREENSHOT"
 
 webdriver = pytest.importorskip("selenium.webdriver")
