@@ -51,6 +51,7 @@ def test_import_then_group_and_eval(tmp_path):
 
 
 def test_parquet_and_reimport_is_a_noop(tmp_path):
+    pytest.importorskip("pyarrow")
     df, X = _table(tmp_path, n_per_ep=(6,))
     df = df.drop(columns="speaker")
     df.to_parquet(tmp_path / "lines.parquet")
