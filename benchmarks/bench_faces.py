@@ -24,7 +24,7 @@ from embeddings.faces_anime import AnimeFaceColour, describe
 from embeddings.faces_live import YuNetSFace
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CENTRES = {  # same hand-checked centres as tests/embeddings/test_faces_anime.py
+CENTRES = {  # face centres in each picture's own pixels, checked by eye (wanderer: two faces)
     "ayaka": [(591, 409)],
     "raidenShogun": [(466, 129)],
     "wanderer": [(1045, 397), (1438, 392)],
@@ -62,6 +62,30 @@ def separation(vectors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 def inside(point, box) -> bool:
     x, y, w, h = box
     return x <= point[0] <= x + w and y <= point[1] <= y + h
+
+
+def jittered_descriptors(
+    pictures: dict[str, np.ndarray], found: dict, per_face: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Colour descriptors of each true face (by CENTRES) with its box, size and brightness
+    jittered as consecutive frames would; labels are picture name + face number."""
+    rng = np.random.default_rng(seed)
+    vectors, labels = [], []
+    for name, centres in CENTRES.items():
+        for k, centre in enumerate(centres):
+            faces = [f for f in found[name] if inside(centre, f.box)]
+            if not faces:
+                continue
+            x, y, w, _ = faces[0].box
+            for _ in range(per_face):
+                size = w * rng.uniform(0.85, 1.15)
+                dx, dy = rng.uniform(-0.08, 0.08, 2) * w
+                image = np.clip(pictures[name] * rng.uniform(0.85, 1.15), 0, 255).astype(np.uint8)
+                vectors.append(
+                    describe(image, (round(x + dx), round(y + dy), round(size), round(size)))
+                )
+                labels.append(f"{name}{k}")
+    return np.stack(vectors), np.array(labels)
 
 
 def bench_live(root: Path, live: YuNetSFace, anime: AnimeFaceColour) -> None:
@@ -120,23 +144,8 @@ def bench_anime(root: Path, live: YuNetSFace) -> None:
         if width is None:
             full = dict(zip(pictures, anime(list(pictures.values())), strict=True))
 
-    rng = np.random.default_rng(0)
-    vectors, labels = [], []
-    for name, centres in CENTRES.items():
-        for k, centre in enumerate(centres):
-            faces = [f for f in full[name] if inside(centre, f.box)]
-            if not faces:
-                continue
-            x, y, w, _ = faces[0].box
-            for _ in range(8):
-                size = w * rng.uniform(0.85, 1.15)
-                dx, dy = rng.uniform(-0.08, 0.08, 2) * w
-                image = np.clip(pictures[name] * rng.uniform(0.85, 1.15), 0, 255).astype(np.uint8)
-                vectors.append(
-                    describe(image, (round(x + dx), round(y + dy), round(size), round(size)))
-                )
-                labels.append(f"{name}{k}")
-    sep = separation(np.stack(vectors), np.array(labels))
+    vectors, labels = jittered_descriptors(pictures, full, per_face=8)
+    sep = separation(vectors, labels)
     print(
         f"\ncolour descriptor ({anime.name}), {len(set(labels))} characters x 8 jittered crops: "
         f"NN accuracy {sep['nn_accuracy']:.3f}, cosine same {sep['same']:.3f} vs different "

@@ -17,31 +17,28 @@ def _require(result: Any, message: str) -> Any:
     return result
 
 
-def undo_button(
-    sess: Session, where: Any, label: str = "↶ Undo", key: str = "undo", **kw: Any
-) -> None:
-    """Undo the newest action still in effect (the log survives reloads) and re-propagate."""
+def _replay_button(sess: Session, where: Any, verb: str, label: str, key: str, **kw: Any) -> None:
+    """Undo/redo the newest action the log allows (it survives reloads) and re-propagate."""
     sess.button(
         where,
         label,
-        lambda ws, rev: _require(ws.undo(who=WHO), "nothing to undo"),
+        lambda ws, rev: _require(getattr(ws, verb)(who=WHO), f"nothing to {verb}"),
         key=key,
-        message="undone",
+        message={"undo": "undone", "redo": "redone"}[verb],
         **kw,
     )
+
+
+def undo_button(
+    sess: Session, where: Any, label: str = "↶ Undo", key: str = "undo", **kw: Any
+) -> None:
+    _replay_button(sess, where, "undo", label, key, **kw)
 
 
 def redo_button(
     sess: Session, where: Any, label: str = "↷ Redo", key: str = "redo", **kw: Any
 ) -> None:
-    sess.button(
-        where,
-        label,
-        lambda ws, rev: _require(ws.redo(who=WHO), "nothing to redo"),
-        key=key,
-        message="redone",
-        **kw,
-    )
+    _replay_button(sess, where, "redo", label, key, **kw)
 
 
 def history_page(sess: Session) -> None:

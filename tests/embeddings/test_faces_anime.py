@@ -8,27 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.bench_faces import CENTRES, inside, jittered_descriptors, separation
 from embeddings.errors import BackendUnavailable
 
-pytest.importorskip("animeface", reason="castlist[faces] not installed")
+pytest.importorskip("animeface", reason="animeface not installed")
 
 REPO = Path(__file__).resolve().parents[2]
 ANIME = REPO.parent / "shared" / "data" / "anime_character_images"
 needs_shared = pytest.mark.skipif(not ANIME.is_dir(), reason="../shared/data not present")
-
-# Face centres in each picture's own pixels, checked by eye (wanderer.jpg shows two characters).
-CENTRES = {
-    "ayaka": [(591, 409)],
-    "raidenShogun": [(466, 129)],
-    "wanderer": [(1045, 397), (1438, 392)],
-    "yaemiko": [(927, 572)],
-    "zhongli": [(1271, 493)],
-}
-
-
-def _inside(point, box) -> bool:
-    x, y, w, h = box
-    return x <= point[0] <= x + w and y <= point[1] <= y + h
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +71,7 @@ def test_detects_real_anime_faces(found, pictures):
     hits = 0
     for name, centres in CENTRES.items():
         boxes = [f.box for f in found[name]]
-        hits += any(_inside(c, b) for c in centres for b in boxes)
+        hits += any(inside(c, b) for c in centres for b in boxes)
         for face in found[name]:
             assert face.vector.shape == (156,)
             assert face.landmarks.shape == (4, 2)  # eye centres, nose, chin
@@ -96,32 +83,11 @@ def test_detects_real_anime_faces(found, pictures):
 def test_descriptor_separates_characters(found, pictures):
     """Jitter each true face's box, size and brightness as consecutive frames would, and check
     that every descriptor's nearest neighbour is the same character."""
-    from embeddings.faces_anime import describe
-
-    rng = np.random.default_rng(0)
-    vectors, labels = [], []
-    for name, centres in CENTRES.items():
-        for k, centre in enumerate(centres):
-            faces = [f for f in found[name] if _inside(centre, f.box)]
-            if not faces:
-                continue
-            x, y, w, _ = faces[0].box
-            for _ in range(5):
-                size = w * rng.uniform(0.85, 1.15)
-                dx, dy = rng.uniform(-0.08, 0.08, 2) * w
-                gain = rng.uniform(0.85, 1.15)
-                image = np.clip(pictures[name] * gain, 0, 255).astype(np.uint8)
-                box = (round(x + dx), round(y + dy), round(size), round(size))
-                vectors.append(describe(image, box))
-                labels.append(f"{name}{k}")
-    v, lab = np.stack(vectors), np.array(labels)
-    assert len(set(labels)) >= 5
-    sims = v @ v.T
-    same = lab[:, None] == lab[None, :]
-    off = ~np.eye(len(lab), dtype=bool)
-    assert sims[same & off].mean() - sims[~same].mean() > 0.2
-    np.fill_diagonal(sims, -np.inf)
-    assert (lab[sims.argmax(axis=1)] == lab).mean() >= 0.9
+    v, lab = jittered_descriptors(pictures, found, per_face=5)
+    sep = separation(v, lab)
+    assert len(set(lab)) >= 5
+    assert sep["gap"] > 0.2
+    assert sep["nn_accuracy"] >= 0.9
 
 
 @pytest.mark.shared
