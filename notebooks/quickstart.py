@@ -4,10 +4,11 @@
 # The same steps as `castlist demo`, through the library API: build a small episode from the
 # bundled voices, add it to a workspace, run, name one line per character, and look at the
 # result as a table and as a cluster map. Runs as a script (`python notebooks/quickstart.py`)
-# or cell by cell in Jupyter/VS Code (percent format).
+# or cell by cell in Jupyter (`quickstart.ipynb`, paired with this file by jupytext). Everything
+# it makes lands in `castlist-quickstart/` under the current folder.
 
 # %%
-import tempfile
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +25,8 @@ from pipelines.pseudo import build_episode, demo_pool, synthetic_turns
 from pipelines.run import regroup, run
 from pipelines.workspace import Workspace
 
-out = Path(tempfile.mkdtemp(prefix="castlist-notebook-"))
+out = Path("castlist-quickstart").resolve()
+shutil.rmtree(out, ignore_errors=True)
 turns = synthetic_turns(n_lines=40, n_main=4, n_minor=1, seed=3, duration_s=90.0)
 episode = build_episode(turns, demo_pool(), out / "media", "ep01", seed=3, snr_db=15.0, video=True)
 truth = pd.DataFrame([t.__dict__ for t in episode.truth])
