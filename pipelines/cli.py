@@ -140,10 +140,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
-        for path in export(
-            ws, args.format, Path(args.output), include_skipped=args.include_skipped
-        ):
-            print(path)
+        paths = export(
+            ws, args.format, args.output, include_skipped=args.include_skipped, force=args.force
+        )
+    for path in paths:  # nothing for `-o -`: stdout carries the data only
+        print(path)
     return 0
 
 
@@ -313,7 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("-f", "--format", choices=("csv", "jsonl", "rttm", "clips"), default="csv")
     p.add_argument(
-        "-o", "--output", required=True, help="output file (a folder for rttm and clips)"
+        "-o",
+        "--output",
+        required=True,
+        help="output file (a folder for rttm and clips); - writes csv/jsonl/rttm to stdout; "
+        "a FIFO, device or symlink is written through, never replaced",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing file, or write into a non-empty folder (castlist then "
+        "replaces only the files it writes); without it an existing output is refused",
     )
     p.add_argument("--include-skipped", action="store_true", help="also export non-speech lines")
 

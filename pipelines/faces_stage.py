@@ -32,6 +32,7 @@ from embeddings.faces import (
 from pipelines.errors import MediaError, ModelError
 from pipelines.frames import DEFAULT_WIDTH, iter_frames, line_times
 from pipelines.media import probe
+from pipelines.paths import component, safe_join
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def thumbs_dir(ws: Workspace) -> Path:
 
 
 def thumb_path(ws: Workspace, line_id: str) -> Path:
-    return thumbs_dir(ws) / f"{line_id}.jpg"
+    return safe_join(thumbs_dir(ws), component(line_id, ".jpg"))
 
 
 def default_frames_per_line(backend: FaceBackend) -> int:
