@@ -210,7 +210,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_ui_listens_on_loopback_and_stops_with_its_child(ws: Path, sig: int) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != cli.UI_PASSWORD_ENV}
+    env = {k: v for k, v in os.environ.items() if k != "CASTLIST_UI_PASSWORD"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "ui", str(ws), "--port", str(port)],
         cwd=REPO,
@@ -218,15 +218,16 @@ def test_ui_listens_on_loopback_and_stops_with_its_child(ws: Path, sig: int) -> 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    children: set[int] = set()
     try:
         deadline = time.monotonic() + 120
         while not listening(port):
             assert proc.poll() is None, "castlist ui exited early"
             assert time.monotonic() < deadline, "the browser never started listening"
             time.sleep(0.3)
-        assert set(listening(port)) == {"127.0.0.1"}
-        children = descendants(proc.pid)
+        children.update(descendants(proc.pid))
         assert children  # the Streamlit server
+        assert set(listening(port)) == {"127.0.0.1"}
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0
         time.sleep(0.5)
@@ -238,3 +239,6 @@ def test_ui_listens_on_loopback_and_stops_with_its_child(ws: Path, sig: int) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pid in children:  # never leave a server behind, even when the test fails
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
