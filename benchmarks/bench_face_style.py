@@ -68,7 +68,7 @@ def main() -> None:
         for p in pictures:
             cases.append((f"anime {p.stem} @{width}", "anime", [frame(p, width)]))
     cases.append(("anime all five @640", "anime", [frame(p, 640) for p in pictures]))
-    print(f"| case | truth | old rule | new rule | new rule's reason |\n|---|---|---|---|---|")
+    print("| case | truth | old rule | new rule | new rule's reason |\n|---|---|---|---|---|")
     right = {"old": 0, "new": 0}
     t0 = time.monotonic()
     for name, truth, fr in cases:
