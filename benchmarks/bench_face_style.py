@@ -1,5 +1,5 @@
 """Face style guess on real pictures: the old rule (hit counts only, frames as sampled) against
-the new one (hit rates and face sizes, frames enlarged to 1280 px).
+the new one (hit rates and face sizes; animeface also sees small frames enlarged to 1280 px).
 
 Not a test: it prints a small table. Run from the repo root:
     python benchmarks/bench_face_style.py [--data ../shared/data] [--width 640]
@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from embeddings.faces import face_backend, guess_style
-from pipelines.faces_stage import GUESS_WIDTH, _enlarged
+from pipelines.faces_stage import GUESS_WIDTH, _BothScales
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -41,9 +41,7 @@ def old_rule(frames, live, anime) -> str:  # noqa: ANN001
 
 
 def new_rule(frames, live, anime) -> tuple[str, str]:  # noqa: ANN001
-    if max(f.shape[1] for f in frames) < GUESS_WIDTH:
-        frames = _enlarged(frames, GUESS_WIDTH)
-    g = guess_style(frames, live, anime)
+    g = guess_style(frames, live, _BothScales(anime, GUESS_WIDTH))
     return (g.style if g.live_hits or g.anime_hits else "off"), g.reason
 
 
