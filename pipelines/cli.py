@@ -140,10 +140,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
-        for path in export(
-            ws, args.format, Path(args.output), include_skipped=args.include_skipped
-        ):
-            print(path)
+        paths = export(
+            ws, args.format, args.output, include_skipped=args.include_skipped, force=args.force
+        )
+    for path in paths:  # nothing for `-o -`: stdout carries the data only
+        print(path)
     return 0
 
 
@@ -204,12 +205,43 @@ def cmd_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+UI_PASSWORD_ENV = "CASTLIST_UI_PASSWORD"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the browser server gets SIGTERM if ``castlist ui`` itself is killed (even -9)."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
+    """Run Streamlit as a child on 127.0.0.1 (``--host`` to open it to a network) and stop it
+    on SIGTERM/SIGINT: the child never outlives this command."""
+    import contextlib
+    import os
+    import signal
     import subprocess
 
     from pipelines.workspace import Workspace
 
     Workspace.open(args.workspace).close()  # fail here, clearly, if it is not a workspace
+    host = args.host or "127.0.0.1"
+    password = args.password or os.environ.get(UI_PASSWORD_ENV) or ""
+    if host not in LOOPBACK:
+        print(
+            f"castlist ui: warning: listening on {host}: anyone who can reach this machine on "
+            f"port {args.port} can read and change the workspace"
+            + ("" if password else "; set --password or $" + UI_PASSWORD_ENV),
+            file=sys.stderr,
+        )
+    env = {k: v for k, v in os.environ.items() if k != UI_PASSWORD_ENV}
+    if password:  # the environment, not argv: argv is readable by every local user
+        env[UI_PASSWORD_ENV] = password
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     cmd = [
         sys.executable,
@@ -219,6 +251,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
         str(app),
         "--server.headless",
         "true",
+        "--server.address",
+        host,
         "--server.port",
         str(args.port),
         "--browser.gatherUsageStats",
@@ -228,8 +262,32 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "--",
         str(Path(args.workspace).resolve()),
     ]
-    print(f"castlist ui: http://localhost:{args.port}  (Ctrl+C to stop)")
-    return subprocess.call(cmd)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"castlist ui: http://{shown}:{args.port}  (Ctrl+C to stop)", flush=True)
+    linux = sys.platform.startswith("linux")
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent if linux else None)
+    stopping: list[float] = []
+
+    def stop(signum: int, frame: object) -> None:
+        if not stopping:
+            stopping.append(time.monotonic())
+        if proc.poll() is None:
+            proc.terminate()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while proc.poll() is None:
+            if stopping and time.monotonic() - stopping[0] > 10:
+                proc.kill()  # Streamlit did not stop within 10 s of SIGTERM
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return 0 if stopping else proc.returncode
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -323,7 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("-f", "--format", choices=("csv", "jsonl", "rttm", "clips"), default="csv")
     p.add_argument(
-        "-o", "--output", required=True, help="output file (a folder for rttm and clips)"
+        "-o",
+        "--output",
+        required=True,
+        help="output file (a folder for rttm and clips); - writes csv/jsonl/rttm to stdout; "
+        "a FIFO, device or symlink is written through, never replaced",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing file, or write into a non-empty folder (castlist then "
+        "replaces only the files it writes); without it an existing output is refused",
     )
     p.add_argument("--include-skipped", action="store_true", help="also export non-speech lines")
 
@@ -356,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ui", cmd_ui, "open the cluster browser (Streamlit)")
     workspace_arg(p)
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument(
+        "--host",
+        help="address to listen on (default 127.0.0.1, this machine only); e.g. 0.0.0.0 "
+        "opens the browser to the network: then set a password",
+    )
+    p.add_argument(
+        "--password",
+        help=f"ask for this password before showing anything (or set ${UI_PASSWORD_ENV})",
+    )
 
     p = command(
         "demo", cmd_demo, "build a small episode from bundled audio and run everything on it"

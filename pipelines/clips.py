@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipelines.errors import MediaError
 from pipelines.media import SAMPLE_RATE, extract_audio, write_clip
+from pipelines.paths import component, safe_join
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def episode_audio(ws: Workspace, episode_id: str) -> Path:
 
 def clip_path(ws: Workspace, line_id: str, pad: float = PAD) -> Path:
     """A wav of one line (cut and cached on first use). Raises MediaError without audio."""
-    out = clips_dir(ws) / f"{line_id}.wav"
+    out = safe_join(clips_dir(ws), component(line_id, ".wav"))
     if out.is_file():
         return out
     line = ws.line(line_id)
@@ -64,5 +65,5 @@ def clip_path(ws: Workspace, line_id: str, pad: float = PAD) -> Path:
 
 def thumb_path(ws: Workspace, line_id: str) -> Path | None:
     """The face thumbnail of a line when the face stage left one (``cache/thumbs``)."""
-    path = ws.cache_dir / "thumbs" / f"{line_id}.jpg"
+    path = safe_join(ws.cache_dir, "thumbs", component(line_id, ".jpg"))
     return path if path.is_file() else None

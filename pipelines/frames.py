@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.errors import MediaError
-from pipelines.media import _tool, probe
+from pipelines.media import _tool, file_arg, probe
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def iter_frames(
         "-t",
         f"{span:.6f}",
         "-i",
-        str(path),
+        file_arg(path),
         "-map",
         "0:v:0",
         "-an",

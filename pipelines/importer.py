@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipelines.errors import InputError
+from pipelines.paths import is_safe_component
 from pipelines.records import SubtitleEvent
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 REQUIRED = ("episode", "start", "end", "text")
+MAX_ID_BYTES = 64
 
 
 def read_lines_table(path: Path) -> pd.DataFrame:
@@ -57,11 +60,46 @@ def read_lines_table(path: Path) -> pd.DataFrame:
     back = np.flatnonzero((df["end"] < df["start"]).to_numpy())
     if back.size:
         raise InputError(f"{path}: row {int(back[0])} ends before it starts")
-    df["episode"] = df["episode"].astype(str)
+    df["episode"] = _episode_ids(path, df["episode"])
     df["text"] = df["text"].fillna("").astype(str)
     if "speaker" in df.columns:
         df["speaker"] = df["speaker"].fillna("").astype(str)
     return df
+
+
+def _episode_ids(path: Path, column: pd.Series) -> pd.Series:
+    """Episode ids as strings, each checked: an id names the episode's vector folder, cache
+    files and RTTM file, so ``../../x`` or ``/abs/x`` would write outside the workspace."""
+    missing = np.flatnonzero(column.isna().to_numpy())
+    if missing.size:
+        raise InputError(
+            f"{path}: row {int(missing[0])} has no episode id (and {missing.size - 1} more); "
+            "give every row an episode, e.g. ep01"
+        )
+    ids = column.astype(str)
+    seen: set[str] = set()
+    for row, episode in enumerate(ids):
+        if episode in seen:
+            continue
+        seen.add(episode)
+        if not is_safe_component(episode, MAX_ID_BYTES):
+            raise InputError(
+                f"{path}: row {row}: episode id {episode[:80]!r} cannot be used: "
+                f"episode ids become file names, so use letters, digits, '_', '-' and '.' "
+                f"only (no '/', '..', spaces or control characters, not starting with '.' or "
+                f"'-', at most {MAX_ID_BYTES} bytes), e.g. ep01; fix the table's episode column"
+            )
+    return ids
+
+
+def check_modality(modality: str) -> str:
+    """A ``--vectors`` modality name, checked: it becomes part of the vectors' file name."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", modality):
+        raise InputError(
+            f"--vectors {modality[:80]!r}=...: a modality name becomes part of a file name; "
+            "use letters, digits and '_' (starting with a letter, at most 32), e.g. voice"
+        )
+    return modality
 
 
 def read_vectors(path: Path, n_rows: int, lines_path: Path) -> np.ndarray:
@@ -99,6 +137,8 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
     lines_path = Path(lines_path)
     if not vectors:
         raise InputError("give at least one --vectors MODALITY=FILE.npy (e.g. voice=voice.npy)")
+    for modality in vectors:
+        check_modality(modality)
     df = read_lines_table(lines_path)
     mats = {m: read_vectors(p, len(df), lines_path) for m, p in vectors.items()}
     models = {m: f"imported-{m}-{_sha(p)}" for m, p in vectors.items()}

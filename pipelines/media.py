@@ -64,6 +64,12 @@ def find_tool(name: str) -> str:
 _tool = find_tool  # older name, used by pipelines.frames
 
 
+def file_arg(path: str | Path) -> str:
+    """``path`` as ffmpeg/ffprobe must see it: an absolute ``file:`` URL, so a name such as
+    ``-i.mkv`` is never read as an option and ``http:x.mkv`` never as a protocol."""
+    return "file:" + os.path.abspath(path)
+
+
 def _check_input(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
@@ -136,7 +142,7 @@ def _check_tail(path: Path, duration: float, stream: str) -> None:
     cmd += ["-select_streams", stream, "-show_entries", "packet=pts_time", "-of", "csv=p=0"]
     try:
         proc = subprocess.run(
-            [*cmd, str(path)], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S
+            [*cmd, file_arg(path)], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
         log.warning("%s: could not check the end of the file (ffprobe timed out)", path)
@@ -167,7 +173,7 @@ def probe(path: str | Path) -> MediaInfo:
         "json",
         "-show_format",
         "-show_streams",
-        str(path),
+        file_arg(path),
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S)
@@ -240,7 +246,8 @@ def _temp_beside(out: Path, suffix: str = ".wav") -> Path:
 
 
 def _run_ffmpeg(args: list[str], src: Path, tmp: Path, timeout: float | None) -> None:
-    cmd = [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y", *args, str(tmp)]
+    cmd = [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    cmd += [*args, file_arg(tmp)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
@@ -277,7 +284,7 @@ def extract_audio(
         )
     out = Path(out_wav)
     tmp = _temp_beside(out)
-    args = ["-i", str(info.path), "-map", f"0:a:{audio_stream}", "-vn", "-sn", "-dn"]
+    args = ["-i", file_arg(info.path), "-map", f"0:a:{audio_stream}", "-vn", "-sn", "-dn"]
     args += ["-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav"]
     _run_ffmpeg(args, info.path, tmp, timeout)
     try:
@@ -359,7 +366,8 @@ def write_clip(
             tmp.unlink(missing_ok=True)
             raise
     else:
-        args = ["-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", str(src), "-map", "0:a:0"]
+        args = ["-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", file_arg(src)]
+        args += ["-map", "0:a:0"]
         args += ["-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav"]
         _run_ffmpeg(args, src, tmp, timeout=None)
     os.replace(tmp, out)

@@ -31,6 +31,7 @@ import soundfile as sf
 from scipy.signal import lfilter, resample_poly
 
 from pipelines.errors import InputError, MediaError, SubtitleError
+from pipelines.media import file_arg
 
 log = logging.getLogger(__name__)
 
@@ -563,8 +564,8 @@ def _write_media(audio: np.ndarray, path: Path, video: bool) -> None:
         cmd = [
             ffmpeg, "-nostdin", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=2:duration={dur:.3f}",
-            "-i", str(wav), "-map", "0:v", "-map", "1:a",
-            "-c:v", "mpeg4", "-q:v", "10", "-c:a", "flac", "-shortest", str(path),
+            "-i", file_arg(wav), "-map", "0:v", "-map", "1:a",
+            "-c:v", "mpeg4", "-q:v", "10", "-c:a", "flac", "-shortest", file_arg(path),
         ]  # fmt: skip
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, WorkspaceError
-from pipelines.faces_stage import run_faces
+from pipelines.faces_stage import run_faces, style_summary
 from pipelines.season import SeasonResult, group_season
 from pipelines.voice import embed_episode
 from pipelines.workspace import Workspace
@@ -56,7 +56,7 @@ def run(
     ws.set_meta("voice_model", embedder.name)
     run_faces(ws, progress)
     result = group_season(ws, embedder.name)
-    return f"{summary_of_skips(ws)}\n{result}"
+    return f"{summary_of_skips(ws)}\n{style_summary(ws)}\n{result}"
 
 
 def regroup(ws: Workspace) -> SeasonResult:

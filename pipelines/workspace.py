@@ -129,7 +129,9 @@ class Workspace:
         return self.root / "cache"
 
     def audio_path(self, episode_id: str) -> Path:
-        return self.cache_dir / "audio" / f"{episode_id}.wav"
+        from pipelines.paths import component, safe_join
+
+        return safe_join(self.root, "cache", "audio", component(episode_id, ".wav"))
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -322,7 +324,10 @@ class Workspace:
 
     # ------------------------------------------------------------------ vectors
     def vector_path(self, episode_id: str, modality: str, model: str) -> Path:
-        return self.root / "vectors" / episode_id / f"{modality}__{_slug(model)}.npy"
+        from pipelines.paths import component, safe_join
+
+        name = component(f"{modality}__{_slug(model)}", ".npy")
+        return safe_join(self.root, "vectors", component(episode_id), name)
 
     def save_vectors(self, episode_id: str, modality: str, model: str, array: np.ndarray) -> Path:
         """Write atomically: a killed run leaves either the old file or the new, never half."""

@@ -7,6 +7,8 @@ actions (logged, undoable, refused when the page was stale) and re-propagates na
 
 from __future__ import annotations
 
+import hmac
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +19,7 @@ except ImportError:  # run as a plain script from a checkout without `pip instal
 
 import streamlit as st
 
+from pipelines.cli import UI_PASSWORD_ENV as PASSWORD_ENV
 from pipelines.errors import CastlistError
 from pipelines.workspace import Workspace
 from ui import view
@@ -46,12 +49,38 @@ def sidebar(sess: Session, lines):  # noqa: ANN001, ANN201
         conf = st.slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_conf")
         text = st.text_input("Text search", key="f_text")
         st.toggle("Play clips", value=True, key="play_clips")
-        st.text_input("Ground-truth CSV (optional)", key="truth_path")
+        st.file_uploader(
+            "Ground-truth CSV/JSONL (optional)", type=["csv", "jsonl"], key="truth_file"
+        )
+        st.text_input("…or its path inside the workspace folder", key="truth_path")
     return view.filter_lines(lines, episodes, characters, states, conf, text)
+
+
+def password_gate() -> bool:
+    """True when the browser may be used: no password set, or this session gave it.
+
+    Streamlit has no login of its own. ``castlist ui --password`` (or CASTLIST_UI_PASSWORD)
+    hands the password to this process through its environment, never its command line
+    (which every local user can read); it is compared in constant time."""
+    expected = os.environ.get(PASSWORD_ENV, "")
+    if not expected or st.session_state.get("_castlist_auth"):
+        return True
+    st.title("castlist")
+    with st.form("castlist_login"):
+        given = st.text_input("Password", type="password", key="_castlist_password")
+        sent = st.form_submit_button("Open")
+    if sent:
+        if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            st.session_state["_castlist_auth"] = True
+            st.rerun()
+        st.error("Wrong password.")
+    return False
 
 
 def main() -> None:
     st.set_page_config(page_title="castlist", layout="wide")
+    if not password_gate():
+        st.stop()
     root = workspace_root()
     if root is None:
         st.error("No workspace given: start the browser with `castlist ui WORKSPACE`.")

@@ -14,14 +14,59 @@ from ui.state import Session
 MAX_POINTS = 4000
 
 
+REFUSED = (
+    "Only a file uploaded here or a file inside the workspace folder can be read as ground "
+    "truth: upload it, or copy it into the workspace."
+)
+"""The one answer for any path outside the workspace: it says nothing about that path (not
+whether it exists, nor what it holds), so the box cannot be used to probe the server."""
+
+
+class TruthRefused(Exception):
+    """A typed ground-truth path the browser will not read (outside the workspace)."""
+
+
+def truth_file_in_workspace(root: str | Path, typed: str) -> Path:
+    """``typed`` (relative to the workspace, or absolute) as a regular file inside the
+    workspace folder, symlinks resolved; :class:`TruthRefused` for anything else."""
+    base = Path(root).resolve()
+    path = (base / Path(typed).expanduser()).resolve()
+    if base not in path.parents:
+        raise TruthRefused(REFUSED)
+    if not path.is_file():
+        raise TruthRefused(f"No file {typed!r} inside the workspace folder.")
+    return path
+
+
+def truth_source(root: str | Path) -> tuple[str, bytes] | None:
+    """(name, content) of the ground truth the user gave: the uploaded file first, else a typed
+    path inside the workspace; None when neither was given."""
+    upload = st.session_state.get("truth_file")
+    if upload is not None:
+        return upload.name, upload.getvalue()
+    typed = (st.session_state.get("truth_path") or "").strip()
+    if not typed:
+        return None
+    path = truth_file_in_workspace(root, typed)
+    return path.name, path.read_bytes()
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def _truth_tables(
-    root: str, rev: int, version: tuple, path: str, mtime: float
+    root: str, rev: int, version: tuple, name: str, data: bytes
 ) -> tuple[pd.DataFrame, dict[str, float]]:
+    import tempfile
+
     from pipelines.evaluate import align, evaluate, read_truth
     from pipelines.workspace import Workspace
 
-    truth = read_truth(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(name).name or "truth.csv")
+        path.write_bytes(data)
+        try:
+            truth = read_truth(path)
+        except CastlistError as exc:
+            raise CastlistError(str(exc).replace(str(path), name)) from exc
     with Workspace.open(root) as ws:
         df = align(ws, truth)
         scores = evaluate(ws, truth)
@@ -61,15 +106,22 @@ def map_page(sess: Session, filtered: pd.DataFrame) -> None:
 
 
 def truth_table(sess: Session) -> None:
-    path = st.session_state.get("truth_path", "").strip()
-    if not path:
-        st.caption("Give a ground-truth CSV in the sidebar to see a confusion table.")
-        return
-    p = Path(path)
     try:
-        table, scores = _truth_tables(
-            sess.root, sess.rev, sess.version, str(p), p.stat().st_mtime if p.exists() else 0.0
+        given = truth_source(sess.root)
+    except TruthRefused as exc:
+        st.error(str(exc))
+        return
+    except OSError:
+        st.error("Cannot read that file inside the workspace folder.")
+        return
+    if given is None:
+        st.caption(
+            "Upload a ground-truth CSV in the sidebar (or give its path inside the workspace) "
+            "to see a confusion table."
         )
+        return
+    try:
+        table, scores = _truth_tables(sess.root, sess.rev, sess.version, *given)
     except (CastlistError, OSError, ValueError) as exc:
         st.error(f"Cannot use the truth file: {exc}")
         return

@@ -280,7 +280,7 @@ def test_map_and_truth_table(app, ws_path: Path, tmp_path: Path) -> None:  # noq
     for n, speakers in enumerate(SPEAKERS):
         for i, s in enumerate(speakers):
             truth_of[f"ep{n + 1:02d}-{i:04d}"] = f"spk{s}"
-    truth = tmp_path / "truth.csv"
+    truth = ws_path / "truth.csv"  # the browser reads typed paths inside the workspace only
     pd.DataFrame({"line_id": df["id"], "speaker": df["id"].map(truth_of)}).to_csv(truth)
     at = app("Map", truth_path=str(truth))
     assert any("Confusion" in s.value for s in at.subheader)
