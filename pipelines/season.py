@@ -154,6 +154,14 @@ def _group_pairs(
     return must, sorted(cant)
 
 
+def _members(line_ids: list[str], labels: np.ndarray) -> dict[int, list[str]]:
+    """Line ids per label, biggest first (ties by label), so fresh ids follow size order."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for lid, lab in zip(line_ids, labels.tolist(), strict=True):
+        out[lab].append(lid)
+    return dict(sorted(out.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+
 def _stable_group_ids(
     episode_id: str,
     line_ids: list[str],
@@ -163,9 +171,10 @@ def _stable_group_ids(
 ) -> tuple[list[str], list[tuple[str, str, str | None, str]]]:
     """Group id per line: the previous id where most of that group's lines stay together,
     else a fresh one (``-u`` for a line left on its own); plus the episode's retired ids."""
-    uniq = sorted(set(labels[labels >= 0].tolist()), key=lambda lab: (-(labels == lab).sum(), lab))
-    members = [[lid for lid, x in zip(line_ids, labels, strict=True) if x == lab] for lab in uniq]
-    members += [[lid] for lid, x in zip(line_ids, labels, strict=True) if x < 0]
+    by_label = _members(line_ids, labels)
+    uniq = [lab for lab in by_label if lab >= 0]
+    members = [by_label[lab] for lab in uniq]
+    members += [[lid] for lid in by_label.get(-1, [])]
     mine = set(line_ids)
     before = {
         lid: g for lid, g in previous.items() if lid in mine or g.startswith(episode_id + "-")
@@ -184,8 +193,8 @@ def _stable_character_ids(
     line_ids: list[str], roster: np.ndarray, previous: dict[str, str], minter: IdMinter
 ) -> tuple[dict[int, str], list[tuple[str, str, str | None, str]]]:
     """Character id per roster index, kept from the previous grouping by the same rule."""
-    order = sorted(set(roster.tolist()), key=lambda r: (-(roster == r).sum(), r))
-    members = [[lid for lid, x in zip(line_ids, roster, strict=True) if x == r] for r in order]
+    by_index = _members(line_ids, roster)
+    order, members = list(by_index), list(by_index.values())
     kept, spread = match_ids(previous, members)
     ids = [k or minter.character() for k in kept]
     gone = [

@@ -176,3 +176,35 @@ def test_random_sequences_undo_exactly_and_redo_what_was_undone_last(ops):
             pass
         assert tracked(ws) == ({}, {}, [])
         ws.close()
+
+
+def test_an_older_workspace_is_migrated_on_open_without_losing_decisions(make_ws):
+    """Schema-1 workspaces from before per-action cannot-links and character ids: their
+    pairs are credited to the action that made them, and an undone action a newer action
+    abandoned can no longer be redone."""
+    ws = make_ws([[0] * 6 + [1] * 4])
+    regroup(ws)
+    a, b = ws.lines()[0].id, ws.lines()[1].id
+    ws.split_lines([a])  # action 1: cannot-links
+    ws.name_lines([b], "Kyon")  # action 2, undone and then abandoned by action 4
+    ws.undo()
+    ws.name_lines([b], "Yuki")
+    pairs = ws.cannot_links()
+    root = ws.root
+    # turn it back into the old layout
+    ws.conn.executescript(
+        "ALTER TABLE groups DROP COLUMN character_id;"
+        "DROP TABLE cannot_link; DROP TABLE retired_ids;"
+        "CREATE TABLE cannot_link (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b));"
+        "UPDATE actions SET state='undone' WHERE id=2;"
+    )
+    ws.conn.executemany("INSERT INTO cannot_link(a, b) VALUES (?, ?)", pairs)
+    ws.close()
+    ws = Workspace.open(root)
+    assert ws.cannot_links() == pairs
+    assert {r[0] for r in ws.conn.execute("SELECT action_id FROM cannot_link")} == {1}
+    assert ws.action(2).state == "abandoned"
+    regroup(ws)
+    assert ws.lines_frame()["character_id"].notna().all()
+    assert ws.undo().id == 4 and ws.undo().id == 1
+    assert ws.cannot_links() == [] and ws.redo().id == 1 and ws.cannot_links() == pairs
