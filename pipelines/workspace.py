@@ -710,9 +710,13 @@ class Workspace:
                     "groups": {
                         lid: {
                             "group_id": into[lid],
-                            "character": character or f"Cs{aid}",
+                            # a split line stays its character until the regroup says otherwise
+                            "character": character
+                            or (cur["groups"][lid] or {}).get("character", f"Cs{aid}"),
                             "reliability": (cur["groups"][lid] or {}).get("reliability"),
-                            "character_id": target_cid,
+                            "character_id": target_cid
+                            if group_id
+                            else (cur["groups"][lid] or {}).get("character_id"),
                         }
                         for lid in moving
                     },
