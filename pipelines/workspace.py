@@ -69,7 +69,9 @@ class IdMinter:
 
     Counters live in the meta table (``next_id:<episode>``, ``next_id:characters``); any id
     already in the groups or retired tables is skipped, so workspaces from before the
-    counters existed are safe too. :meth:`save` must run inside the caller's transaction."""
+    counters existed are safe too. :meth:`save` must run inside the caller's transaction; it
+    never lowers a counter, so two regroups racing (a browser tab and the CLI) cannot hand the
+    same fresh id out twice."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -101,8 +103,8 @@ class IdMinter:
 
     def save(self) -> None:
         self.conn.executemany(
-            "INSERT INTO meta(key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
             [(f"next_id:{k}", str(v)) for k, v in self.counters.items()],
         )
 
