@@ -64,7 +64,9 @@ def _newly_human(before: Frame, after: Frame, name: str) -> pd.Index:
     return now[~((was["source"] == _HUMAN) & (was["speaker"] == name)).to_numpy()]
 
 
-def _spread(name: str, after: Frame, characters: set, result: SeasonResult | None) -> list[str]:
+def _spread(
+    name: str, after: Frame, characters: set, result: SeasonResult | None, why: str = ""
+) -> list[str]:
     """How far a name reached by propagation, and what the named character left unnamed."""
     out = []
     if result is not None:
@@ -79,7 +81,7 @@ def _spread(name: str, after: Frame, characters: set, result: SeasonResult | Non
         mine = after[after["character_id"].isin(list(characters))]
         unnamed = int(mine["speaker"].isna().sum())
         if unnamed:
-            out.append(f"{_n(unnamed, 'line')} of that character left unnamed (weak voice match)")
+            out.append(f"{_n(unnamed, 'line')} of that character left unnamed{why}")
     return out
 
 
@@ -101,7 +103,7 @@ def _describe_name_group(
     else:
         head = f"group {group} ({size} lines) was already named {name}; nothing changed"
     chars = set(after.loc[after["group_id"] == group, "character_id"].dropna())
-    return ["; ".join([head, *_spread(name, after, chars, result)])]
+    return ["; ".join([head, *_spread(name, after, chars, result, " (weak voice match)")])]
 
 
 def _describe_name_lines(
@@ -183,7 +185,8 @@ def _totals(before: Frame, after: Frame, result: SeasonResult | None) -> list[st
     h0, p0, u0 = counts(before)
     h1, p1, u1 = counts(after)
     out = [
-        f"names now: {h1} lines by hand, {p1} propagated, {u1} unnamed (before: {h0} / {p0} / {u0})"
+        f"names now: {_n(h1, 'line')} by hand, {p1} propagated, {u1} unnamed "
+        f"(before: {h0} / {p0} / {u0})"
     ]
     if result is not None and result.retired:
         gone = [
