@@ -89,10 +89,12 @@ def _selected_lines(ws, args: argparse.Namespace) -> list[str]:  # noqa: ANN001
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    from pipelines.outcome import describe, frame
     from pipelines.run import regroup
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
+        before = frame(ws)
         if args.ambient:
             action = ws.mark_ambient(_selected_lines(ws, args))
         elif not args.name:
@@ -101,20 +103,21 @@ def cmd_label(args: argparse.Namespace) -> int:
             action = ws.name_group(args.group[0], args.name)
         else:
             action = ws.name_lines(_selected_lines(ws, args), args.name)
-        print(
-            f"action #{action.id}: {action.verb} {len(action.args.get('lines', [])) or ''}".rstrip()
-        )
-        if not args.no_propagate:
-            print(regroup(ws))
+        result = None if args.no_propagate else regroup(ws)
+        print("\n".join(describe(action, before, frame(ws), result, args.workspace)))
+        if result is not None:
+            print(result)
     return 0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
     """merge / split / move / undo / redo share their shape: act, then re-propagate."""
+    from pipelines.outcome import describe, frame
     from pipelines.run import regroup
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
+        before = frame(ws)
         if args.command == "merge":
             action = ws.merge_groups(args.groups)
         elif args.command == "split":
@@ -130,8 +133,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
         if action is None:
             print(f"nothing to {args.command}")
             return 0
-        print(f"{args.command}: action #{action.id} ({action.verb})")
-        print(regroup(ws))
+        result = regroup(ws)
+        replayed = args.command if args.command in ("undo", "redo") else None
+        print("\n".join(describe(action, before, frame(ws), result, args.workspace, replayed)))
+        print(result)
     return 0
 
 

@@ -6,6 +6,8 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
+import pandas as pd
+
 from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, WorkspaceError
 from pipelines.faces_stage import run_faces, style_summary
@@ -90,11 +92,62 @@ def status(ws: Workspace) -> str:
     )
     out.append(summary_of_skips(ws))
     if speech["group_id"].notna().any():
-        top = speech.groupby("character").size().sort_values(ascending=False)
-        out.append(
-            f"characters ({len(top)}): " + ", ".join(f"{c} ({n})" for c, n in top.head(15).items())
-        )
+        out += _roster_lines(speech)
     history = ws.history(limit=5)
     if history:
         out.append("last actions: " + "; ".join(f"#{a.id} {a.verb} ({a.state})" for a in history))
     return "\n".join(out)
+
+
+STATUS_MAX_GROUPS = 80
+
+
+def _roster_lines(speech: pd.DataFrame) -> list[str]:
+    """Characters and groups with the ids the commands accept, biggest first.
+
+    A character is shown by its id and, once named, its name (``--character`` takes
+    either); "named" counts lines carrying any name, by hand or propagated."""
+    grouped = speech[speech["group_id"].notna()].assign(
+        cid=lambda d: d["character_id"].fillna(d["character"]),
+        named=lambda d: d["speaker"].notna(),
+    )
+    out = []
+    chars = (
+        grouped.groupby("cid")
+        .agg(
+            name=("character", "first"),
+            n=("id", "size"),
+            groups=("group_id", "nunique"),
+            named=("named", "mean"),
+        )
+        .sort_values(["n", "name"], ascending=[False, True])
+    )
+    out.append(f"characters ({len(chars)}; --character takes the id or the name):")
+    for cid, r in chars.iterrows():
+        who = f"{cid} {r['name']}" if r["name"] != cid else str(cid)
+        out.append(
+            f"  {who:<24} {r['n']:>5} line{'' if r['n'] == 1 else 's'} in {r['groups']} group"
+            f"{'' if r['groups'] == 1 else 's'}, {r['named']:.0%} named"
+        )
+    groups = (
+        grouped.groupby("group_id")
+        .agg(
+            n=("id", "size"),
+            name=("character", "first"),
+            cid=("cid", "first"),
+            named=("named", "mean"),
+        )
+        .reset_index()
+        .sort_values(["n", "group_id"], ascending=[False, True])
+    )
+    out.append(f"groups ({len(groups)}; for --group, merge, move --to, separate):")
+    for r in groups.head(STATUS_MAX_GROUPS).itertuples():
+        who = f"{r.name} ({r.cid})" if r.name != r.cid else str(r.cid)
+        lines = "line " if r.n == 1 else "lines"
+        out.append(f"  {r.group_id:<16} {r.n:>5} {lines}  {who:<28} {r.named:.0%} named")
+    if len(groups) > STATUS_MAX_GROUPS:
+        out.append(
+            f"  ... and {len(groups) - STATUS_MAX_GROUPS} smaller groups "
+            "(`castlist export` lists every line's group)"
+        )
+    return out

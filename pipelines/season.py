@@ -29,8 +29,9 @@ from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
 from pipelines.faces_stage import face_fuser
+from pipelines.ids import match_ids, retired_ids
 from pipelines.records import AMBIENT, LabelSource
-from pipelines.workspace import Workspace
+from pipelines.workspace import IdMinter, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ class SeasonResult:
     n_groups: int = 0
     n_characters: int = 0
     sources: Counter = field(default_factory=Counter)
+    # what a command reports as "what happened": lines per name named by propagation before
+    # and after this regroup, hand-named lines that only loosely joined their group (so their
+    # name did not spread to it), and ids this regroup retired (id -> (successor, why))
+    propagated_before: Counter = field(default_factory=Counter)
+    propagated: Counter = field(default_factory=Counter)
+    loose: set[str] = field(default_factory=set)
+    retired: dict[str, tuple[str | None, str]] = field(default_factory=dict)
 
     def __str__(self) -> str:
         named = ", ".join(f"{n} {s}" for s, n in sorted(self.sources.items()))
@@ -144,6 +152,61 @@ def _group_pairs(
         if a in group_of_line and b in group_of_line and group_of_line[a] != group_of_line[b]
     }
     return must, sorted(cant)
+
+
+def _members(line_ids: list[str], labels: np.ndarray) -> dict[int, list[str]]:
+    """Line ids per label, biggest first (ties by label), so fresh ids follow size order."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for lid, lab in zip(line_ids, labels.tolist(), strict=True):
+        out[lab].append(lid)
+    return dict(sorted(out.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+
+def _stable_group_ids(
+    episode_id: str,
+    line_ids: list[str],
+    labels: np.ndarray,
+    previous: dict[str, str],
+    minter: IdMinter,
+) -> tuple[list[str], list[tuple[str, str, str | None, str]]]:
+    """Group id per line: the previous id where most of that group's lines stay together,
+    else a fresh one (``-u`` for a line left on its own); plus the episode's retired ids."""
+    by_label = _members(line_ids, labels)
+    uniq = [lab for lab in by_label if lab >= 0]
+    members = [by_label[lab] for lab in uniq]
+    members += [[lid] for lid in by_label.get(-1, [])]
+    mine = set(line_ids)
+    before = {
+        lid: g for lid, g in previous.items() if lid in mine or g.startswith(episode_id + "-")
+    }
+    kept, spread = match_ids(before, members)
+    ids = [k or minter.group(episode_id, single=c >= len(uniq)) for c, k in enumerate(kept)]
+    of_line = {lid: ids[c] for c, group in enumerate(members) for lid in group}
+    gone = [
+        (r.id, "group", r.successor, "merged" if r.merged else ("split" if r.successor else "gone"))
+        for r in retired_ids(before, ids, spread)
+    ]
+    return [of_line[lid] for lid in line_ids], gone
+
+
+def _stable_character_ids(
+    line_ids: list[str], roster: np.ndarray, previous: dict[str, str], minter: IdMinter
+) -> tuple[dict[int, str], list[tuple[str, str, str | None, str]]]:
+    """Character id per roster index, kept from the previous grouping by the same rule."""
+    by_index = _members(line_ids, roster)
+    order, members = list(by_index), list(by_index.values())
+    kept, spread = match_ids(previous, members)
+    ids = [k or minter.character() for k in kept]
+    gone = [
+        (
+            r.id,
+            "character",
+            r.successor,
+            "merged" if r.merged else ("split" if r.successor else "gone"),
+        )
+        for r in retired_ids(previous, ids, spread)
+    ]
+    return dict(zip(order, ids, strict=True)), gone
 
 
 CLUSTERING = {
@@ -253,6 +316,10 @@ def group_season(
     human = ws.human_labels()
     locks = ws.locks()
     cannot = ws.cannot_links()
+    prev_group, prev_character = ws.previous_ids()
+    prev_labels = ws.label_sources()
+    minter = ws.id_minter()
+    retired: list[tuple[str, str, str | None, str]] = []
     clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
     fuse_faces = face_fuser(ws, voice_model)
     refine = isinstance(confidence, str)
@@ -279,24 +346,9 @@ def group_season(
         )
         X = fuse_faces(episode.id, X_all)[df["idx"].to_numpy()]  # voice alone without faces
         labels = clusterer.fit_predict(X, core_score, episode_constraints(df, human, locks, cannot))
-        # a group holding locked lines is named after the lock, so human groups keep their ids
-        # (a lock id goes to the biggest group holding it: a line that left its lock after a
-        # contradicting decision must not share the lock's group id)
-        key_names = {}
-        taken: set[str] = set()
-        by_size = sorted(set(labels.tolist()), key=lambda lab: (-(labels == lab).sum(), lab))
-        for lab in by_size:
-            members = df["id"][labels == lab]
-            held = [k for k in sorted({locks[m] for m in members if m in locks}) if k not in taken]
-            if held and lab >= 0:
-                taken.add(held[0])
-                key_names[lab] = f"{episode.id}-{held[0]}"
-            else:
-                key_names[lab] = f"{episode.id}-g{lab}"
-        singles = iter(range(10**9))
-        group_keys += [
-            key_names[lab] if lab >= 0 else f"{episode.id}-u{next(singles)}" for lab in labels
-        ]
+        keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)
+        group_keys += keys
+        retired += gone
         frames.append(df.assign(episode=episode.id))
         vectors.append(X)
         reliabilities.append(reliability)
@@ -309,8 +361,13 @@ def group_season(
         placed.append(getattr(clusterer, "core_", np.ones(len(labels), bool)) | strong)
 
     result = SeasonResult()
+    result.propagated_before = Counter(
+        name for name, source in prev_labels.values() if source == LabelSource.PROPAGATED.value
+    )
     if not frames:
-        ws.write_machine_results([], [])
+        gone = [(g, "group", None, "gone") for g in sorted(set(prev_group.values()))]
+        gone += [(c, "character", None, "gone") for c in sorted(set(prev_character.values()))]
+        ws.write_machine_results([], [], retired=gone, minter=minter)
         return result
     df = pd.concat(frames, ignore_index=True)
     X = np.concatenate(vectors)
@@ -357,10 +414,13 @@ def group_season(
         votes = y[(roster == r) & (y >= 0) & trusted]
         if votes.size:
             character_name[int(r)] = names[int(np.bincount(votes).argmax())]
+    character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
+    retired += gone
     group_rows, label_rows = [], []
     for i, lid in enumerate(df["id"]):
-        character = character_name.get(int(roster[i]), f"C{int(roster[i]):03d}")
-        group_rows.append((lid, group_of[i], character, float(reliability[i])))
+        cid = character_ids[int(roster[i])]
+        character = character_name.get(int(roster[i]), cid)
+        group_rows.append((lid, group_of[i], character, float(reliability[i]), cid))
         if lid in human:
             result.sources[LabelSource.HUMAN.value] += 1
             continue
@@ -369,10 +429,15 @@ def group_season(
                 (lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max()))
             )
             result.sources[LabelSource.PROPAGATED.value] += 1
+            result.propagated[names[pred[i]]] += 1
         else:
             label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))
             result.sources["unnamed"] += 1
-    ws.write_machine_results(group_rows, label_rows)
+    ws.write_machine_results(group_rows, label_rows, retired=retired, minter=minter)
+    result.loose = {
+        lid for lid, ok in zip(df["id"], trusted, strict=True) if lid in human and not ok
+    }
+    result.retired = {rid: (successor, why) for rid, _, successor, why in retired}
     result.n_lines = len(df)
     result.n_groups = len(groups)
     result.n_characters = len(np.unique(roster))

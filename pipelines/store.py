@@ -53,17 +53,31 @@ CREATE TABLE IF NOT EXISTS locks (
     lock TEXT NOT NULL,
     rev INTEGER NOT NULL DEFAULT 0
 );
+-- One row per pair and the action that made it, so undoing one action removes only its own
+-- pairs (action_id 0: made before actions were recorded per pair).
 CREATE TABLE IF NOT EXISTS cannot_link (
     a TEXT NOT NULL,
     b TEXT NOT NULL,
-    PRIMARY KEY (a, b)
+    action_id INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (a, b, action_id)
 );
 -- The machine's latest grouping: line -> episode group -> season character.
 CREATE TABLE IF NOT EXISTS groups (
     line_id TEXT PRIMARY KEY REFERENCES lines(id),
     group_id TEXT NOT NULL,
     character TEXT NOT NULL,
-    reliability REAL
+    reliability REAL,
+    character_id TEXT
+);
+-- Group and character ids that no longer exist, and what became of them, so a command given
+-- an old id says what happened instead of acting on other lines.
+CREATE TABLE IF NOT EXISTS retired_ids (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    successor TEXT,
+    why TEXT NOT NULL,
+    action_id INTEGER NOT NULL DEFAULT 0,
+    at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stages (
     episode_id TEXT NOT NULL,
@@ -110,6 +124,55 @@ def create(path: Path) -> sqlite3.Connection:
             (str(SCHEMA_VERSION),),
         )
     return conn
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a schema-1 workspace made by an older castlist up to date, in place.
+
+    The changes are additive (a table, a nullable column, one more key column), so the
+    schema version stays 1 and nothing a user stored is lost: old cannot-links are credited
+    to the newest action that made them, and actions undone before a newer action was taken
+    (which an old redo could resurrect) are marked abandoned."""
+    import json
+
+    needs_pairs = "action_id" not in _columns(conn, "cannot_link")
+    needs_char = "character_id" not in _columns(conn, "groups")
+    has_retired = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='retired_ids'"
+    ).fetchone()
+    stale = conn.execute(
+        "SELECT 1 FROM actions u WHERE u.state='undone' AND EXISTS (SELECT 1 FROM actions d "
+        "WHERE d.state='done' AND d.verb NOT IN ('undo', 'redo') AND d.id > u.id)"
+    ).fetchone()
+    if not (needs_pairs or needs_char or stale) and has_retired:
+        return
+    with transaction(conn):
+        if needs_char:
+            conn.execute("ALTER TABLE groups ADD COLUMN character_id TEXT")
+        if needs_pairs:
+            made_by: dict[tuple[str, str], int] = {}
+            for aid, after in conn.execute(
+                "SELECT id, after FROM actions WHERE state='done' ORDER BY id"
+            ):
+                for a, b in json.loads(after).get("cannot", []):
+                    made_by[(a, b)] = aid
+            pairs = [(a, b, made_by.get((a, b), 0)) for a, b in conn.execute("SELECT a, b FROM cannot_link")]
+            conn.execute("ALTER TABLE cannot_link RENAME TO cannot_link_v0")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        if needs_pairs:
+            conn.executemany("INSERT INTO cannot_link(a, b, action_id) VALUES (?, ?, ?)", pairs)
+            conn.execute("DROP TABLE cannot_link_v0")
+        conn.execute(
+            "UPDATE actions SET state='abandoned' WHERE state='undone' AND EXISTS (SELECT 1 "
+            "FROM actions d WHERE d.state='done' AND d.verb NOT IN ('undo', 'redo') "
+            "AND d.id > actions.id)"
+        )
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import pandas as pd
 
 from pipelines import store
 from pipelines.errors import ConflictError, NotFoundError, UsageError, WorkspaceError
+from pipelines.ids import describe_retired
 from pipelines.records import AMBIENT, Episode, LabelSource, Line, SubtitleEvent
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,51 @@ def _lock_rows(line_ids: Sequence[str], cur: Rows, action_id: int) -> dict[str, 
     held = sorted({row["lock"] for lid in line_ids if (row := cur["locks"].get(lid))})
     lock = held[0] if held else f"k{action_id}"
     return {lid: {"lock": lock} for lid in line_ids}
+
+
+class IdMinter:
+    """Hands out group and character ids never used before in this workspace.
+
+    Counters live in the meta table (``next_id:<episode>``, ``next_id:characters``); any id
+    already in the groups or retired tables is skipped, so workspaces from before the
+    counters existed are safe too. :meth:`save` must run inside the caller's transaction; it
+    never lowers a counter, so two regroups racing (a browser tab and the CLI) cannot hand the
+    same fresh id out twice."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.used: set[str] = set()
+        for row in conn.execute(
+            "SELECT group_id, character_id, character FROM groups "
+            "UNION SELECT id, NULL, NULL FROM retired_ids"
+        ):
+            self.used.update(v for v in row if v)
+        self.counters = {
+            k[len("next_id:") :]: int(v)
+            for k, v in conn.execute("SELECT key, value FROM meta WHERE key LIKE 'next_id:%'")
+        }
+
+    def _next(self, scope: str, fmt: Callable[[int], str]) -> str:
+        n = self.counters.get(scope, 0)
+        while fmt(n) in self.used:
+            n += 1
+        self.counters[scope] = n + 1
+        self.used.add(fmt(n))
+        return fmt(n)
+
+    def group(self, episode_id: str, single: bool = False) -> str:
+        letter = "u" if single else "g"
+        return self._next(episode_id, lambda n: f"{episode_id}-{letter}{n}")
+
+    def character(self) -> str:
+        return self._next("characters", lambda n: f"C{n:03d}")
+
+    def save(self) -> None:
+        self.conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            [(f"next_id:{k}", str(v)) for k, v in self.counters.items()],
+        )
 
 
 @dataclass(frozen=True)
@@ -113,6 +160,7 @@ class Workspace:
             raise WorkspaceError(
                 f"{db}: workspace schema {version and version[0]} is not supported"
             )
+        store.migrate(conn)
         return cls(root, conn)
 
     def close(self) -> None:
@@ -264,7 +312,8 @@ class Workspace:
 
     _LINE_QUERY = """
         SELECT lines.*, labels.speaker, labels.source, labels.confidence,
-               groups.group_id, groups.character, groups.reliability, locks.lock
+               groups.group_id, groups.character, groups.reliability, locks.lock,
+               groups.character_id
         FROM lines
         JOIN episodes ON episodes.id = lines.episode_id
         LEFT JOIN labels ON labels.line_id = lines.id
@@ -313,6 +362,7 @@ class Workspace:
             "character",
             "reliability",
             "lock",
+            "character_id",
         ]
         return pd.DataFrame([tuple(r[c] for c in columns) for r in rows], columns=columns)
 
@@ -360,15 +410,21 @@ class Workspace:
     # ------------------------------------------------------------------ machine writes
     def write_machine_results(
         self,
-        groups: Iterable[tuple[str, str, str, float | None]],
+        groups: Iterable[tuple],
         labels: Iterable[tuple[str, str | None, str, float | None]],
+        retired: Iterable[tuple[str, str, str | None, str]] = (),
+        minter: IdMinter | None = None,
     ) -> None:
         """Replace the machine grouping and machine labels in one transaction.
 
-        ``groups`` rows are (line_id, group_id, character, reliability); ``labels`` rows are
+        ``groups`` rows are (line_id, group_id, character, reliability[, character_id]) where
+        character is what users read (the name, or the id while unnamed); ``labels`` rows are
         (line_id, speaker, source, confidence) with source 'propagated' or 'cluster'. Rows of
-        lines with a human label are left exactly as they are.
+        lines with a human label are left exactly as they are. ``retired`` rows (id, kind,
+        successor, why) record ids this grouping no longer carries; ``minter`` persists the
+        id counters so a fresh id is never handed out twice.
         """
+        groups = [(*row, None)[:5] for row in groups]
         with store.transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('machine_version', '1') ON CONFLICT(key) "
@@ -376,9 +432,23 @@ class Workspace:
             )
             self.conn.execute("DELETE FROM groups")
             self.conn.executemany(
-                "INSERT INTO groups(line_id, group_id, character, reliability) VALUES (?, ?, ?, ?)",
-                list(groups),
+                "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                groups,
             )
+            action_id = self.revision()
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO retired_ids(id, kind, successor, why, action_id, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(*row, action_id, _now()) for row in retired],
+            )
+            # an id that is live again (an undo brought its lines back) is no longer retired
+            self.conn.execute(
+                "DELETE FROM retired_ids WHERE id IN (SELECT group_id FROM groups) "
+                "OR id IN (SELECT character_id FROM groups)"
+            )
+            if minter is not None:
+                minter.save()
             self.conn.execute("DELETE FROM labels WHERE source != 'human'")
             self.conn.executemany(
                 "INSERT INTO labels(line_id, speaker, source, confidence) VALUES (?, ?, ?, ?) "
@@ -393,8 +463,54 @@ class Workspace:
     def locks(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT line_id, lock FROM locks"))
 
+    def label_sources(self) -> dict[str, tuple[str | None, str]]:
+        """line -> (speaker, source) of every labelled line."""
+        return {
+            r[0]: (r[1], r[2])
+            for r in self.conn.execute("SELECT line_id, speaker, source FROM labels")
+        }
+
     def cannot_links(self) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self.conn.execute("SELECT a, b FROM cannot_link")]
+        return [
+            (r[0], r[1])
+            for r in self.conn.execute("SELECT DISTINCT a, b FROM cannot_link ORDER BY a, b")
+        ]
+
+    def previous_ids(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The current grouping's (line -> group id, line -> character id), which the next
+        regroup keeps where the lines stay together. Workspaces grouped by an older castlist
+        have no character id column filled: their displayed ``C###`` ids stand in."""
+        groups, characters = {}, {}
+        for lid, gid, cid, shown in self.conn.execute(
+            "SELECT line_id, group_id, character_id, character FROM groups"
+        ):
+            groups[lid] = gid
+            if cid is None and re.fullmatch(r"C\d+", shown or ""):
+                cid = shown
+            if cid is not None:
+                characters[lid] = cid
+        return groups, characters
+
+    def id_minter(self) -> IdMinter:
+        return IdMinter(self.conn)
+
+    def retired(self, some_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM retired_ids WHERE id=?", (some_id,)).fetchone()
+
+    def _gone(self, kind: str, some_id: str) -> NotFoundError:
+        """The error for an id that does not exist, saying what became of it if it once did."""
+        row = self.retired(some_id)
+        if row is None:
+            return NotFoundError(f"no {kind} {some_id!r} in {self.root}; see `castlist status`")
+        act = self.conn.execute(
+            "SELECT verb FROM actions WHERE id=?", (row["action_id"],)
+        ).fetchone()
+        when = (
+            f"by action #{row['action_id']} ({act[0]})"
+            if act is not None
+            else "when the season was grouped"
+        )
+        return NotFoundError(describe_retired(kind, some_id, row["successor"], row["why"], when))
 
     def data_version(self) -> tuple[int, int]:
         """(newest human action, hash of the meta table): a cache keyed on it is current,
@@ -412,16 +528,20 @@ class Workspace:
             for r in self.conn.execute("SELECT line_id FROM groups WHERE group_id=?", (group_id,))
         ]
         if not ids:
-            raise NotFoundError(f"no group {group_id!r} in {self.root}; see `castlist status`")
+            raise self._gone("group", group_id)
         return ids
 
     def character_lines(self, character: str) -> list[str]:
+        """Lines of a season character, given by its id (``C007``) or by the name it shows."""
         ids = [
             r[0]
-            for r in self.conn.execute("SELECT line_id FROM groups WHERE character=?", (character,))
+            for r in self.conn.execute(
+                "SELECT line_id FROM groups WHERE character_id=? OR character=?",
+                (character, character),
+            )
         ]
         if not ids:
-            raise NotFoundError(f"no character {character!r} in {self.root}")
+            raise self._gone("character", character)
         return ids
 
     # ------------------------------------------------------------------ human actions
@@ -453,15 +573,23 @@ class Workspace:
     def name_group(
         self, group_id: str, name: str, who: str = "cli", base_rev: int | None = None
     ) -> Action:
-        """Name a whole group and lock it; lines a person named otherwise keep their names."""
+        """Name a whole group and lock it; lines a person named otherwise keep their names.
+
+        A group most of whose lines already carry one hand-given name is renamed: those lines
+        take the new name (a typo fixed, a character recognised later)."""
         name = name.strip()
         if not name:
             raise UsageError("a speaker name must not be empty")
 
         def plan() -> tuple[list[str], Change]:
             human = self.human_labels()
-            ids = [lid for lid in self.group_lines(group_id) if human.get(lid, name) == name]
+            members = self.group_lines(group_id)
+            old = self.group_name(group_id, members, human)
+            ok = {name, old}
+            ids = [lid for lid in members if human.get(lid, name) in ok]
             ids = self._with_locked(ids)
+            if old is not None:  # the group's lock also holds lines of its old name elsewhere
+                ids = [lid for lid in ids if human.get(lid, name) in ok]
 
             def change(cur: Rows, aid: int) -> Rows:
                 return {
@@ -472,6 +600,18 @@ class Workspace:
             return ids, change
 
         return self._act("name_group", {"group": group_id, "name": name}, plan, who, base_rev)
+
+    def group_name(
+        self, group_id: str, members: Sequence[str] | None = None, human: dict | None = None
+    ) -> str | None:
+        """The hand-given name most (over half) of a group's lines carry, if any."""
+        members = self.group_lines(group_id) if members is None else members
+        human = self.human_labels() if human is None else human
+        votes = Counter(human[lid] for lid in members if lid in human)
+        if not votes:
+            return None
+        top, n = votes.most_common(1)[0]
+        return top if 2 * n > len(members) and top != AMBIENT else None
 
     def mark_ambient(
         self, line_ids: Sequence[str], who: str = "cli", base_rev: int | None = None
@@ -496,12 +636,18 @@ class Workspace:
                     "move those lines first"
                 )
             target, character = group_ids[0], self._group_character(group_ids[0])
+            target_cid = self._group_character_id(target)
 
             def change(cur: Rows, aid: int) -> Rows:
                 rows: Rows = {
                     "locks": _lock_rows(ids, cur, aid),
                     "groups": {
-                        lid: {**cur["groups"][lid], "group_id": target, "character": character}
+                        lid: {
+                            **cur["groups"][lid],
+                            "group_id": target,
+                            "character": character,
+                            "character_id": target_cid,
+                        }
                         for lid in ids
                         if cur["groups"][lid]
                     },
@@ -544,9 +690,17 @@ class Workspace:
                 names = {self.human_labels().get(lid) for lid in target_ids} - {None}
                 target_name = names.pop() if len(names) == 1 else None
             touched = list(dict.fromkeys([*moving, *target_ids]))
+            # a split makes a new group per episode, with an id never used before
+            into: dict[str, str] = dict.fromkeys(moving, new_group)
+            target_cid = self._group_character_id(group_id) if group_id else None
+            if group_id is None:
+                minter, fresh = self.id_minter(), {}
+                for lid in moving:
+                    ep = self.line(lid).episode_id
+                    into[lid] = fresh.setdefault(ep, minter.group(ep))
+                minter.save()
 
             def change(cur: Rows, aid: int) -> Rows:
-                group, char = (new_group, character) if group_id else (f"s{aid}", f"Cs{aid}")
                 labels: dict[str, Any] = {}
                 for lid in moving:
                     if target_name is not None:
@@ -562,9 +716,14 @@ class Workspace:
                     ),
                     "groups": {
                         lid: {
-                            "group_id": group,
-                            "character": char,
+                            "group_id": into[lid],
+                            # a split line stays its character until the regroup says otherwise
+                            "character": character
+                            or (cur["groups"][lid] or {}).get("character", f"Cs{aid}"),
                             "reliability": (cur["groups"][lid] or {}).get("reliability"),
+                            "character_id": target_cid
+                            if group_id
+                            else (cur["groups"][lid] or {}).get("character_id"),
                         }
                         for lid in moving
                     },
@@ -620,6 +779,12 @@ class Workspace:
         ]
         return list(dict.fromkeys([*line_ids, *extra]))
 
+    def _group_character_id(self, group_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT character_id FROM groups WHERE group_id=? LIMIT 1", (group_id,)
+        ).fetchone()
+        return row[0] if row else None
+
     def _group_character(self, group_id: str) -> str:
         row = self.conn.execute(
             "SELECT character FROM groups WHERE group_id=? LIMIT 1", (group_id,)
@@ -653,7 +818,7 @@ class Workspace:
         cols = {
             "labels": "speaker, source, confidence",
             "locks": "lock",
-            "groups": "group_id, character, reliability",
+            "groups": "group_id, character, reliability, character_id",
         }
         for table in _TRACKED:
             for lid in line_ids:
@@ -699,8 +864,15 @@ class Workspace:
             self.conn.execute("DELETE FROM groups WHERE line_id=?", (lid,))
             if value is not None:
                 self.conn.execute(
-                    "INSERT INTO groups(line_id, group_id, character, reliability) VALUES (?, ?, ?, ?)",
-                    (lid, value["group_id"], value["character"], value["reliability"]),
+                    "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        lid,
+                        value["group_id"],
+                        value["character"],
+                        value["reliability"],
+                        value.get("character_id"),
+                    ),
                 )
 
     def _act(
@@ -729,9 +901,41 @@ class Workspace:
                 ),
             )
             self._apply(after, action_id)
-            self.conn.executemany("INSERT OR IGNORE INTO cannot_link(a, b) VALUES (?, ?)", cannot)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO cannot_link(a, b, action_id) VALUES (?, ?, ?)",
+                [(a, b, action_id) for a, b in cannot],
+            )
+            self._retire_vanished(before["groups"], action_id)
+            # a new action ends the redo chain: what was undone before it never comes back
+            self.conn.execute("UPDATE actions SET state='abandoned' WHERE state='undone'")
         log.info("action #%d %s %s", action_id, verb, args)
         return self.action(action_id)
+
+    def _retire_vanished(self, before: dict[str, dict | None], action_id: int) -> None:
+        """Record group/character ids an action emptied (e.g. merged away), with where their
+        lines went, so the next command given such an id says what happened to it."""
+        for col, kind in (("group_id", "group"), ("character_id", "character")):
+            old = {lid: row[col] for lid, row in before.items() if row and row.get(col)}
+            for rid in sorted(set(old.values())):
+                if self.conn.execute(
+                    f"SELECT 1 FROM groups WHERE {col}=? LIMIT 1", (rid,)
+                ).fetchone():
+                    continue
+                lids = [lid for lid, v in old.items() if v == rid]
+                marks = ",".join("?" * len(lids))
+                now = Counter(
+                    r[0]
+                    for r in self.conn.execute(
+                        f"SELECT {col} FROM groups WHERE line_id IN ({marks})", lids
+                    )
+                    if r[0]
+                )
+                successor = now.most_common(1)[0][0] if now else None
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO retired_ids(id, kind, successor, why, action_id, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (rid, kind, successor, "merged" if successor else "gone", action_id, _now()),
+                )
 
     def action(self, action_id: int) -> Action:
         r = self.conn.execute("SELECT * FROM actions WHERE id=?", (action_id,)).fetchone()
@@ -758,14 +962,13 @@ class Workspace:
         return self.action(row["id"])
 
     def redo(self, who: str = "cli") -> Action | None:
-        """Redo the oldest undone action, unless a newer action has been taken since."""
+        """Redo the action undone last (a stack, as in every editor); None when there is none.
+
+        Undone actions always follow every action still in effect (a new action abandons the
+        undone ones), so the one undone last is the oldest undone."""
         with store.transaction(self.conn):
-            last_done = self.conn.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM actions WHERE state='done' AND verb NOT IN ('undo', 'redo')"
-            ).fetchone()[0]
             row = self.conn.execute(
-                "SELECT * FROM actions WHERE state='undone' AND id > ? ORDER BY id ASC LIMIT 1",
-                (last_done,),
+                "SELECT * FROM actions WHERE state='undone' ORDER BY id ASC LIMIT 1"
             ).fetchone()
             if row is None:
                 return None
@@ -773,6 +976,10 @@ class Workspace:
         return self.action(row["id"])
 
     def _replay(self, row: sqlite3.Row, side: str, who: str, verb: str) -> None:
+        """Put back one side of a logged action: ``before`` (undo) or ``after`` (redo).
+
+        Only the action's own cannot-link rows go or come back: a pair that an earlier
+        action also made stays, credited to that action."""
         rows = json.loads(row[side])
         cannot = [tuple(sorted(p)) for p in json.loads(row["after"]).get("cannot", [])]
         cur = self.conn.execute(
@@ -781,9 +988,12 @@ class Workspace:
         )
         self._apply(rows, cur.lastrowid)
         if side == "before":
-            self.conn.executemany("DELETE FROM cannot_link WHERE a=? AND b=?", cannot)
+            self.conn.execute("DELETE FROM cannot_link WHERE action_id=?", (row["id"],))
         else:
-            self.conn.executemany("INSERT OR IGNORE INTO cannot_link(a, b) VALUES (?, ?)", cannot)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO cannot_link(a, b, action_id) VALUES (?, ?, ?)",
+                [(a, b, row["id"]) for a, b in cannot],
+            )
         self.conn.execute(
             "UPDATE actions SET state=? WHERE id=?",
             ("undone" if side == "before" else "done", row["id"]),
