@@ -128,8 +128,9 @@ def reply_for(ws: Workspace, q, truth: Mapping[str, str]) -> str:
         a, b = (_majority(ws.group_lines(g), truth) for g in q.groups[:2])
         return "yes" if a is not None and a == b else "no"
     if q.kind == "group":
-        # the annotator listens to the samples shown and names the voice most of them share
-        name = _majority(getattr(q, "lines", ()) or ws.group_lines(q.groups[0]), truth)
+        # the answer names the first sample (the group's most typical line): its voice
+        samples = getattr(q, "lines", ())
+        name = truth.get(samples[0]) if samples else _majority(ws.group_lines(q.groups[0]), truth)
         return "skip" if name is None else name
     name = truth.get(q.line_id) if q.line_id else None
     if name is None:
@@ -208,17 +209,18 @@ def pseudo_episodes(work: Path, tmp: Path, n: int) -> Iterator[tuple[str, Worksp
 
 
 def acted_episodes(root: Path, tmp: Path) -> Iterator[tuple[str, Workspace, dict]]:
-    """Every ``*/ws`` with a ``truth.csv`` beside it under ``root`` (copied first)."""
-    for ws_dir in sorted(Path(root).glob("**/ws")):
+    """Every finished ``*/ws`` (``DONE`` and ``truth.csv`` beside it) under ``root``, copied
+    first; the identity scored is the acted voice (``voice`` column) when there is one."""
+    for ws_dir in sorted(Path(root).glob("*/ws")):
         truth_csv = ws_dir.parent / "truth.csv"
-        if not truth_csv.is_file():
+        if not (truth_csv.is_file() and (ws_dir.parent / "DONE").is_file()):
             continue
         name = ws_dir.parent.name
         dst = tmp / f"acted-{name}"
         shutil.copytree(ws_dir, dst)
         ws = Workspace.open(dst)
         t = pd.read_csv(truth_csv)
-        if "speaker" not in t.columns and "voice" in t.columns:
+        if "voice" in t.columns:
             t = t.assign(speaker=t["voice"])
         yield name, ws, truth_of_lines(ws, t)
 

@@ -6,14 +6,16 @@ and never more. Groups and characters come first, single lines only where they d
 their group:
 
 - ``group``: a character (season roster entry) whose lines mostly carry no name. The answer
-  names a few of its most typical lines (the samples shown), and propagation names the rest:
-  worth its unnamed lines. Suggestions: names people gave lines inside it, otherwise the
-  nearest named characters with P(same voice).
+  names its most typical line (the first of the samples shown), and propagation names the
+  rest: worth its unnamed lines, each weighted by its reliability (P(its voice placed it
+  right)), so a blurred group of many voices is not worth its size. Suggestions: names
+  people gave lines inside it, otherwise the nearest named characters with P(same voice).
 - ``same``: two unnamed characters whose voices are probably one. A "yes" names nothing by
   itself (it saves one later question), so it is worth P(yes) and comes after the groups.
 - ``who``: one line that disagrees with its group: left unnamed inside a named character,
-  named otherwise than its character, or closer to another character than to its own (and
-  lines of one-line characters). Worth one line at most.
+  named otherwise than its character, closer to another character than to its own, or
+  placed in its group so unreliably that its name is more likely wrong than right (and
+  lines of one-line characters). Worth one line at most: P(its name is wrong).
 - ``ambient``: a line far from every character *and* flagged as unusual by the caller (very
   short or odd text, song-like): never ordinary dialogue.
 
@@ -39,7 +41,7 @@ class Candidate:
     saves: float  # expected lines named right by the answer
     p: float  # same/ambient: P(yes); who: P(current name right); group: P(top suggestion)
     suggestions: tuple[tuple[int, float], ...] = ()  # (character index, probability)
-    lines: tuple[int, ...] = ()  # group: the sample lines the answer names
+    lines: tuple[int, ...] = ()  # group: sample lines shown, most typical first (named)
 
 
 def same_probability(cos, midpoint: float = 0.55, scale: float = 0.06) -> np.ndarray:
@@ -65,6 +67,7 @@ def rank_candidates(
     unusual=None,
     hand_name=None,
     n_samples: int = 3,
+    doubt_below: float = 0.5,
 ) -> list[Candidate]:
     """Candidates best first.
 
@@ -80,7 +83,8 @@ def rank_candidates(
     that may be ambient (short, odd or song-like text; default: none, so no ambient
     questions); ``hand_name`` (n,) index of a person's name for the line (-1 none), the
     strongest suggestion for its character. Name indices and character indices share one
-    space: name ``k`` is the name of character ``k``."""
+    space: name ``k`` is the name of character ``k``. A line named with its group is asked
+    about only when its reliability (or its name's probability) is below ``doubt_below``."""
     Xn = normalize_rows(X)
     ch = np.asarray(character, dtype=np.int64)
     n = len(ch)
@@ -152,7 +156,9 @@ def rank_candidates(
         else:
             sugg = suggest(csim[g])
         p = sugg[0][1] if sugg else 0.0
-        out.append(Candidate("group", int(g), -1, float(open_lines), float(p), sugg, samples))
+        # the answer names the group's lines; each is right as far as it belongs to the group
+        right = float(np.sum(rel[members][~has_name[members]]))
+        out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples))
 
     # --- same character? (two unnamed characters of at least two lines each)
     if c > 1:
@@ -190,6 +196,11 @@ def rank_candidates(
             saves, p = 1.0 - conf[i], conf[i]  # named otherwise than its character
         elif not lone and nm[i] >= 0 and best_other[i] > own_sim[i]:
             saves, p = 1.0 - conf[i], conf[i]  # nearer another character than its own
+        elif nm[i] >= 0 and min(rel[i], conf[i]) < doubt_below:
+            # named with its group, but its voice places it poorly (acted voices, a blurred
+            # group): the name is only as good as the line's place in the group
+            p = min(rel[i], conf[i])
+            saves = 1.0 - p
         else:
             continue
         if saves <= 0.0:

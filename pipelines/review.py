@@ -39,7 +39,7 @@ class Question:
     suggestions: tuple[tuple[str, float], ...]  # (name, probability), best first
     saves: float  # lines the answer is expected to name right (one answer = one operation)
     text: str
-    lines: tuple[str, ...] = ()  # group: the sample lines shown, which the answer names
+    lines: tuple[str, ...] = ()  # group: sample lines shown; the answer names the first
     size: int = 0  # group: lines in the character; same: lines in the smaller one
 
     @property
@@ -222,7 +222,8 @@ def answer(
 ):
     """Apply a reply and regroup; returns the regroup result (None when nothing changed).
 
-    ``group``: a name names the sample lines shown (propagation names the rest), "yes" takes
+    ``group``: a name names the group's most typical line (the first sample: one voice,
+    whatever the other samples turn out to be; propagation names the rest), "yes" takes
     the top suggestion, "no" separates the group from the suggested character's group,
     "ambient" marks the whole group ambient. ``same``: "yes" merges, "no" separates.
     ``who``: a name names the line, "ambient" marks it ambient. ``ambient``: "yes"/"ambient"
@@ -251,9 +252,9 @@ def answer(
         elif low == "yes":
             if top is None or question.suggestions[0][1] < 0.5:
                 raise UsageError(f"{question.id}: nobody is suggested; answer with a name")
-            ws.name_lines(list(question.lines), top, who=who, base_rev=base_rev)
+            ws.name_lines(list(question.lines[:1]), top, who=who, base_rev=base_rev)
         else:
-            ws.name_lines(list(question.lines), reply, who=who, base_rev=base_rev)
+            ws.name_lines(list(question.lines[:1]), reply, who=who, base_rev=base_rev)
     elif question.kind == "same":
         if low not in ("yes", "no"):
             raise UsageError(f"{question.id}: answer 'yes', 'no' or 'skip', not {reply!r}")
