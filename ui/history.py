@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelines.errors import UsageError
+from ui import view
 from ui.state import WHO, Session
 
 
@@ -57,9 +58,8 @@ def history_page(sess: Session) -> None:
                     "#": a.id,
                     "at": a.at,
                     "who": a.who,
-                    "action": a.verb,
+                    "what": view.describe(a.verb, a.args),
                     "state": a.state,
-                    "details": str(a.args),
                 }
                 for a in actions
             ]
