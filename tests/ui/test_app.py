@@ -323,13 +323,14 @@ def test_history_reads_as_sentences(app, ws_path: Path) -> None:  # noqa: ANN001
         ws.mark_ambient(members[:1])
         ws.undo()
     at = app("History")
-    table = at.dataframe[0].value
-    what = table["what"].tolist()
+    items = [m.value for m in at.markdown if m.value.startswith("- #")][0].split("\n")
+    what = [item.split(" · ")[-1] for item in items]
     assert what[:3] == [
         "undid action #2",
-        f"marked 1 line ambient ({members[0]})",
+        f"marked 1 line ambient ({members[0]}) (undone)",
         f"named group {gid} Alice",
     ]
+    assert items[-1].startswith("- #1 · ") and " · cli · " in items[-1]
     assert not any("{" in w or "'" in w for w in what)
 
 
