@@ -11,9 +11,9 @@ remaining wrong lines one at a time (each one operation). Reported per episode: 
 per 100 lines to reach 90/95/99/100% correct names, lines named right per answer until 90%,
 and the worst drop one answer caused (no answer may cost more than 0.5 points).
 
-Pseudo-episodes: the last episode of each cached season of ``benchmarks/bench_grouping.py``
-(real CAM++ vectors of LibriSpeech/AMI voices on real anime turn structure), imported into a
-fresh workspace with ``castlist import``. Acted episodes: workspaces under ``--acted`` that hold
+Pseudo-episodes: the last embedded episode(s) of each season of the cache of
+``benchmarks/bench_grouping.py`` (real CAM++ vectors of LibriSpeech/AMI voices on real anime
+turn structure), imported into a fresh workspace with ``castlist import``. Acted episodes: workspaces under ``--acted`` that hold
 a ``truth.csv`` beside ``ws/`` (written by ``benchmarks/bench_acted.py``).
 """
 
@@ -57,6 +57,7 @@ class Curve:
     correct: list[float] = field(default_factory=list)  # share right, [0] = before any answer
     kinds: list[str] = field(default_factory=list)  # the operation that led to each state
     seconds: float = 0.0
+    idle: int = 0  # answers that named no line right (the line was right already, or a "no")
 
     @property
     def ops(self) -> int:
@@ -95,6 +96,7 @@ class Curve:
                 "end": self.correct[-1] if self.correct else float("nan"),
                 "named per answer to 90%": self.named_per_answer(),
                 "worst drop (pp)": self.worst_drop_pp(),
+                "idle answers": self.idle,
                 **{f"n_{k}": v for k, v in Counter(self.kinds).items()},
                 "seconds": self.seconds,
             }
@@ -180,32 +182,66 @@ def simulate(
             break
         curve.kinds.append(kind)
         curve.correct.append(share_correct(ws, truth))
+        if curve.correct[-1] <= curve.correct[-2]:
+            curve.idle += 1
         log.debug("op %d %s -> %.4f", curve.ops, kind, curve.correct[-1])
     curve.seconds = time.perf_counter() - t0
     return curve
 
 
 # ------------------------------------------------------------------ episodes to review
-def pseudo_episodes(work: Path, tmp: Path, n: int) -> Iterator[tuple[str, Workspace, dict]]:
-    """The last episode of the first ``n`` cached seasons (one per series), each imported
-    into a fresh workspace, with its truth."""
-    from benchmarks.grouping_data import cached, load
+def _season_episodes(root: Path, tmp: Path) -> list[tuple[str, pd.DataFrame, np.ndarray]]:
+    """(episode id, speech lines with 'truth' = voice, their vectors) of one cached season,
+    finished or still being built (then only its embedded episodes; read from a copy)."""
+    src = tmp / f"{root.name}-src"
+    shutil.copytree(root / "ws", src, ignore=shutil.ignore_patterns("cache"))
+    if (root / "truth.csv").is_file():
+        truth = pd.read_csv(root / "truth.csv")
+    else:
+        parts = sorted((root / "media").glob("*.truth.csv"))
+        truth = pd.concat(
+            [pd.read_csv(f).assign(episode=f.name.split(".")[0]) for f in parts], ignore_index=True
+        )
+    out = []
+    with Workspace.open(src) as ws:
+        model = ws.get_meta("voice_model")
+        if model is None:  # still being built: the model name is in the vector files' names
+            found = sorted(src.glob("vectors/*/voice__*.npy"))
+            model = found[0].stem.split("__", 1)[1] if found else "none"
+        for ep in ws.episodes():
+            X = ws.load_vectors(ep.id, "voice", model)
+            if X is None:
+                continue
+            df = ws.lines_frame(ep.id, speech_only=True).reset_index(drop=True)
+            t = truth[truth["episode"] == ep.id]
+            key = t["start"].map("{:.2f}".format) + "|" + t["end"].map("{:.2f}".format)
+            own = df["start"].map("{:.2f}".format) + "|" + df["end"].map("{:.2f}".format)
+            df = df.assign(truth=own.map(dict(zip(key, t["voice"], strict=False))))
+            keep = df["truth"].notna().to_numpy()
+            out.append((ep.id, df[keep].reset_index(drop=True), X[df["idx"].to_numpy()[keep]]))
+    return out
+
+
+def pseudo_episodes(
+    work: Path, tmp: Path, n: int, per_season: int = 1
+) -> Iterator[tuple[str, Workspace, dict]]:
+    """The last ``per_season`` embedded episodes of the first ``n`` seasons under ``work``
+    (the grouping benchmark cache, one season per series), each imported into a fresh
+    workspace through ``castlist import``, with its truth (the voice of each line)."""
     from pipelines.importer import import_lines
 
-    first: dict[str, object] = {}
-    for root in cached(work):
-        s = load(root)
-        first.setdefault(s.series, s)
-    for s in list(first.values())[:n]:
-        df, X = s.frames[-1], s.X[-1]
-        table, npy = tmp / f"{s.name}.csv", tmp / f"{s.name}.npy"
-        cols = ["episode", "start", "end", "text", "speaker"]
-        df.assign(episode="ep", speaker=df["truth"])[cols].to_csv(table, index=False)
-        np.save(npy, X)
-        ws = Workspace.init(tmp / f"{s.name}-ws")
-        import_lines(ws, table, {"voice": npy})
-        truth = truth_of_lines(ws, pd.read_csv(ws.root / "imported_truth.csv"))
-        yield s.name, ws, truth
+    roots = sorted(p for p in Path(work).iterdir() if (p / "ws").is_dir())[:n]
+    for root in roots:
+        for ep_id, df, X in _season_episodes(root, tmp)[-per_season:]:
+            name = f"{root.name}/{ep_id}"
+            table, npy = tmp / f"{root.name}-{ep_id}.csv", tmp / f"{root.name}-{ep_id}.npy"
+            cols = ["episode", "start", "end", "text", "speaker"]
+            df.assign(episode="ep", speaker=df["truth"])[cols].to_csv(table, index=False)
+            np.save(npy, X)
+            ws = Workspace.init(tmp / f"{root.name}-{ep_id}-ws")
+            import_lines(ws, table, {"voice": npy})
+            truth = truth_of_lines(ws, pd.read_csv(ws.root / "imported_truth.csv"))
+            yield name, ws, truth
 
 
 def acted_episodes(root: Path, tmp: Path) -> Iterator[tuple[str, Workspace, dict]]:
@@ -225,6 +261,47 @@ def acted_episodes(root: Path, tmp: Path) -> Iterator[tuple[str, Workspace, dict
         yield name, ws, truth_of_lines(ws, t)
 
 
+def open_set_precision(ws: Workspace, truth: Mapping[str, str], ks=(1, 2, 3, None)) -> list:
+    """Name the groups of the ``k`` biggest voices (None: every voice) the way a person
+    does (``name_group`` on the group holding most of the voice's lines), regroup, and score
+    the machine's names: precision of the propagated names, and how many lines of voices
+    nobody named the machine named anyway (the open-set leak of issue 9, item 5; lines a
+    person's ``name_group`` covered are the person's, not counted)."""
+    from pipelines.run import regroup
+
+    regroup(ws)
+    base = ws.revision()
+    sizes = Counter(truth.values())
+    rows = []
+    for k in ks:
+        while ws.revision() > base and ws.undo(who="bench") is not None:
+            pass
+        regroup(ws)
+        voices = [v for v, _ in sizes.most_common(k)]
+        df = ws.lines_frame(speech_only=True).assign(truth=lambda d: d["id"].map(truth))
+        for v in voices:
+            part = df[df["truth"] == v]
+            if part["group_id"].notna().any():
+                ws.name_group(str(part["group_id"].mode().iloc[0]), v, who="bench")
+        regroup(ws)
+        df = ws.lines_frame(speech_only=True).assign(truth=lambda d: d["id"].map(truth))
+        df = df[df["truth"].notna()]
+        prop = df[df["source"] == "propagated"]
+        unnamed_voice = ~df["truth"].isin(voices)
+        rows.append(
+            {
+                "named voices": "all" if k is None else k,
+                "propagated": len(prop),
+                "precision": float((prop["speaker"] == prop["truth"]).mean()) if len(prop) else 1.0,
+                "propagated to unnamed voices": int(
+                    (df["source"] == "propagated")[unnamed_voice & df["speaker"].notna()].sum()
+                ),
+                "correct share": float((df["speaker"] == df["truth"]).mean()),
+            }
+        )
+    return rows
+
+
 def run(episodes, max_ops: int | None) -> pd.DataFrame:
     rows = []
     for name, ws, truth in episodes:
@@ -242,26 +319,42 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", help="the grouping benchmark cache (bench_grouping.py --work)")
     ap.add_argument("--acted", help="folder of acted workspaces (*/ws + */truth.csv)")
     ap.add_argument("--seasons", type=int, default=5, help="pseudo-episodes: seasons (series)")
+    ap.add_argument("--per-season", type=int, default=1, help="pseudo-episodes per season")
     ap.add_argument("--max-ops", type=int, default=None, help="default: one per line")
     ap.add_argument("--json", help="also write the per-episode table here")
+    ap.add_argument(
+        "--precision", action="store_true", help="open-set precision with 1/2/3/all named, only"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        sets = {}
         if args.work:
-            tables["pseudo"] = run(
-                pseudo_episodes(Path(args.work), tmp, args.seasons), args.max_ops
-            )
+            sets["pseudo"] = pseudo_episodes(Path(args.work), tmp, args.seasons, args.per_season)
         if args.acted:
-            tables["acted"] = run(acted_episodes(Path(args.acted), tmp), args.max_ops)
+            sets["acted"] = acted_episodes(Path(args.acted), tmp)
+        for kind, eps in sets.items():
+            if args.precision:
+                rows = []
+                for name, ws, truth in eps:
+                    with ws:
+                        rows += [{"episode": name, **r} for r in open_set_precision(ws, truth)]
+                tables[f"{kind} open-set precision"] = pd.DataFrame(rows)
+            else:
+                tables[kind] = run(eps, args.max_ops)
     fmt = {"float_format": lambda v: f"{v:.2f}"}
     for name, t in tables.items():
         print(f"\n== simulated review, {name} episodes ==")
         print(t.to_string(index=False, **fmt))
-        if len(t):
-            med = {c: statistics.median(t[c].dropna()) for c in t.columns if c.startswith("ops/")}
+        if len(t) and "worst drop (pp)" in t:
+            med = {
+                c: statistics.median(t[c].fillna(float("inf")))
+                for c in t.columns
+                if c.startswith("ops/")
+            }
             print("median " + ", ".join(f"{k} {v:.1f}" for k, v in med.items()))
             worst = t["worst drop (pp)"].max()
             print(f"worst drop of one answer: {worst:.2f} pp (limit {MAX_DROP_PP})")

@@ -67,7 +67,7 @@ def rank_candidates(
     unusual=None,
     hand_name=None,
     n_samples: int = 3,
-    doubt_below: float = 0.5,
+    doubt_below: float = 0.4,
 ) -> list[Candidate]:
     """Candidates best first.
 
@@ -84,7 +84,8 @@ def rank_candidates(
     questions); ``hand_name`` (n,) index of a person's name for the line (-1 none), the
     strongest suggestion for its character. Name indices and character indices share one
     space: name ``k`` is the name of character ``k``. A line named with its group is asked
-    about only when its reliability (or its name's probability) is below ``doubt_below``."""
+    about only when P(its name is wrong) is above ``doubt_below``: its voice barely prefers
+    its own character to the next one, or its name's probability is low."""
     Xn = normalize_rows(X)
     ch = np.asarray(character, dtype=np.int64)
     n = len(ch)
@@ -185,6 +186,9 @@ def rank_candidates(
         ).max(1)
     else:
         best_other = np.full(n, -np.inf)
+    # P(the line is where it belongs) from how much closer it is to its own character than
+    # to the next one (a margin of 0.1 in cosine: ~0.9)
+    p_stay = 1.0 / (1.0 + np.exp(-(own_sim - best_other) / 0.045))
     for i in np.flatnonzero(~hum):
         g = ch[i]
         lone = bool(g < 0 or sizes[g] <= 1)
@@ -196,10 +200,10 @@ def rank_candidates(
             saves, p = 1.0 - conf[i], conf[i]  # named otherwise than its character
         elif not lone and nm[i] >= 0 and best_other[i] > own_sim[i]:
             saves, p = 1.0 - conf[i], conf[i]  # nearer another character than its own
-        elif nm[i] >= 0 and min(rel[i], conf[i]) < doubt_below:
-            # named with its group, but its voice places it poorly (acted voices, a blurred
-            # group): the name is only as good as the line's place in the group
-            p = min(rel[i], conf[i])
+        elif nm[i] >= 0 and p_stay[i] * min(1.0, conf[i] / doubt_below) < 1.0 - doubt_below:
+            # named with its group, but its voice barely prefers that group to the next one
+            # (acted voices, a blurred group): the name is as good as the line's place
+            p = float(p_stay[i] * min(1.0, conf[i] / doubt_below))
             saves = 1.0 - p
         else:
             continue
