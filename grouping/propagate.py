@@ -4,6 +4,12 @@ Two kinds of evidence: the line's nearest hand-labelled neighbours (similarity-w
 with an "unknown" mass, so a line far from every label gets low probabilities instead of a
 confident guess), and its group (one hand label inside a group is strong evidence for the
 whole group, since the group was built from reliable voices). Hand labels are never changed.
+
+Open set: every real labelling job starts with characters nobody has named yet, and a vote
+among the named ones alone always finds *some* winner. So a line only takes a name when its
+voice is closer to that name's evidence (its named characters' lines) than to every unnamed
+character; a line nearer an unnamed character stays unnamed until a person names that
+character (or the roster linker joins it to a named one).
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ class NamePropagator:
     """Parameters: ``k`` labelled neighbours consulted; ``abstain_below`` probability under
     which ``predict`` says -1; ``min_sim`` cosine under which a neighbour is no evidence;
     ``unknown_mass`` pseudo-weight of "none of these" in the kNN vote; ``group_weight`` share
-    of the group vote when the group holds hand labels (scaled by how many).
+    of the group vote when the group holds hand labels (scaled by how many); ``open_set``:
+    with ``groups``, a line closer (cosine to the leave-one-out centroid) to an unnamed group
+    of at least ``min_unknown_size`` lines than to its best name's evidence gets no name
+    (``margin`` is added to the unnamed side's similarity before comparing).
 
-    Fitted: ``classes_``, ``proba_`` (n, c) for the training lines, ``labelled_`` mask."""
+    Fitted: ``classes_``, ``proba_`` (n, c) for the training lines, ``labelled_`` mask,
+    ``held_back_`` mask of lines the open-set rule kept unnamed."""
 
     def __init__(
         self,
@@ -30,12 +40,18 @@ class NamePropagator:
         min_sim: float = 0.3,
         unknown_mass: float = 0.5,
         group_weight: float = 0.9,
+        open_set: bool = True,
+        min_unknown_size: int = 3,
+        margin: float = 0.0,
     ):
         self.k = k
         self.abstain_below = abstain_below
         self.min_sim = min_sim
         self.unknown_mass = unknown_mass
         self.group_weight = group_weight
+        self.open_set = open_set
+        self.min_unknown_size = min_unknown_size
+        self.margin = margin
 
     def fit(self, X, y, groups=None):
         Xn = normalize_rows(X)
@@ -49,11 +65,15 @@ class NamePropagator:
         self.labelled_ = y >= 0
         self._X_lab, self._y_lab = Xn[lab], np.searchsorted(self.classes_, y[lab])
         P = self._knn_proba(Xn)
+        self.held_back_ = np.zeros(n, bool)
         if groups is not None:
             grp = np.asarray(groups, dtype=np.int64).ravel()
             if grp.size != n:
                 raise ValueError(f"groups has {grp.size} entries for {n} lines")
             P = self._with_groups(P, grp, y)
+            if self.open_set and c:
+                self.held_back_ = self._unknown_closer(Xn, y, grp, P) & (y < 0)
+                P[self.held_back_] = 0.0
         if lab.size:
             P[lab] = 0.0
             P[lab, self._y_lab] = 1.0
@@ -90,6 +110,52 @@ class NamePropagator:
         out[has] = (1 - lam_line) * P[has] + lam_line * group_p[grp[has]]
         return out
 
+    def _unknown_closer(self, Xn: np.ndarray, y: np.ndarray, grp: np.ndarray, P) -> np.ndarray:
+        """Lines whose voice is closer to some unnamed group than to their best name.
+
+        A name's evidence is every line of the groups that hold that name (a group holding
+        labels is named by its majority) plus its labelled lines outside any group. Both sides
+        are centroids without the line itself, so a line's own group counts for it only
+        through its other members."""
+        n, c = len(Xn), self.classes_.size
+        lab = y >= 0
+        G = int(grp.max(initial=-1)) + 1
+        cls_of_group = np.full(G, -1)
+        if G:
+            ok = (grp >= 0) & lab
+            counts = np.zeros((G, c))
+            np.add.at(counts, (grp[ok], np.searchsorted(self.classes_, y[ok])), 1.0)
+            has = counts.sum(1) > 0
+            cls_of_group[has] = counts[has].argmax(1)
+        # each line's name-evidence class (-1: none) and unnamed group (-1: none)
+        line_cls = np.where(grp >= 0, cls_of_group[np.maximum(grp, 0)], -1)
+        free = lab & (grp < 0)
+        line_cls[free] = np.searchsorted(self.classes_, y[free])
+        S = np.zeros((c, Xn.shape[1]))
+        np.add.at(S, line_cls[line_cls >= 0], Xn[line_cls >= 0])
+        unnamed_line = (grp >= 0) & (line_cls < 0)
+        sizes = np.bincount(grp[unnamed_line], minlength=G) if G else np.zeros(0, int)
+        big = np.flatnonzero(sizes >= self.min_unknown_size)
+        if big.size == 0:
+            return np.zeros(n, bool)
+        U = np.zeros((G, Xn.shape[1]))
+        np.add.at(U, grp[unnamed_line], Xn[unnamed_line])
+        U = U[big]
+        best = P.argmax(1)
+        s_named = _loo_cos(Xn, S[best], own=line_cls == best)
+        pos = np.full(G, -1)
+        pos[big] = np.arange(big.size)
+        own_u = np.where(unnamed_line, pos[np.maximum(grp, 0)], -1)
+        rows = np.flatnonzero(own_u >= 0)
+        dots = Xn.astype(np.float64) @ U.T
+        norms2 = np.broadcast_to((U * U).sum(1), dots.shape).copy()
+        cols = own_u[rows]
+        # leave the line out of its own unnamed group's centroid (unit rows: x.x = 1)
+        norms2[rows, cols] = np.maximum(norms2[rows, cols] - 2 * dots[rows, cols] + 1.0, 0.0)
+        dots[rows, cols] -= 1.0
+        s_unknown = (dots / np.sqrt(np.maximum(norms2, 1e-12))).max(1)
+        return (s_unknown + self.margin > s_named) & (P.max(1) > 0)
+
     def predict_proba(self, X=None) -> np.ndarray:
         """(n, n_classes). Without ``X``: the training lines (with group evidence); with ``X``:
         new lines by kNN evidence only."""
@@ -103,5 +169,17 @@ class NamePropagator:
             return np.full(len(P), -1, np.int64)
         best = P.argmax(1)
         out = self.classes_[best].astype(np.int64)
-        out[P.max(1) < self.abstain_below] = -1
+        out[(P.max(1) < self.abstain_below) | (P.max(1) <= 0)] = -1
         return out
+
+
+def _loo_cos(Xn: np.ndarray, sums: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of each unit line to a centroid given by its sum, leaving the line out
+    of the sum where ``own`` says it is in it (-inf where nothing is left)."""
+    sums = np.array(sums, dtype=np.float64, copy=True)
+    sums[own] -= Xn[own]
+    norm = np.linalg.norm(sums, axis=1)
+    out = np.full(len(Xn), -np.inf)
+    ok = norm > 1e-9
+    out[ok] = np.einsum("ij,ij->i", Xn[ok], sums[ok]) / norm[ok]
+    return out

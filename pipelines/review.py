@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from grouping.review import rank_candidates
 from pipelines.errors import UsageError
@@ -31,12 +33,22 @@ _DISMISSED = "review_dismissed"
 @dataclass(frozen=True)
 class Question:
     id: str  # stable key
-    kind: str  # "same" | "who" | "ambient"
-    groups: tuple[str, ...]  # for "same": the two group ids
-    line_id: str | None  # for "who" / "ambient"
-    suggestions: tuple[tuple[str, float], ...]  # for "who": (name, probability), best first
-    saves: float  # expected annotator operations saved
+    kind: str  # "group" | "same" | "who" | "ambient"
+    groups: tuple[str, ...]  # group: (group, group of the top suggestion?); same: both groups
+    line_id: str | None  # who/ambient: the line; group: its most typical line
+    suggestions: tuple[tuple[str, float], ...]  # (name, probability), best first
+    saves: float  # lines the answer is expected to name right (one answer = one operation)
     text: str
+    lines: tuple[str, ...] = ()  # group: sample lines shown; the answer names the first
+    size: int = 0  # group: lines in the character; same: lines in the smaller one
+
+    @property
+    def gain(self) -> str:
+        """What answering does, in the annotator's words ("names about 12 lines")."""
+        if self.kind == "same":
+            return "one answer then names both"
+        n = max(1, int(round(self.saves)))
+        return "names 1 line" if n == 1 else f"names about {n} lines"
 
 
 def _dismissed(ws: Workspace) -> set[str]:
@@ -52,8 +64,28 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+_SONG = re.compile(r"[♪♫♬～〜]|^\s*[(（\[].*[)）\]]\s*$")
+_WORD = re.compile(r"\w")
+
+
+def unusual_lines(df: pd.DataFrame, short_s: float = 0.7) -> np.ndarray:
+    """Lines that may be ambient rather than dialogue: song-like text (♪, ～, all in
+    brackets), text without a letter, or very short lines with at most two words."""
+    text = df["text"].fillna("").astype(str)
+    dur = (df["end"] - df["start"]).to_numpy(dtype=float)
+    song = text.map(lambda t: bool(_SONG.search(t))).to_numpy()
+    blank = text.map(lambda t: not _WORD.search(t)).to_numpy()
+    tiny = (dur < short_s) & (text.str.split().str.len().fillna(0).to_numpy() <= 2)
+    return song | blank | tiny
+
+
+def _lines(n: int) -> str:
+    return "1 line" if n == 1 else f"{n} lines"
+
+
 def questions(ws: Workspace, limit: int = 20) -> list[Question]:
-    """The ``limit`` questions that save the most work, best first (empty before grouping)."""
+    """The ``limit`` questions that name the most lines per answer, best first (empty before
+    grouping)."""
     model = ws.get_meta("voice_model")
     df = ws.lines_frame(speech_only=True)
     if model is None or df.empty:
@@ -75,19 +107,24 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
     X = np.concatenate(vecs)
     human = (df["source"] == LabelSource.HUMAN.value).to_numpy()
     chars, character = np.unique(df["character"].astype(str), return_inverse=True)
-    speaker = df["speaker"].where(df["speaker"].notna(), None)
-    # a character is named when any of its lines carries a (human or propagated) name
-    named = np.zeros(len(chars), bool)
+    groups, group = np.unique(df["group_id"].astype(str), return_inverse=True)
+    speaker = df["speaker"].where(df["speaker"].notna() & (df["speaker"] != AMBIENT), None)
+    has = speaker.notna().to_numpy()
+    # a character's name: the name most of its named lines carry
     name_of: dict[int, str] = {}
-    for g in range(len(chars)):
-        names = speaker[(character == g) & speaker.notna().to_numpy()]
-        names = names[names != AMBIENT]
-        if len(names):
-            named[g] = True
-            name_of[g] = str(names.value_counts().index[0])
-    conf = np.where(
-        speaker.notna().to_numpy(), df["confidence"].fillna(0.0).to_numpy(dtype=float), 0.0
+    for g in np.unique(character[has]):
+        name_of[int(g)] = str(speaker[has & (character == g)].value_counts().index[0])
+    named = np.zeros(len(chars), bool)
+    named[list(name_of)] = True
+    char_of_name = {v: k for k, v in sorted(name_of.items(), reverse=True)}
+    name_idx = np.array(
+        [
+            char_of_name.get(s, int(c)) if ok else -1
+            for s, c, ok in zip(speaker, character, has, strict=True)
+        ]
     )
+    hand = np.where(human & has, name_idx, -1)
+    conf = np.where(has, df["confidence"].fillna(0.0).to_numpy(dtype=float), 0.0)
     conf[human] = 1.0
     reliability = df["reliability"].fillna(0.5).to_numpy(dtype=float)
     # pairs a person already separated (cannot-links between characters' lines)
@@ -97,50 +134,82 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
         ca, cb = char_of_line.get(a), char_of_line.get(b)
         if ca is not None and cb is not None and ca != cb:
             separated.add((min(ca, cb), max(ca, cb)))
-    cands = rank_candidates(X, character, named, conf, human, reliability, separated)
+    cands = rank_candidates(
+        X, character, named, conf, human, reliability, separated,
+        name=name_idx, group=group, unusual=unusual_lines(df), hand_name=hand,
+    )  # fmt: skip
 
-    # the biggest episode group stands for a character in "same" questions
     sizes = df.groupby(["character", "group_id"]).size().reset_index(name="n")
     rep = sizes.sort_values("n", ascending=False).drop_duplicates("character")
     rep_group = dict(zip(rep["character"].astype(str), rep["group_id"], strict=True))
+    n_of = np.bincount(character, minlength=len(chars))
     dismissed = _dismissed(ws)
     out: list[Question] = []
     seen_lines: set[str] = set()
+
+    def label(g: int) -> str:
+        return name_of.get(g, chars[g])
+
     for c in cands:
-        if c.kind == "same":
+        if c.kind == "group":
+            lid = str(df.at[c.lines[0], "id"]) if c.lines else None
+            gid = str(groups[group[c.lines[0]]]) if c.lines else rep_group[chars[c.a]]
+            sugg = tuple((label(k), p) for k, p in c.suggestions)
+            top = sugg[0][0] if sugg and sugg[0][1] >= 0.5 else None
+            top_group = (
+                (rep_group[chars[c.suggestions[0][0]]],)
+                if top and c.suggestions[0][0] != c.a
+                else ()
+            )
+            size = int(n_of[c.a])
+            if top:
+                text = f"Is this {size}-line group {top}?"
+            else:
+                hint = ""
+                if sugg:
+                    hint = f" (closest named: {sugg[0][0]} {sugg[0][1]:.0%}; probably someone new)"
+                text = f"Who is this {size}-line group?{hint}"
+            q = Question(
+                f"group:{gid}", "group", (gid, *top_group), lid, sugg, c.saves, text,
+                tuple(str(df.at[i, "id"]) for i in c.lines), size,
+            )  # fmt: skip
+        elif c.kind == "same":
             ga, gb = rep_group[chars[c.a]], rep_group[chars[c.b]]
             qid = "same:" + "|".join(sorted((ga, gb)))
-            label_a = name_of.get(c.a, chars[c.a])
-            label_b = name_of.get(c.b, chars[c.b])
             text = (
-                f"Are {label_a} ({int((character == c.a).sum())} lines) and {label_b} "
-                f"({int((character == c.b).sum())} lines) the same character? "
-                f"(P(yes) {c.p:.0%})"
+                f"Are these two unnamed groups ({_lines(int(n_of[c.a]))}, "
+                f"{_lines(int(n_of[c.b]))}) one character?"
             )
-            q = Question(qid, "same", (ga, gb), None, (), c.saves, text)
+            small = int(min(n_of[c.a], n_of[c.b]))
+            q = Question(qid, "same", (ga, gb), None, (), c.saves, text, (), small)
         else:
             lid = str(df.at[c.a, "id"])
             if lid in seen_lines:
                 continue
             row = df.iloc[c.a]
             if c.kind == "who":
-                sugg = tuple((name_of.get(g, chars[g]), p) for g, p in c.suggestions)
-                hint = ", ".join(f"{n} {p:.0%}" for n, p in sugg[:3])
-                if sugg and sugg[0][1] < 0.2:
-                    hint = f"probably someone not named yet (closest: {sugg[0][0]})"
+                sugg = tuple((label(g), p) for g, p in c.suggestions)
+                hint = ""
+                if sugg and sugg[0][1] >= 0.2:
+                    hint = " Maybe: " + ", ".join(f"{n} {p:.0%}" for n, p in sugg if p >= 0.05)
+                elif sugg:
+                    hint = f" Probably someone not named yet (closest: {sugg[0][0]})."
                 text = (
                     f"Who says {lid} ({row['start']:.1f}-{row['end']:.1f} s) "
-                    f'"{_short(row["text"])}"?' + (f" Maybe: {hint}" if hint else "")
+                    f'"{_short(row["text"])}"?' + hint
                 )
-                q = Question("who:" + lid, "who", (str(row["group_id"]),), lid, sugg, c.saves, text)
+                q = Question(
+                    "who:" + lid, "who", (str(row["group_id"]),), lid, sugg, c.saves, text, (), 1
+                )
             else:
                 text = f'Is {lid} "{_short(row["text"])}" ambient (crowd, song, narration)?'
                 q = Question(
-                    "ambient:" + lid, "ambient", (str(row["group_id"]),), lid, (), c.saves, text
-                )
+                    "ambient:" + lid, "ambient", (str(row["group_id"]),), lid, (), c.saves, text,
+                    (), 1,
+                )  # fmt: skip
         if q.id in dismissed:
             continue
-        if q.line_id:
+        if q.line_id and q.kind != "group":
             seen_lines.add(q.line_id)
         out.append(q)
         if len(out) >= limit:
@@ -153,9 +222,13 @@ def answer(
 ):
     """Apply a reply and regroup; returns the regroup result (None when nothing changed).
 
-    ``same``: "yes" merges, "no" separates. ``who``: a name names the line, "ambient" marks
-    it ambient. ``ambient``: "yes"/"ambient" marks it, "no" dismisses the question, any other
-    reply is taken as the speaker's name. "skip" dismisses any question."""
+    ``group``: a name names the group's most typical line (the first sample: one voice,
+    whatever the other samples turn out to be; propagation names the rest), "yes" takes
+    the top suggestion, "no" separates the group from the suggested character's group,
+    "ambient" marks the whole group ambient. ``same``: "yes" merges, "no" separates.
+    ``who``: a name names the line, "ambient" marks it ambient. ``ambient``: "yes"/"ambient"
+    marks it, "no" dismisses the question, any other reply is taken as the speaker's name.
+    "skip" dismisses any question."""
     from pipelines.run import regroup
 
     reply = reply.strip()
@@ -165,7 +238,24 @@ def answer(
     if low == "skip":
         _dismiss(ws, question.id)
         return None
-    if question.kind == "same":
+    if question.kind == "group":
+        if not question.lines:
+            raise UsageError(f"{question.id}: the question names no lines")
+        top = question.suggestions[0][0] if question.suggestions else None
+        if low == "ambient":
+            ws.mark_ambient(ws.group_lines(question.groups[0]), who=who, base_rev=base_rev)
+        elif low == "no":
+            if len(question.groups) < 2:
+                _dismiss(ws, question.id)
+                return None
+            ws.separate_groups(*question.groups[:2], who=who, base_rev=base_rev)
+        elif low == "yes":
+            if top is None or question.suggestions[0][1] < 0.5:
+                raise UsageError(f"{question.id}: nobody is suggested; answer with a name")
+            ws.name_lines(list(question.lines[:1]), top, who=who, base_rev=base_rev)
+        else:
+            ws.name_lines(list(question.lines[:1]), reply, who=who, base_rev=base_rev)
+    elif question.kind == "same":
         if low not in ("yes", "no"):
             raise UsageError(f"{question.id}: answer 'yes', 'no' or 'skip', not {reply!r}")
         a, b = question.groups

@@ -40,7 +40,7 @@ def _group_lines(lines: pd.DataFrame, group_id: str) -> pd.DataFrame:
 def card(sess: Session, g: pd.Series, members: pd.DataFrame, n_reps: int) -> None:
     with st.container(border=True):
         title = g["suggested"] or "(unnamed)"
-        st.markdown(f"**{title}** · `{g['group_id']}` · {int(g['size'])} lines")
+        st.markdown(f"**{title}** · `{g['group_id']}` · {view.n_lines(g['size'])}")
         conf = "–" if pd.isna(g["confidence"]) else f"{g['confidence']:.2f}"
         coh = "–" if pd.isna(g["cohesion"]) else f"{g['cohesion']:.2f}"
         st.caption(
@@ -167,6 +167,8 @@ def group_page(sess: Session, lines: pd.DataFrame) -> None:
     anchor = st.session_state.get("open_anchor")
     current = lines.loc[lines["id"] == anchor, "group_id"]
     gid = current.iloc[0] if len(current) and pd.notna(current.iloc[0]) else None
+    if gid is None:  # not come from a card or a question: the biggest group still unnamed
+        gid = view.first_group(groups)
     options = groups.sort_values(["episode_id", "start"])["group_id"].tolist()
     labels = dict(zip(groups["group_id"], groups["suggested"], strict=True))
     chosen = st.selectbox(
@@ -185,7 +187,7 @@ def group_page(sess: Session, lines: pd.DataFrame) -> None:
     expect = sess.expect(lines, [gid])
     st.header(f"{g['suggested'] or '(unnamed)'} · {gid}")
     st.caption(
-        f"{int(g['size'])} lines · {int(g['human'])} by hand, {int(g['propagated'])} propagated, "
+        f"{view.n_lines(g['size'])} · {int(g['human'])} by hand, {int(g['propagated'])} propagated, "
         f"{int(g['unnamed'])} unnamed · character {g['character']}"
     )
     thumbs(sess, seen[:30], limit=5)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from pipelines.errors import UsageError
+from ui import view
 from ui.state import WHO, Session
 
 
@@ -50,19 +50,12 @@ def history_page(sess: Session) -> None:
     if not actions:
         st.caption("No actions yet.")
         return
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "#": a.id,
-                    "at": a.at,
-                    "who": a.who,
-                    "action": a.verb,
-                    "state": a.state,
-                    "details": str(a.args),
-                }
-                for a in actions
-            ]
-        ),
-        hide_index=True,
-    )
+    # one sentence per action, newest first (plain text: readable, searchable, copyable)
+    st.markdown("\n".join(f"- {sentence(a)}" for a in actions))
+
+
+def sentence(a: Any) -> str:
+    """'#3 · 2026-11-29 08:30 · ui · named group ep01-g3 Kyon' (+ '(undone)')."""
+    when = str(a.at).replace("T", " ")[:16]
+    state = "" if a.state in ("done", "", None) else f" ({a.state})"
+    return f"#{a.id} · {when} · {a.who} · {view.describe(a.verb, a.args)}{state}"

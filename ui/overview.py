@@ -7,7 +7,7 @@ import streamlit as st
 
 from ui import view
 from ui.groups import open_group, rename_form
-from ui.review_page import pending
+from ui.review_page import gain, pending
 from ui.state import Session
 
 
@@ -19,14 +19,14 @@ def overview_page(sess: Session, lines: pd.DataFrame) -> None:
     st.header("Overview")
     counts = view.progress(lines)
     total = max(1, len(lines))
-    groups = sess.groups()
+    queue = pending(sess)
     cols = st.columns(6)
     cols[0].metric("speech lines", len(lines))
     cols[1].metric("named by hand", counts["human"])
     cols[2].metric("propagated", counts["propagated"])
     cols[3].metric("unnamed", counts["unnamed"])
     cols[4].metric("ambient", counts["ambient"])
-    cols[5].metric("groups to review", int(groups["needs_review"].sum()) if len(groups) else 0)
+    cols[5].metric("questions to review", "–" if queue is None else len(queue))
     done = (counts["human"] + counts["propagated"] + counts["ambient"]) / total
     st.progress(done, text=f"{done:.0%} of lines have a speaker (by hand, propagated or ambient)")
     skipped = sess.skipped()
@@ -40,7 +40,6 @@ def overview_page(sess: Session, lines: pd.DataFrame) -> None:
         st.subheader("Episodes")
         st.dataframe(view.episode_table(lines), hide_index=True)
         st.subheader("Needs review")
-        queue = pending(sess)
         if queue is None:
             st.caption("review queue not available")
         else:
@@ -50,12 +49,13 @@ def overview_page(sess: Session, lines: pd.DataFrame) -> None:
                 on_click=_go,
                 args=("Review",),
                 type="primary",
+                disabled=not queue,
             )
-        todo = groups[groups["needs_review"]].sort_values("size", ascending=False).head(8)
-        for g in todo.itertuples():
-            c1, c2 = st.columns([4, 1])
-            c1.markdown(f"`{g.group_id}` · {g.size} lines · {g.suggested or '(unnamed)'}")
-            c2.button("Open", key=f"ov-open-{g.group_id}", on_click=open_group, args=(g.anchor,))
+            # the groups the queue asks about, in its order
+            for q in [q for q in queue if q.kind == "group"][:8]:
+                c1, c2 = st.columns([4, 1])
+                c1.markdown(f"`{q.groups[0]}` · {q.text} ({gain(q)})")
+                c2.button("Open", key=f"ov-open-{q.id}", on_click=open_group, args=(q.line_id,))
     with right:
         st.subheader("Roster")
         roster = view.roster(lines)

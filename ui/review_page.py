@@ -41,11 +41,34 @@ def _questions(root: str, rev: int, version: tuple, limit: int) -> list[Any]:
         return list(review.questions(ws, limit=limit))
 
 
-def pending(sess: Session, limit: int = 20) -> list[Any] | None:
+QUEUE_LIMIT = 50
+"""Questions read per render: the Overview's count and the Review page's list are one queue."""
+
+
+def pending(sess: Session, limit: int = QUEUE_LIMIT) -> list[Any] | None:
     """The queue's questions, best first; None when the review module is not installed."""
     if _review_module() is None:
         return None
     return _questions(sess.root, sess.rev, sess.version, limit)
+
+
+def gain(q: Any) -> str:
+    """What answering does, as an annotator reads it ("names about 12 lines")."""
+    text = getattr(q, "gain", None)
+    if text:
+        return str(text)
+    n = max(1, round(q.saves))
+    return "names 1 line" if n == 1 else f"names about {n} lines"
+
+
+def offered(q: Any, floor: float = 0.05) -> list[tuple[str, float]]:
+    """The suggestions worth a button: real names (not C007), each once, at least ``floor``
+    likely (a 0% alternative is no answer anyone should be offered)."""
+    names: list[tuple[str, float]] = []
+    for name, p in q.suggestions:
+        if p >= floor and not view.is_placeholder(name) and name not in dict(names):
+            names.append((name, p))
+    return names
 
 
 def _answer(
@@ -76,10 +99,29 @@ def _samples(sess: Session, lines: pd.DataFrame, group_id: str, k: int = 3) -> N
         st.caption(f"group {group_id} is gone (regrouped); skip this question")
         return
     first = members.iloc[0]
-    st.markdown(f"**{first['who'] or '(unnamed)'}** · `{group_id}` · {len(members)} lines")
+    st.markdown(f"**{first['who'] or '(unnamed)'}** · `{group_id}` · {view.n_lines(len(members))}")
     for row in view.representatives(members, k).itertuples():
         st.markdown(f"> {row.text}")
         play(sess, row.id)
+
+
+def _line(sess: Session, lines: pd.DataFrame, line_id: str) -> None:
+    row = lines[lines["id"] == line_id]
+    if not row.empty:
+        r = row.iloc[0]
+        st.markdown(f"`{line_id}` ({r['start']:.1f}-{r['end']:.1f} s) > {r['text']}")
+    play(sess, line_id)
+
+
+def _name_buttons(sess: Session, q: Any) -> None:
+    for (name, p), k in zip(offered(q), NUMBER_KEYS, strict=False):
+        _answer(sess, st, q, f"{name} ({p:.0%})", name, k)
+
+
+def _other_name(sess: Session, q: Any) -> None:
+    other_key = f"other-{q.id}"
+    st.text_input("Someone else (type a name, then press the button)", key=other_key)
+    _answer(sess, st, q, "Name it", lambda: str(st.session_state.get(other_key) or ""), None)
 
 
 def review_page(sess: Session, lines: pd.DataFrame) -> None:
@@ -92,9 +134,9 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
         st.success("Nothing to review: every question the engine has is answered.")
         return
     q = queue[0]
-    st.caption(f"{len(queue)} questions waiting · this one saves about {q.saves:.1f} operations")
-    st.subheader(q.text)
+    st.caption(f"{len(queue)} questions waiting · answering this one {gain(q)}")
     if q.kind == "same":
+        st.subheader(q.text)
         left, right = st.columns(2)
         with left:
             _samples(sess, lines, q.groups[0])
@@ -102,30 +144,35 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
             _samples(sess, lines, q.groups[1])
         _answer(sess, st, q, "Yes, same", "yes", "Y", type="primary")
         _answer(sess, st, q, "No, different", "no", "N")
+    elif q.kind == "group":
+        st.subheader(q.text)
+        st.caption("Listen to its most typical lines; the answer names the first one and the "
+                   "group follows it.")  # fmt: skip
+        for lid in getattr(q, "lines", ()) or ((q.line_id,) if q.line_id else ()):
+            _line(sess, lines, lid)
+        _name_buttons(sess, q)
+        if len(q.groups) > 1:
+            _answer(sess, st, q, f"No, not {q.suggestions[0][0]}", "no", "N")
+        _answer(sess, st, q, "Ambient (whole group)", "ambient", "A")
+        _other_name(sess, q)
     else:
-        row = lines[lines["id"] == q.line_id]
-        if not row.empty:
-            r = row.iloc[0]
-            st.markdown(f"`{q.line_id}` ({r['start']:.1f}-{r['end']:.1f} s) > {r['text']}")
-        play(sess, q.line_id)
+        st.subheader("Who says this line?" if q.kind == "who" else "Is this line ambient?")
+        _line(sess, lines, q.line_id)
         if q.kind == "who":
-            names: list[tuple[str, float]] = []
-            for name, p in q.suggestions:
-                if not view.is_placeholder(name) and name not in dict(names):
-                    names.append((name, p))
-            for (name, p), k in zip(names, NUMBER_KEYS, strict=False):
-                _answer(sess, st, q, f"{name} ({p:.0%})", name, k)
+            hint = q.text.rsplit("?", 1)[-1].strip()
+            if hint:
+                st.caption(hint)
+            _name_buttons(sess, q)
             _answer(sess, st, q, "Ambient", "ambient", "A")
         else:
+            st.caption("crowd, passers-by, a song or narration")
             _answer(sess, st, q, "Yes, ambient", "yes", "Y", type="primary")
             _answer(sess, st, q, "No", "no", "N")
-        other_key = f"other-{q.id}"
-        st.text_input("Someone else (type a name, then press the button)", key=other_key)
-        _answer(sess, st, q, "Name it", lambda: str(st.session_state.get(other_key) or ""), None)
+        _other_name(sess, q)
     _answer(sess, st, q, "Skip", "skip", "S")
     undo_button(sess, st, "Undo last answer", key="review-undo", shortcut="U")
     with st.expander(f"Next questions ({len(queue) - 1})"):
         st.dataframe(
-            pd.DataFrame([{"saves": x.saves, "question": x.text} for x in queue[1:]]),
+            pd.DataFrame([{"answer": gain(x), "question": x.text} for x in queue[1:]]),
             hide_index=True,
         )

@@ -144,8 +144,7 @@ class Session:
         """A button whose action runs (as a callback, before the next render) against what
         this render showed: its revision and, for ``expect``ed groups, their lines."""
         if shortcut and _HAS_SHORTCUT:
-            kwargs["shortcut"] = shortcut
-            label = f"{label} [{shortcut}]"
+            kwargs["shortcut"] = shortcut  # Streamlit shows the key on the button itself
         where.button(
             label,
             key=key,

@@ -128,6 +128,16 @@ def group_summary(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[cols]
 
 
+def first_group(groups: pd.DataFrame) -> str | None:
+    """The group a person most likely wants to open: the biggest one nobody named yet (by
+    hand or by propagation), else the biggest; None without groups."""
+    if groups.empty:
+        return None
+    unnamed = groups[groups["suggested"].fillna("") == ""]
+    pool = unnamed if len(unnamed) else groups
+    return str(pool.sort_values(["size", "group_id"], ascending=[False, True])["group_id"].iloc[0])
+
+
 def representatives(lines: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     """The ``k`` lines most like their group (highest ``sim``), longest first on ties."""
     dur = lines["end"] - lines["start"]
@@ -205,3 +215,48 @@ def pca2(X: np.ndarray) -> np.ndarray:
     _, vecs = np.linalg.eigh(Xc.T @ Xc)
     out = Xc @ vecs[:, ::-1][:, :2]
     return out if out.shape[1] == 2 else np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+
+
+def n_lines(n: int) -> str:
+    """ "1 line", "12 lines": the count as the cards and questions say it."""
+    n = int(n)
+    return f"{n} line" if n == 1 else f"{n} lines"
+
+
+def _ids(ids: object, limit: int = 3) -> str:
+    ids = [str(i) for i in (ids or [])] if isinstance(ids, (list, tuple)) else [str(ids)]
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def describe(verb: str, args: Mapping[str, object]) -> str:
+    """One logged action as a sentence ("named 3 lines Kyon (ep01-0001, ...)"), for History."""
+    args = dict(args or {})
+    lines = args.get("lines") or []
+    count = n_lines(len(lines)) if isinstance(lines, (list, tuple)) else "lines"
+    groups = args.get("groups") or []
+    name = args.get("name")
+    if verb == "name":
+        return f"named {count} {name} ({_ids(lines)})"
+    if verb == "rename":
+        return f"renamed {count} to {name}"
+    if verb == "ambient":
+        return f"marked {count} ambient ({_ids(lines)})"
+    if verb == "name_group":
+        return f"named group {args.get('group')} {name}"
+    if verb == "merge":
+        return f"merged groups {_ids(groups, 6)}"
+    if verb == "separate" and len(groups) == 2:
+        return f"said groups {groups[0]} and {groups[1]} are different characters"
+    if verb == "split":
+        return f"split {count} off into a new group ({_ids(lines)})"
+    if verb == "move":
+        target = args.get("group")
+        where = f"to group {target}" if target else "into a new group"
+        return f"moved {count} {where} ({_ids(lines)})"
+    if verb in ("undo", "redo") and "action" in args:
+        return f"{'undid' if verb == 'undo' else 'redid'} action #{args['action']}"
+    details = "; ".join(
+        f"{k} {_ids(v, 6) if isinstance(v, (list, tuple)) else v}" for k, v in args.items()
+    )
+    return f"{verb.replace('_', ' ')}" + (f": {details}" if details else "")

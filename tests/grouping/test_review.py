@@ -1,4 +1,4 @@
-"""The array-level review queue ranks by expected saving."""
+"""The array-level review queue: groups first, honest gains, lines only where they disagree."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import numpy as np
 from grouping.review import rank_candidates, same_probability
 
 
-def _data(seed=0, dim=24):
+def _data(seed=0, dim=24, sizes=(20, 12, 6)):
     rng = np.random.default_rng(seed)
-    c = rng.normal(size=(3, dim))
+    c = rng.normal(size=(len(sizes), dim))
     c /= np.linalg.norm(c, axis=1, keepdims=True)
-    truth = np.array([0] * 20 + [1] * 12 + [2] * 6)
+    truth = np.repeat(np.arange(len(sizes)), sizes)
     X = c[truth] + 0.2 * rng.normal(size=(len(truth), dim)) / np.sqrt(dim)
     return X, truth
 
@@ -21,7 +21,7 @@ def test_same_probability_is_monotone():
     assert p[0] < 0.05 < p[1] < p[2] and p[2] > 0.95
 
 
-def test_split_character_asks_same_first():
+def test_unnamed_characters_are_asked_as_groups_worth_their_size():
     X, truth = _data()
     character = truth.copy()
     character[26:32] = 3  # speaker 1 split into two characters
@@ -31,14 +31,16 @@ def test_split_character_asks_same_first():
     conf = np.where(character == 0, 0.95, 0.0)
     conf[0] = 1.0
     cands = rank_candidates(X, character, named, conf, human)
-    top_same = next(c for c in cands if c.kind == "same")
-    assert {top_same.a, top_same.b} == {1, 3}
-    assert top_same.p > 0.9
-    # an unnamed character gets one "who" question worth its size, on its own line
-    whos = [c for c in cands if c.kind == "who" and character[c.a] == 2]
-    assert whos and whos[0].saves == 6
-    # a person never gets asked about the line they labelled
-    assert all(c.a != 0 for c in cands if c.kind != "same")
+    groups = [c for c in cands if c.kind == "group"]
+    assert {c.a for c in groups} == {1, 2, 3}
+    assert {c.a: c.saves for c in groups} == {1: 6, 2: 6, 3: 6}
+    assert all(len(c.lines) == 3 and all(character[i] == c.a for i in c.lines) for c in groups)
+    # the split halves: "same?" names nothing by itself, so it comes after every group
+    same = [c for c in cands if c.kind == "same"]
+    assert same and {same[0].a, same[0].b} == {1, 3} and same[0].p > 0.9
+    assert cands.index(same[0]) > max(cands.index(c) for c in groups)
+    # character 0 is named and its lines agree with it: no question about them
+    assert not any(c.kind == "who" and character[c.a] == 0 for c in cands)
     savings = [c.saves for c in cands]
     assert savings == sorted(savings, reverse=True)
 
@@ -54,17 +56,62 @@ def test_separated_pairs_are_not_asked_again():
     assert not any(c.kind == "same" and {c.a, c.b} == {1, 3} for c in cands)
 
 
-def test_outlier_line_is_an_ambient_candidate():
+def test_a_named_154_line_group_is_asked_once_not_line_by_line():
+    """Issue 9, item 6: one hand label on a loosely attached line left a 154-line group
+    unnamed, and the queue asked about its lines one at a time."""
+    X, truth = _data(3, sizes=(154, 40, 30))
+    named = np.array([True, False, False])  # a hand label inside, the rest unnamed
+    human = np.zeros(len(truth), bool)
+    human[5] = True
+    hand = np.where(human, 0, -1)
+    conf = np.where(human, 1.0, 0.0)
+    name = np.where(human, 0, -1)
+    cands = rank_candidates(X, truth, named, conf, human, name=name, hand_name=hand)
+    first = cands[0]
+    assert first.kind == "group" and first.a == 0 and first.saves == 153
+    assert first.suggestions[0][0] == 0 and first.suggestions[0][1] >= 0.9
+    assert not any(c.kind == "who" for c in cands)
+    # once named, its lines are not asked about either
+    conf = np.where(truth == 0, 0.8, 0.0)
+    conf[human] = 1.0
+    name = np.where(truth == 0, 0, -1)
+    cands = rank_candidates(X, truth, named, conf, human, name=name, hand_name=hand)
+    assert not any(c.a == 0 and c.kind == "group" for c in cands)
+    assert not any(c.kind == "who" and truth[c.a] == 0 for c in cands)
+    assert [c.kind for c in cands[:2]] == ["group", "group"]
+
+
+def test_lines_that_disagree_with_their_group_are_asked_one_by_one():
+    X, truth = _data(4)
+    named = np.ones(3, bool)
+    human = np.zeros(len(truth), bool)
+    name = truth.copy()
+    conf = np.full(len(truth), 0.9)
+    name[3] = -1  # left unnamed inside a named character
+    conf[3] = 0.0
+    name[25] = 2  # named otherwise than its character
+    conf[25] = 0.6
+    cands = rank_candidates(X, truth, named, conf, human, name=name)
+    who = {c.a: c.saves for c in cands if c.kind == "who"}
+    assert who.keys() == {3, 25}
+    assert who[3] == 1.0 and abs(who[25] - 0.4) < 1e-9  # never more than the one line
+
+
+def test_ambient_only_for_unusual_lines_far_from_every_character():
     X, truth = _data(2)
     rng = np.random.default_rng(5)
-    X = np.vstack([X, rng.normal(size=(1, X.shape[1]))])
-    character = np.r_[truth, -1]
-    cands = rank_candidates(
-        X, character, np.zeros(3, bool), np.zeros(len(character)), np.zeros(len(character), bool),
-        reliability=np.r_[np.ones(len(truth)), 0.1],
-    )  # fmt: skip
-    amb = [c for c in cands if c.kind == "ambient"]
-    assert amb and amb[0].a == len(truth)
+    X = np.vstack([X, rng.normal(size=(2, X.shape[1]))])
+    character = np.r_[truth, -1, -1]
+    n = len(character)
+    args = (character, np.zeros(3, bool), np.zeros(n), np.zeros(n, bool))
+    rel = np.r_[np.ones(len(truth)), 0.1, 0.1]
+    odd = np.zeros(n, bool)
+    odd[-1] = True  # "♪ ..." or a 0.3 s grunt; the other far line is ordinary dialogue
+    odd[0] = True  # unusual text, but its voice is a character's: not ambient
+    cands = rank_candidates(X, *args, reliability=rel, unusual=odd)
+    amb = [c.a for c in cands if c.kind == "ambient"]
+    assert amb == [n - 1]
+    assert not any(c.kind == "ambient" for c in rank_candidates(X, *args, reliability=rel))
 
 
 def test_suggestions_for_a_new_voice_are_not_confident():
@@ -72,9 +119,15 @@ def test_suggestions_for_a_new_voice_are_not_confident():
     named = np.array([True, True, False])  # voice 2 belongs to nobody named yet
     human = np.zeros(len(truth), bool)
     human[[0, 20]] = True
-    conf = np.where(truth == 0, 0.95, np.where(truth == 1, 0.8, 0.0))  # voice 1: doubtful
+    conf = np.where(truth < 2, 0.9, 0.0)
     cands = rank_candidates(X, truth, named, conf, human)
-    new_voice = next(c for c in cands if c.kind == "who" and truth[c.a] == 2)
-    known = next(c for c in cands if c.kind == "who" and truth[c.a] == 1)
-    assert new_voice.suggestions[0][1] < 0.2  # "probably someone new", not 97% the nearest name
-    assert known.suggestions[0] == (1, known.suggestions[0][1]) and known.suggestions[0][1] > 0.8
+    new_voice = next(c for c in cands if c.kind == "group")
+    assert new_voice.a == 2 and new_voice.suggestions[0][1] < 0.2
+    # a voice that is one of the named characters' gets that name suggested confidently
+    character = truth.copy()
+    character[32:] = 3  # voice 2's lines ...
+    character[26:32] = 4  # ... and half of voice 1, split off as an unnamed character
+    named = np.array([True, True, False, False, False])
+    cands = rank_candidates(X, character, named, np.where(character < 2, 0.9, 0.0), human)
+    split = next(c for c in cands if c.kind == "group" and c.a == 4)
+    assert split.suggestions[0][0] == 1 and split.suggestions[0][1] > 0.8

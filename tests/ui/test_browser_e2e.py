@@ -1,13 +1,16 @@
 """End to end: `castlist ui` in a real server, driven by headless Chromium through selenium.
 
-Renames a group and merges two from the browser, checks the database, and saves the
-screenshot the README shows. Skipped cleanly where chromium, chromedriver or selenium is
+Renames a group and merges two from the browser, checks the database, then visits the
+Review, Overview and History pages, takes a screenshot of each and checks that they say what
+they should (issue 9: keys shown once, no 0% answers, "names about N lines", one review count,
+History in sentences, "1 line"). Skipped cleanly where chromium, chromedriver or selenium is
 missing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +30,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 # CASTLIST_SCREENSHOT=PATH keeps the screenshot there (README pictures: benchmarks/screenshots.py);
 # by default it goes to the test's tmp folder, so a test run never edits tracked files.
 SCREENSHOT_ENV = "CASTLIST_SCREENSHOT"
+# CASTLIST_SCREENSHOT_DIR=DIR keeps the Review, Overview and History screenshots there.
+SCREENSHOT_DIR_ENV = "CASTLIST_SCREENSHOT_DIR"
 
 webdriver = pytest.importorskip("selenium.webdriver")
 if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
@@ -177,6 +182,59 @@ def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:  # noq
     shot.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+
+    shots = Path(os.environ.get(SCREENSHOT_DIR_ENV) or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    # Review: the question once, each key once, no 0% answer, the gain in lines
+    _click_text(browser, "label", "Review")
+    _wait_text(browser, "questions waiting")
+    review = _page_text(browser)
+    _save(browser, shots / "ui_review.png")
+    assert "names about" in review or "names 1 line" in review, review
+    assert "saves about" not in review and "operations" not in review
+    assert "(0%)" not in review
+    assert not re.search(r"\[[1-5YNASU]\]", review), review  # no "[1] 1": the key shows once
+    heading = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] h3').text
+    assert review.count(heading) == 1, heading
+
+    # Overview: the count beside the queue is the queue's length
+    _click_text(browser, "label", "Overview")
+    _wait_text(browser, "questions to review")
+    overview = _page_text(browser)
+    _save(browser, shots / "ui_overview.png")
+    n = re.search(r"Open the review queue \((\d+) questions\)", overview)
+    assert n, overview
+    metric = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')
+    values = {
+        m.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text: m.find_element(
+            By.CSS_SELECTOR, '[data-testid="stMetricValue"]'
+        ).text
+        for m in metric
+    }
+    assert values["questions to review"] == n.group(1), values
+    assert "groups to review" not in overview
+    assert not re.search(r"\b1 lines\b", overview)
+
+    # History: sentences, not Python dicts
+    _click_text(browser, "label", "History")
+    WebDriverWait(browser, 30).until(lambda d: "merged groups" in _page_text(d))
+    history = _page_text(browser)
+    _save(browser, shots / "ui_history.png")
+    assert f"named group {a} Alice" in history, history
+    assert "{'" not in history and "'lines'" not in history
+
+
+def _page_text(driver) -> str:  # noqa: ANN001
+    _idle(driver)
+    return driver.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
+
+
+def _save(driver, path: Path) -> None:  # noqa: ANN001
+    driver.execute_script("window.scrollTo(0, 0);")
+    time.sleep(0.3)
+    assert driver.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
 
 
 def _tick_card(driver, group_id: str) -> None:  # noqa: ANN001

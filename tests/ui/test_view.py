@@ -72,3 +72,32 @@ def test_pca2_keeps_the_main_axes() -> None:
     assert P.shape == (300, 2)
     assert np.allclose(np.abs(np.corrcoef(P[:, 0], X[:, 0])[0, 1]), 1, atol=0.01)
     assert view.pca2(X[:1]).shape == (1, 2)
+
+
+def test_counts_and_actions_read_as_words():
+    assert view.n_lines(1) == "1 line" and view.n_lines(12) == "12 lines"
+    assert view.describe("name", {"lines": ["e-1"], "name": "Kyon"}) == "named 1 line Kyon (e-1)"
+    assert (
+        view.describe("name", {"lines": ["a", "b", "c", "d"], "name": "Kyon"})
+        == "named 4 lines Kyon (a, b, c and 1 more)"
+    )
+    assert view.describe("name_group", {"group": "ep01-g3", "name": "Haruhi"}) == (
+        "named group ep01-g3 Haruhi"
+    )
+    assert view.describe("separate", {"groups": ["a", "b"]}) == (
+        "said groups a and b are different characters"
+    )
+    assert view.describe("move", {"lines": ["x"], "group": None}) == (
+        "moved 1 line into a new group (x)"
+    )
+    assert view.describe("undo", {"action": 7}) == "undid action #7"
+    assert view.describe("frobnicate", {"k": [1, 2]}) == "frobnicate: k 1, 2"
+
+
+def test_first_group_is_the_biggest_unnamed():
+    groups = pd.DataFrame(
+        {"group_id": ["a", "b", "c"], "size": [9, 5, 7], "suggested": ["Ann", "", ""]}
+    )
+    assert view.first_group(groups) == "c"
+    assert view.first_group(groups.assign(suggested="Ann")) == "a"
+    assert view.first_group(groups.iloc[:0]) is None

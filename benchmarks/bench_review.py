@@ -1,0 +1,367 @@
+"""The simulated annotator: answers castlist's own review queue from the truth.
+
+    python benchmarks/bench_review.py --work bench-out/grouping            # pseudo-episodes
+    python benchmarks/bench_review.py --acted bench-out/acted               # acted episodes
+    python benchmarks/bench_review.py --work ... --seasons 2 --max-ops 80 --json out.json
+
+Each answer goes through ``pipelines.review.answer`` exactly as the browser's buttons do (a
+logged human action, then a regroup). After every answer the share of speech lines carrying
+their true name is recorded; when the queue has nothing left to ask the annotator fixes the
+remaining wrong lines one at a time (each one operation). Reported per episode: operations
+per 100 lines to reach 90/95/99/100% correct names, lines named right per answer until 90%,
+and the worst drop one answer caused (no answer may cost more than 0.5 points).
+
+Pseudo-episodes: the last embedded episode(s) of each season of the cache of
+``benchmarks/bench_grouping.py`` (real CAM++ vectors of LibriSpeech/AMI voices on real anime
+turn structure), imported into a fresh workspace with ``castlist import``. Acted episodes: workspaces under ``--acted`` that hold
+a ``truth.csv`` beside ``ws/`` (written by ``benchmarks/bench_acted.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipelines.evaluate import align  # noqa: E402
+from pipelines.records import AMBIENT  # noqa: E402
+from pipelines.workspace import Workspace  # noqa: E402
+
+log = logging.getLogger("bench_review")
+
+TARGETS = (0.90, 0.95, 0.99, 1.00)
+MAX_DROP_PP = 0.5
+"""No answer may lower the share of correctly named lines by more than this (points)."""
+
+
+@dataclass
+class Curve:
+    """One simulated review: the state after every operation."""
+
+    lines: int
+    correct: list[float] = field(default_factory=list)  # share right, [0] = before any answer
+    kinds: list[str] = field(default_factory=list)  # the operation that led to each state
+    seconds: float = 0.0
+    idle: int = 0  # answers that named no line right (the line was right already, or a "no")
+
+    @property
+    def ops(self) -> int:
+        return len(self.kinds)
+
+    def ops_to(self, share: float) -> int | None:
+        """Operations until at least ``share`` of the lines were named right (None: never)."""
+        for i, c in enumerate(self.correct):
+            if c >= share - 1e-9:
+                return i
+        return None
+
+    def per_100(self, share: float) -> float:
+        n = self.ops_to(share)
+        return float("nan") if n is None else 100.0 * n / self.lines
+
+    def worst_drop_pp(self) -> float:
+        d = -np.diff(np.asarray(self.correct)) * 100.0
+        return float(max(0.0, d.max())) if d.size else 0.0
+
+    def named_per_answer(self, until: float = 0.90) -> float:
+        """Lines newly named right per operation, until ``until`` of them are."""
+        n = self.ops_to(until)
+        n = self.ops if n is None else n
+        if n == 0:
+            return float("nan")
+        return (self.correct[n] - self.correct[0]) * self.lines / n
+
+    def summary(self) -> dict:
+        out = {f"ops/100 to {int(t * 100)}%": self.per_100(t) for t in TARGETS}
+        out.update(
+            {
+                "lines": self.lines,
+                "ops": self.ops,
+                "start": self.correct[0] if self.correct else float("nan"),
+                "end": self.correct[-1] if self.correct else float("nan"),
+                "named per answer to 90%": self.named_per_answer(),
+                "worst drop (pp)": self.worst_drop_pp(),
+                "idle answers": self.idle,
+                **{f"n_{k}": v for k, v in Counter(self.kinds).items()},
+                "seconds": self.seconds,
+            }
+        )
+        return out
+
+
+def truth_of_lines(ws: Workspace, truth: pd.DataFrame) -> dict[str, str]:
+    """Line id -> true speaker, matched once (by line id or by times, as ``castlist eval``)."""
+    a = align(ws, truth)
+    return dict(zip(a["id"], a["truth"].astype(str), strict=True))
+
+
+def share_correct(ws: Workspace, truth: Mapping[str, str]) -> float:
+    df = ws.lines_frame(speech_only=True)
+    df = df[df["id"].isin(list(truth))]
+    if df.empty:
+        return 0.0
+    right = df["speaker"].astype(object).to_numpy() == df["id"].map(truth).to_numpy()
+    return float(np.mean(right))
+
+
+def _majority(ids, truth: Mapping[str, str]) -> str | None:
+    names = [truth[i] for i in ids if i in truth]
+    return Counter(names).most_common(1)[0][0] if names else None
+
+
+def reply_for(ws: Workspace, q, truth: Mapping[str, str]) -> str:
+    """What a person who knows every voice answers to ``q``."""
+    if q.kind == "same":
+        a, b = (_majority(ws.group_lines(g), truth) for g in q.groups[:2])
+        return "yes" if a is not None and a == b else "no"
+    if q.kind == "group":
+        # the answer names the first sample (the group's most typical line): its voice
+        samples = getattr(q, "lines", ())
+        name = truth.get(samples[0]) if samples else _majority(ws.group_lines(q.groups[0]), truth)
+        return "skip" if name is None else name
+    name = truth.get(q.line_id) if q.line_id else None
+    if name is None:
+        return "skip"
+    if name == AMBIENT:
+        return "ambient" if q.kind == "who" else "yes"
+    return name  # "who": the name; "ambient": not ambient, and here is who says it
+
+
+def simulate(
+    ws: Workspace, truth: Mapping[str, str], max_ops: int | None = None, fix: bool = True
+) -> Curve:
+    """Answer ``ws``'s review queue from ``truth`` (line id -> name) until every line is named
+    right, ``max_ops`` operations are spent, or (``fix`` False) the queue is empty."""
+    from pipelines.review import answer, questions
+    from pipelines.run import regroup
+
+    t0 = time.perf_counter()
+    regroup(ws)
+    curve = Curve(lines=len(truth))
+    curve.correct.append(share_correct(ws, truth))
+    max_ops = max_ops if max_ops is not None else len(truth)
+    asked: Counter = Counter()
+    while curve.ops < max_ops and curve.correct[-1] < 1.0 - 1e-12:
+        qs = [q for q in questions(ws, limit=5) if asked[q.id] < 2]
+        if qs:
+            q = qs[0]
+            asked[q.id] += 1
+            reply = reply_for(ws, q, truth)
+            answer(ws, q, reply, who="sim")
+            kind = q.kind
+        elif fix:
+            df = ws.lines_frame(speech_only=True)
+            df = df[df["id"].isin(list(truth))]
+            wrong = df[df["speaker"].astype(object).to_numpy() != df["id"].map(truth).to_numpy()]
+            if wrong.empty:
+                break
+            lid = str(wrong["id"].iloc[0])
+            name = truth[lid]
+            if name == AMBIENT:
+                ws.mark_ambient([lid], who="sim")
+            else:
+                ws.name_lines([lid], name, who="sim")
+            regroup(ws)
+            kind = "fix"
+        else:
+            break
+        curve.kinds.append(kind)
+        curve.correct.append(share_correct(ws, truth))
+        if curve.correct[-1] <= curve.correct[-2]:
+            curve.idle += 1
+        log.debug("op %d %s -> %.4f", curve.ops, kind, curve.correct[-1])
+    curve.seconds = time.perf_counter() - t0
+    return curve
+
+
+# ------------------------------------------------------------------ episodes to review
+def _season_episodes(root: Path, tmp: Path) -> list[tuple[str, pd.DataFrame, np.ndarray]]:
+    """(episode id, speech lines with 'truth' = voice, their vectors) of one cached season,
+    finished or still being built (then only its embedded episodes; read from a copy)."""
+    src = tmp / f"{root.name}-src"
+    shutil.copytree(root / "ws", src, ignore=shutil.ignore_patterns("cache"))
+    if (root / "truth.csv").is_file():
+        truth = pd.read_csv(root / "truth.csv")
+    else:
+        parts = sorted((root / "media").glob("*.truth.csv"))
+        truth = pd.concat(
+            [pd.read_csv(f).assign(episode=f.name.split(".")[0]) for f in parts], ignore_index=True
+        )
+    out = []
+    with Workspace.open(src) as ws:
+        model = ws.get_meta("voice_model")
+        if model is None:  # still being built: the model name is in the vector files' names
+            found = sorted(src.glob("vectors/*/voice__*.npy"))
+            model = found[0].stem.split("__", 1)[1] if found else "none"
+        for ep in ws.episodes():
+            X = ws.load_vectors(ep.id, "voice", model)
+            if X is None:
+                continue
+            df = ws.lines_frame(ep.id, speech_only=True).reset_index(drop=True)
+            t = truth[truth["episode"] == ep.id]
+            key = t["start"].map("{:.2f}".format) + "|" + t["end"].map("{:.2f}".format)
+            own = df["start"].map("{:.2f}".format) + "|" + df["end"].map("{:.2f}".format)
+            df = df.assign(truth=own.map(dict(zip(key, t["voice"], strict=False))))
+            keep = df["truth"].notna().to_numpy()
+            out.append((ep.id, df[keep].reset_index(drop=True), X[df["idx"].to_numpy()[keep]]))
+    return out
+
+
+def pseudo_episodes(
+    work: Path, tmp: Path, n: int, per_season: int = 1
+) -> Iterator[tuple[str, Workspace, dict]]:
+    """The last ``per_season`` embedded episodes of the first ``n`` seasons under ``work``
+    (the grouping benchmark cache, one season per series), each imported into a fresh
+    workspace through ``castlist import``, with its truth (the voice of each line)."""
+    from pipelines.importer import import_lines
+
+    roots = sorted(p for p in Path(work).iterdir() if (p / "ws").is_dir())[:n]
+    for root in roots:
+        for ep_id, df, X in _season_episodes(root, tmp)[-per_season:]:
+            name = f"{root.name}/{ep_id}"
+            table, npy = tmp / f"{root.name}-{ep_id}.csv", tmp / f"{root.name}-{ep_id}.npy"
+            cols = ["episode", "start", "end", "text", "speaker"]
+            df.assign(episode="ep", speaker=df["truth"])[cols].to_csv(table, index=False)
+            np.save(npy, X)
+            ws = Workspace.init(tmp / f"{root.name}-{ep_id}-ws")
+            import_lines(ws, table, {"voice": npy})
+            truth = truth_of_lines(ws, pd.read_csv(ws.root / "imported_truth.csv"))
+            yield name, ws, truth
+
+
+def acted_episodes(root: Path, tmp: Path) -> Iterator[tuple[str, Workspace, dict]]:
+    """Every finished ``*/ws`` (``DONE`` and ``truth.csv`` beside it) under ``root``, copied
+    first; the identity scored is the acted voice (``voice`` column) when there is one."""
+    for ws_dir in sorted(Path(root).glob("*/ws")):
+        truth_csv = ws_dir.parent / "truth.csv"
+        if not (truth_csv.is_file() and (ws_dir.parent / "DONE").is_file()):
+            continue
+        name = ws_dir.parent.name
+        dst = tmp / f"acted-{name}"
+        shutil.copytree(ws_dir, dst)
+        ws = Workspace.open(dst)
+        t = pd.read_csv(truth_csv)
+        if "voice" in t.columns:
+            t = t.assign(speaker=t["voice"])
+        yield name, ws, truth_of_lines(ws, t)
+
+
+def open_set_precision(ws: Workspace, truth: Mapping[str, str], ks=(1, 2, 3, None)) -> list:
+    """Name the groups of the ``k`` biggest voices (None: every voice) the way a person
+    does (``name_group`` on the group holding most of the voice's lines), regroup, and score
+    the machine's names: precision of the propagated names, and how many lines of voices
+    nobody named the machine named anyway (the open-set leak of issue 9, item 5; lines a
+    person's ``name_group`` covered are the person's, not counted)."""
+    from pipelines.run import regroup
+
+    regroup(ws)
+    base = ws.revision()
+    sizes = Counter(truth.values())
+    rows = []
+    for k in ks:
+        while ws.revision() > base and ws.undo(who="bench") is not None:
+            pass
+        regroup(ws)
+        voices = [v for v, _ in sizes.most_common(k)]
+        df = ws.lines_frame(speech_only=True).assign(truth=lambda d: d["id"].map(truth))
+        for v in voices:
+            part = df[df["truth"] == v]
+            if part["group_id"].notna().any():
+                ws.name_group(str(part["group_id"].mode().iloc[0]), v, who="bench")
+        regroup(ws)
+        df = ws.lines_frame(speech_only=True).assign(truth=lambda d: d["id"].map(truth))
+        df = df[df["truth"].notna()]
+        prop = df[df["source"] == "propagated"]
+        unnamed_voice = ~df["truth"].isin(voices)
+        rows.append(
+            {
+                "named voices": "all" if k is None else k,
+                "propagated": len(prop),
+                "precision": float((prop["speaker"] == prop["truth"]).mean()) if len(prop) else 1.0,
+                "propagated to unnamed voices": int(
+                    (df["source"] == "propagated")[unnamed_voice & df["speaker"].notna()].sum()
+                ),
+                "correct share": float((df["speaker"] == df["truth"]).mean()),
+            }
+        )
+    return rows
+
+
+def run(episodes, max_ops: int | None) -> pd.DataFrame:
+    rows = []
+    for name, ws, truth in episodes:
+        try:
+            curve = simulate(ws, truth, max_ops=max_ops)
+        finally:
+            ws.close()
+        rows.append({"episode": name, **curve.summary()})
+        log.info("%s: %s", name, json.dumps(rows[-1], default=float))
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--work", help="the grouping benchmark cache (bench_grouping.py --work)")
+    ap.add_argument("--acted", help="folder of acted workspaces (*/ws + */truth.csv)")
+    ap.add_argument("--seasons", type=int, default=5, help="pseudo-episodes: seasons (series)")
+    ap.add_argument("--per-season", type=int, default=1, help="pseudo-episodes per season")
+    ap.add_argument("--max-ops", type=int, default=None, help="default: one per line")
+    ap.add_argument("--json", help="also write the per-episode table here")
+    ap.add_argument(
+        "--precision", action="store_true", help="open-set precision with 1/2/3/all named, only"
+    )
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
+    tables = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sets = {}
+        if args.work:
+            sets["pseudo"] = pseudo_episodes(Path(args.work), tmp, args.seasons, args.per_season)
+        if args.acted:
+            sets["acted"] = acted_episodes(Path(args.acted), tmp)
+        for kind, eps in sets.items():
+            if args.precision:
+                rows = []
+                for name, ws, truth in eps:
+                    with ws:
+                        rows += [{"episode": name, **r} for r in open_set_precision(ws, truth)]
+                tables[f"{kind} open-set precision"] = pd.DataFrame(rows)
+            else:
+                tables[kind] = run(eps, args.max_ops)
+    fmt = {"float_format": lambda v: f"{v:.2f}"}
+    for name, t in tables.items():
+        print(f"\n== simulated review, {name} episodes ==")
+        print(t.to_string(index=False, **fmt))
+        if len(t) and "worst drop (pp)" in t:
+            med = {
+                c: statistics.median(t[c].fillna(float("inf")))
+                for c in t.columns
+                if c.startswith("ops/")
+            }
+            print("median " + ", ".join(f"{k} {v:.1f}" for k, v in med.items()))
+            worst = t["worst drop (pp)"].max()
+            print(f"worst drop of one answer: {worst:.2f} pp (limit {MAX_DROP_PP})")
+    if args.json:
+        out = {k: t.to_dict("records") for k, t in tables.items()}
+        Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
