@@ -27,9 +27,7 @@ def make_workspace(root: Path, n_episodes: int = 2, seed: int = 0) -> Path:
             subs = media_dir / f"ep{n + 1:02d}.srt"
             media.write_bytes(b"x")
             subs.write_text(f"episode {n}")
-            events = [
-                SubtitleEvent(2.0 * i, 2.0 * i + 1.5, f"line {i}") for i in range(N_LINES)
-            ]
+            events = [SubtitleEvent(2.0 * i, 2.0 * i + 1.5, f"line {i}") for i in range(N_LINES)]
             ep, _ = ws.add_episode(media, subs, 2.0 * N_LINES + 5, "audio", events, {})
             speakers = np.arange(N_LINES) % 3
             X = centres[speakers] + 0.05 * rng.normal(size=(N_LINES, 16))
