@@ -191,6 +191,14 @@ class Workspace:
             )
         if mode != store.READ_WRITE:
             log.info("%s: opened read-only (%s): it cannot be written", db, mode)
+        wal = db.with_name(DB_NAME + "-wal")
+        if mode == store.IMMUTABLE and wal.is_file() and wal.stat().st_size:
+            log.warning(
+                "%s is read-only and its last changes are still in %s, which cannot be read "
+                "from here: copy the whole folder to a writable disk to see them",
+                db,
+                wal.name,
+            )
         ws = cls(root, conn)
         ws.read_only = mode != store.READ_WRITE
         return ws
