@@ -425,7 +425,7 @@ def _run_writing(args: argparse.Namespace) -> int:
             except sqlite3.DatabaseError as exc:
                 if not _damaged(exc):
                     raise
-                log.warning("no backup made: %s is damaged (%s)", root, exc)
+                log.info("no backup made: %s is damaged (%s)", root, exc)
             return args.func(args)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -78,7 +78,7 @@ class WorkspaceLock:
             if deadline is not None and time.monotonic() >= deadline:
                 os.close(fd)
                 raise self._busy()
-            if not said:
+            if not said and deadline is None:  # --wait: say why nothing happens
                 log.warning("%s; waiting", str(self._busy()).split(";")[0])
                 said = True
             time.sleep(0.2)
