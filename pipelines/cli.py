@@ -372,7 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
         "check the database and vectors, list backups, restore one, repair vectors",
     )
     workspace_arg(p)
-    p.add_argument("--restore", metavar="BACKUP", help="put this backup (a name in backups/) back")
+    p.add_argument(
+        "--restore",
+        metavar="BACKUP",
+        help="put this backup (a name in backups/) back; stop `castlist ui` on it first",
+    )
     p.add_argument(
         "--repair", action="store_true", help="clear bad vectors so `run` recomputes them"
     )

@@ -174,6 +174,14 @@ class Workspace:
         except OSError as exc:
             raise faults.explain_os_error(exc, root) from exc
         if not is_db:
+            from pipelines.backup import newest_good_backup
+
+            good = newest_good_backup(root)
+            if good is not None:  # the database went missing, its backups did not
+                raise WorkspaceError(
+                    f"{db} is missing; restore the newest backup with "
+                    f"`castlist doctor {root} --restore {good.name}`"
+                )
             raise WorkspaceError(
                 f"{root}: not a castlist workspace (no {DB_NAME}); create one with "
                 f"`castlist init {root}`"

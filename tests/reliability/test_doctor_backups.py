@@ -109,3 +109,39 @@ def test_restore_of_an_unknown_backup_is_a_clear_error(tmp_path, capsys) -> None
     root = make_workspace(tmp_path / "ws")
     assert main(["doctor", str(root), "--restore", "nope.db"]) == 2
     assert "no backup 'nope.db'" in capsys.readouterr().err
+
+
+def test_restore_discards_the_old_write_ahead_log(tmp_path, capsys) -> None:
+    """A crash leaves changes in castlist.db-wal; replayed onto the restored file they would
+    corrupt it, so restore removes them (they stay in the pre-restore copy)."""
+    import subprocess
+    import sys
+
+    root = make_workspace(tmp_path / "ws")
+    assert label(root, "Mio", capsys) == 0
+    chosen = backup.list_backups(root)[0]  # before "Mio"
+    crash = (
+        f"import os, sqlite3; c = sqlite3.connect({str(root / DB_NAME)!r}, isolation_level=None); "
+        "c.execute('PRAGMA wal_autocheckpoint=0'); "
+        "c.execute(\"UPDATE labels SET speaker='Crashed'\"); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", crash], check=True)
+    assert (root / f"{DB_NAME}-wal").stat().st_size > 0
+    assert main(["doctor", str(root), "--restore", chosen.name]) == 0
+    capsys.readouterr()
+    assert not (root / f"{DB_NAME}-wal").exists() or (root / f"{DB_NAME}-wal").stat().st_size == 0
+    with Workspace.open(root) as ws:
+        assert ws.human_labels() == {}
+        assert "Crashed" not in set(ws.lines_frame()["speaker"].dropna())
+    assert backup.is_intact(root / DB_NAME)
+
+
+def test_a_deleted_database_points_at_its_backup(tmp_path, capsys) -> None:
+    root = make_workspace(tmp_path / "ws")
+    assert label(root, "Mio", capsys) == 0
+    newest = backup.list_backups(root)[0]
+    (root / DB_NAME).unlink()
+    assert main(["status", str(root)]) == 2
+    assert f"--restore {newest.name}" in capsys.readouterr().err
+    assert main(["doctor", str(root), "--restore", newest.name]) == 0
+    assert main(["status", str(root)]) == 0
