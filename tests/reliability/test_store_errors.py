@@ -143,6 +143,23 @@ def test_full_disk_during_audio_extraction_is_not_corrupt_media(tmp_path, monkey
     assert not tmp.exists()
 
 
+def test_full_disk_during_real_audio_extraction(tmp_path) -> None:
+    import shutil
+
+    from pipelines import media
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    src = tmp_path / "tone.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=30", str(src)], check=True
+    )
+    with tmpfs(tmp_path / "small", "256k") as mnt:
+        with pytest.raises(DiskFullError, match="disk full"):
+            media.extract_audio(src, mnt / "cache" / "tone16k.wav")
+        assert list((mnt / "cache").iterdir()) == []  # no partial file left
+
+
 # --------------------------------------------------------------------------- read-only
 def test_read_only_mount_reads_work_and_writes_say_read_only(tmp_path, capsys) -> None:
     root = make_workspace(tmp_path / "ws")
