@@ -18,13 +18,8 @@ from pathlib import Path
 
 from pipelines import backup, faults, store
 from pipelines.errors import UsageError, WorkspaceError
-from pipelines.workspace import (
-    DB_NAME,
-    OPTIONAL_FILES,
-    Workspace,
-    read_vectors_file,
-    stage_files,
-)
+from pipelines.vectorfiles import OPTIONAL_FILES, read_vectors_file, stage_files
+from pipelines.workspace import DB_NAME, Workspace
 
 log = logging.getLogger(__name__)
 
