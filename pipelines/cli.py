@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sqlite3
 import sys
 import time
@@ -454,6 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CastlistError as exc:
         print(f"castlist: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `castlist doctor WS | head`: the reader left; nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (OSError, sqlite3.Error) as exc:  # a full disk, a read-only or damaged workspace
         from pipelines.faults import explain
 
