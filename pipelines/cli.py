@@ -422,18 +422,25 @@ def _run_writing(args: argparse.Namespace) -> int:
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    installed = False
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+        installed = True
+    except ValueError:  # not the main thread (main() called from a thread): leave signals be
+        previous = None
     try:
         with WorkspaceLock(root, args.command, None if args.wait else DEFAULT_WAIT_S):
             try:
-                back_up(root)
+                if args.command != "doctor":  # doctor --restore keeps its own copy
+                    back_up(root)
             except sqlite3.DatabaseError as exc:
                 if not _damaged(exc):
                     raise
                 log.info("no backup made: %s is damaged (%s)", root, exc)
             return args.func(args)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if installed:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
 
 
 def _damaged(exc: sqlite3.Error) -> bool:
