@@ -3,8 +3,8 @@
 A full disk, a read-only workspace, a permission problem and a damaged database all surface
 as ``OSError`` or ``sqlite3.Error`` from deep inside a command; the advice differs (free
 space, copy the workspace, fix permissions, restore a backup), so they are told apart here,
-once, by errno and SQLite error code, and by trying rather than guessing (root ignores file
-modes, so ``os.access`` says "writable" on a read-only bind mount's parent's view).
+once, by errno and SQLite error code, and by trying rather than by asking ``os.access`` (root
+ignores file modes, so only an attempted write tells whether a folder can be written).
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def explain_sqlite_error(
     if name == "SQLITE_FULL" or "disk is full" in text:
         return disk_full(db)
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
-        return read_only(workspace or folder)
+        # opened read-only because not even its -shm file could be created: maybe a full disk
+        return disk_full(db) if disk_looks_full(folder) else read_only(workspace or folder)
     if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED") or "locked" in text:
         return BusyError(f"{db} is locked by another process; wait for it to finish and try again")
     if name.startswith("SQLITE_IOERR") or "disk i/o error" in text:
