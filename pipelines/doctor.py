@@ -102,7 +102,7 @@ def _integrity(db: Path) -> tuple[str, str]:
     finally:
         conn.close()
     version = row[0] if row else None
-    if version is None or int(version) != store.SCHEMA_VERSION:
+    if version is None or str(version) != str(store.SCHEMA_VERSION):
         return "ok", f"version {version} is not the supported {store.SCHEMA_VERSION}"
     return "ok", f"version {version} (current)"
 
@@ -152,9 +152,12 @@ def repair_vectors(ws: Workspace) -> list[BadStage]:
 def check(root: str | Path) -> Report:
     root = Path(root)
     db = root / DB_NAME
-    if not db.is_file():
-        raise WorkspaceError(f"{root}: not a castlist workspace (no {DB_NAME})")
     report = Report(root, backups=backup.list_backups(root))
+    if not db.is_file():
+        if not report.backups:
+            raise WorkspaceError(f"{root}: not a castlist workspace (no {DB_NAME})")
+        report.database = f"MISSING: {db} is gone"
+        return report
     report.database, report.schema = _integrity(db)
     if report.database == "ok" and report.schema.endswith("(current)"):
         with Workspace.open(root) as ws:

@@ -143,5 +143,8 @@ def test_a_deleted_database_points_at_its_backup(tmp_path, capsys) -> None:
     (root / DB_NAME).unlink()
     assert main(["status", str(root)]) == 2
     assert f"--restore {newest.name}" in capsys.readouterr().err
+    assert main(["doctor", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING" in out and f"--restore {newest.name}" in out
     assert main(["doctor", str(root), "--restore", newest.name]) == 0
     assert main(["status", str(root)]) == 0
