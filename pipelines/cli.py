@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -295,6 +297,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0 if stopping else proc.returncode
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pipelines import doctor
+
+    if args.restore:
+        report = doctor.restore(args.workspace, args.restore)
+    elif args.repair:
+        report = doctor.repair(args.workspace)
+    else:
+        report = doctor.check(args.workspace)
+    print(report)
+    return 0 if report.healthy else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
@@ -443,7 +458,88 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", cmd_demo, "build a small episode from bundled audio and run everything on it"
     )
     p.add_argument("--dir", help="where to leave the demo workspace (default: ./castlist-demo)")
+
+    p = command(
+        "doctor",
+        cmd_doctor,
+        "check the database and vectors, list backups, restore one, repair vectors",
+    )
+    workspace_arg(p)
+    p.add_argument(
+        "--restore",
+        metavar="BACKUP",
+        help="put this backup (a name in backups/) back; stop `castlist ui` on it first",
+    )
+    p.add_argument(
+        "--repair", action="store_true", help="clear bad vectors so `run` recomputes them"
+    )
+    for name in (*WRITING_COMMANDS, "doctor"):
+        sub.choices[name].add_argument(
+            "--wait",
+            action="store_true",
+            help="if another command is writing to the workspace, wait for it to finish",
+        )
     return parser
+
+
+# Commands that change the workspace: each takes the workspace lock (one writer at a time)
+# and first makes a rolling backup of castlist.db (pipelines/backup.py).
+WRITING_COMMANDS = (
+    "add", "run", "label", "merge", "split", "move", "separate", "undo", "redo", "import",
+)  # fmt: skip
+
+
+def _writing(args: argparse.Namespace) -> bool:
+    if args.command == "doctor":
+        return bool(args.restore or args.repair)
+    return args.command in WRITING_COMMANDS
+
+
+def _run_writing(args: argparse.Namespace) -> int:
+    """Run a writing command under the workspace lock, after a backup of its database.
+
+    SIGTERM is turned into the same clean stop as Ctrl+C (the lock is released, the
+    command can be resumed); every write is atomic, so a kill -9 loses at most the step in
+    flight."""
+    import signal
+
+    from pipelines.backup import back_up
+    from pipelines.lock import DEFAULT_WAIT_S, WorkspaceLock
+    from pipelines.workspace import DB_NAME
+
+    root = Path(args.workspace)
+    if not (root / DB_NAME).is_file():  # not a workspace (yet): nothing to lock or back up
+        return args.func(args)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    installed = False
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+        installed = True
+    except ValueError:  # not the main thread (main() called from a thread): leave signals be
+        previous = None
+    try:
+        with WorkspaceLock(root, args.command, None if args.wait else DEFAULT_WAIT_S):
+            try:
+                if args.command != "doctor":  # doctor --restore keeps its own copy
+                    back_up(root)
+            except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
+                log.info("no backup made: %s is damaged (%s)", root, exc)
+            return args.func(args)
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """A damaged database is reported by the command itself (with the backup to restore);
+    a full or read-only disk stops the command here, before it starts."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -454,9 +550,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return args.func(args)
+        return _run_writing(args) if _writing(args) else args.func(args)
     except CastlistError as exc:
         print(f"castlist: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BrokenPipeError:  # `castlist doctor WS | head`: the reader left; nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # a full disk, a read-only or damaged workspace
+        from pipelines.faults import explain
+
+        log.debug("%s", exc, exc_info=True)
+        print(f"castlist: error: {explain(exc, getattr(args, 'workspace', None))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("castlist: interrupted; run the same command again to resume", file=sys.stderr)

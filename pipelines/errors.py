@@ -42,3 +42,27 @@ class NotFoundError(CastlistError):
 
 class UsageError(CastlistError):
     """A command or action was asked for in a way that cannot work (e.g. merge one group)."""
+
+
+class DiskFullError(CastlistError):
+    """No space (or quota) left where castlist writes; nothing stored is damaged by it."""
+
+
+class ReadOnlyError(WorkspaceError):
+    """The workspace is on read-only media or not writable: it can be read, not changed."""
+
+
+class AccessError(CastlistError):
+    """The operating system refused access to a file or folder (permission denied)."""
+
+
+class DamagedError(WorkspaceError):
+    """castlist.db is truncated or corrupt; ``castlist doctor --restore`` brings a backup back."""
+
+
+class BusyError(WorkspaceError):
+    """Another castlist command is writing to this workspace right now."""
+
+
+class VectorsError(WorkspaceError):
+    """A stored vectors file is missing, unreadable, of the wrong shape or not finite."""

@@ -245,6 +245,16 @@ def _temp_beside(out: Path, suffix: str = ".wav") -> Path:
     return Path(tmp)
 
 
+def _raise_if_disk_full(tmp: Path, stderr: str) -> None:
+    """A full disk makes ffmpeg fail or stop short: say so, not "corrupt media"."""
+    from pipelines import faults
+
+    if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
+        raise faults.disk_full(tmp.parent)
+    if faults.disk_looks_full(tmp.parent):
+        raise faults.disk_full(tmp.parent)
+
+
 def _run_ffmpeg(args: list[str], src: Path, tmp: Path, timeout: float | None) -> None:
     cmd = [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y"]
     cmd += [*args, file_arg(tmp)]
@@ -258,6 +268,7 @@ def _run_ffmpeg(args: list[str], src: Path, tmp: Path, timeout: float | None) ->
         raise
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
+        _raise_if_disk_full(tmp, proc.stderr or "")
         raise MediaError(
             f"cannot decode the audio of {src}: corrupt or not a media file "
             f"(ffmpeg said: {_last_line(proc.stderr or '')})"
@@ -295,6 +306,7 @@ def extract_audio(
     expected = info.audio_duration or info.duration
     if expected and got < expected - _tolerance(expected):
         tmp.unlink(missing_ok=True)
+        _raise_if_disk_full(tmp, "")
         raise MediaError(
             f"cannot read all of {info.path}: its audio stops at {got:.1f} s but the file "
             f"says {expected:.1f} s; the file is truncated or corrupt"

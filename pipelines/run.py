@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from embeddings.voice import load_voice_embedder
+from pipelines.doctor import repair_vectors
 from pipelines.errors import ModelError, WorkspaceError
 from pipelines.faces_stage import run_faces, style_summary
 from pipelines.season import SeasonResult, group_season
@@ -39,6 +40,7 @@ def run(
         raise WorkspaceError(
             f"{ws.root}: no episodes yet; add some with `castlist add {ws.root} ep01.mkv`"
         )
+    repaired = repair_vectors(ws)  # stages marked done whose files are gone or bad: redo them
     if all(ep.kind == "imported" for ep in episodes):  # vectors came with the lines
         return f"{summary_of_skips(ws)}\n{regroup(ws)}"
     voice = voice or ws.get_meta("voice_backend") or DEFAULT_VOICE
@@ -58,7 +60,8 @@ def run(
     ws.set_meta("voice_model", embedder.name)
     run_faces(ws, progress)
     result = group_season(ws, embedder.name)
-    return f"{summary_of_skips(ws)}\n{style_summary(ws)}\n{result}"
+    redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
+    return f"{redone}{summary_of_skips(ws)}\n{style_summary(ws)}\n{result}"
 
 
 def regroup(ws: Workspace) -> SeasonResult:

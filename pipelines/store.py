@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -104,13 +105,67 @@ CREATE INDEX IF NOT EXISTS locks_lock ON locks(lock);
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+READ_WRITE, READ_ONLY, IMMUTABLE = "rw", "ro", "immutable"
+
+
+def connect(path: Path, mode: str = READ_WRITE) -> sqlite3.Connection:
+    """A connection in one of three modes.
+
+    ``rw``: the normal one (WAL). ``ro``: ``file:...?mode=ro``, for a workspace castlist may
+    not write; it still needs the ``-shm`` file. ``immutable``: for read-only media where not
+    even ``-shm`` can be created; SQLite then reads the main file only, so it must not be
+    used while someone writes (nobody can, on read-only media).
+    """
+    if mode == READ_WRITE:
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    else:
+        query = "mode=ro" if mode == READ_ONLY else "immutable=1"
+        uri = f"{Path(path).resolve().as_uri()}?{query}"
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    if mode == READ_WRITE:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _cannot_write(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc).lower()
+    return (
+        name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY"))
+        or "unable to open database" in text
+        or "readonly database" in text
+    )
+
+
+def open_existing(path: Path, probe: str) -> tuple[sqlite3.Connection, str, Any]:
+    """Open an existing database, falling back to read-only modes when it cannot be written.
+
+    Decided by trying (``probe`` is a read query run on each attempt), not by ``os.access``:
+    root may write to files whose modes say no, and nobody may write on a read-only mount.
+    Returns (connection, mode, the probe's first row). Errors other than "cannot write here"
+    propagate from the read-write attempt, so a damaged file is reported as damaged.
+    """
+    first: sqlite3.Error | None = None
+    for mode in (READ_WRITE, READ_ONLY, IMMUTABLE):
+        conn = None
+        try:
+            conn = connect(path, mode)
+            row = conn.execute(probe).fetchone()
+            return conn, mode, row
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if first is None:
+                first = exc
+            if not _cannot_write(exc):
+                raise
+    assert first is not None
+    raise first
 
 
 def create(path: Path) -> sqlite3.Connection:

@@ -43,7 +43,8 @@ SONG = "song"
 SIGN = "sign"
 PAST_END = "past-end"
 DUPLICATE = "duplicate"
-SKIP_REASONS = (EMPTY, ZERO_LENGTH, SONG, SIGN, PAST_END, DUPLICATE)
+NEGATIVE_TIME = "negative-time"
+SKIP_REASONS = (EMPTY, ZERO_LENGTH, SONG, SIGN, PAST_END, DUPLICATE, NEGATIVE_TIME)
 
 # One table of every heuristic that marks an event as not speech: (reason, field, regex).
 # ``style`` and ``name`` patterns run on the lower-cased field with camelCase and punctuation
@@ -89,10 +90,24 @@ _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _NON_WORD_RE = re.compile(r"[\W_]+")
 
 
+def _sub_before_last(pattern: re.Pattern[str], closer: str, text: str) -> str:
+    """``pattern.sub("", text)`` in linear time for a pattern that must end with ``closer``.
+
+    Tried at every opening character, ``\\{[^}]*\\}`` scans to the end of the text whenever no
+    closing character follows, which made a 90 KB line full of ``{`` or ``<i `` take over a
+    minute (quadratic). No match can end after the last ``closer``, so the tail after it is
+    kept as it is and the regex only sees text where every attempt finds its closer.
+    """
+    last = text.rfind(closer)
+    if last < 0:
+        return text
+    return pattern.sub("", text[: last + 1]) + text[last + 1 :]
+
+
 def clean_text(raw: str) -> str:
     """Text as a viewer reads it: override tags and HTML tags gone, line breaks as spaces."""
-    text = _OVERRIDE_RE.sub("", raw)
-    text = _HTML_TAG_RE.sub("", text)
+    text = _sub_before_last(_OVERRIDE_RE, "}", raw)
+    text = _sub_before_last(_HTML_TAG_RE, ">", text)
     text = _HARD_BREAK_RE.sub(" ", text)
     return " ".join(text.split())
 
@@ -131,8 +146,13 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 # Legacy encodings subtitles really come in; charset-normalizer chooses among these only, so a
-# short CJK file is not "detected" as some exotic codepage.
-_LEGACY_ENCODINGS = ("gb18030", "big5", "shift_jis", "euc_jp", "euc_kr", "cp1252", "cp1251")
+# short CJK file is not "detected" as some exotic codepage. Shift-JIS files are written by
+# Windows editors, i.e. in cp932: it is a superset (NEC/IBM extensions such as "①") and maps
+# 0x8160 to "～" where strict shift_jis gives "〜", so the family is always decoded as cp932.
+_LEGACY_ENCODINGS = ("gb18030", "big5", "cp932", "euc_jp", "euc_kr", "cp1252", "cp1251")
+_SHIFT_JIS_FAMILY = ("shift_jis", "sjis", "s_jis", "ms932", "ms_kanji", "windows_31j", "cp932")
+_KANA_RE = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 
 
 def _looks_like_text(text: str) -> bool:
@@ -181,11 +201,24 @@ def decode_subtitle_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[st
             pass
     from charset_normalizer import from_bytes
 
-    candidates = []
+    candidates: list[tuple[int, int, str, str]] = []
     for rank, match in enumerate(from_bytes(data, cp_isolation=list(_LEGACY_ENCODINGS))):
-        text = str(match)
+        text, encoding = str(match), match.encoding
+        if encoding.lower().replace("-", "_") in _SHIFT_JIS_FAMILY:
+            text, encoding = data.decode("cp932", errors="replace"), "cp932"
         if _looks_like_text(text):
-            candidates.append((_mixed_script_words(text), rank, text, match.encoding))
+            candidates.append((_mixed_script_words(text), rank, text, encoding))
+    if not candidates or min(candidates)[3] not in ("cp932", "euc_jp"):
+        # Japanese read in another codepage is valid text of rare characters (GBK: "①さくら"
+        # -> "嘆偝偔傜"; cp1251: Cyrillic), and charset-normalizer may rank that first. Kana
+        # need the lead bytes 0x82/0x83 in cp932, which the other codepages' text hardly ever
+        # has, so a strict cp932 reading that is mostly kana is the Japanese file it looks like.
+        try:
+            text = data.decode("cp932")
+            if _looks_like_text(text) and _reads_as_japanese(text):
+                candidates = [(_mixed_script_words(text), -1, text, "cp932")]
+        except UnicodeDecodeError:
+            pass
     if candidates:
         _, _, text, encoding = min(candidates)
         return text, encoding
@@ -208,6 +241,13 @@ def _mixed_script_words(text: str) -> int:
     accented letter into a Cyrillic one; this breaks the tie the way a reader would.
     """
     return sum(len(rx.findall(text)) for rx in _MIXED_WORD_RES)
+
+
+def _reads_as_japanese(text: str) -> bool:
+    """Kana make up a fifth of the non-ASCII characters: true of any Japanese sentence
+    (particles, okurigana), never of Chinese or Korean text read in a Japanese codepage."""
+    n_kana = len(_KANA_RE.findall(text))
+    return n_kana > 0 and n_kana * 5 >= len(_NON_ASCII_RE.findall(text))
 
 
 def _undecodable(path: str | Path, why: str) -> SubtitleError:
@@ -284,7 +324,12 @@ def read_subtitles(path: str | Path) -> list[SubtitleEvent]:
 
 
 def _event(start: float, end: float, raw: str, name: str = "", style: str = "") -> SubtitleEvent:
+    """One event; a time before 0 is clamped to 0 and the event skipped as
+    ``"negative-time"`` (counted in the add summary), never stored with its sign flipped."""
     reason = classify(raw, style, name)
+    if start < 0 or end < 0:
+        reason = reason or NEGATIVE_TIME
+        start, end = max(0.0, start), max(0.0, end)
     if not reason and end <= start:
         reason = ZERO_LENGTH
     return SubtitleEvent(
@@ -297,6 +342,45 @@ def _event(start: float, end: float, raw: str, name: str = "", style: str = "") 
     )
 
 
+# A timestamp (``H:MM:SS,mmm``, ``MM:SS.mmm``) with an optional minus sign, in a ``-->`` line.
+_TIMESTAMP_RE = re.compile(r"(-?)\s*((?:\d+:)?\d+:\d+(?:[.,]\d+)?)")
+_ARROW_LINE_RE = re.compile(r"^(.*?)-->(.*)$", re.MULTILINE)
+
+
+def _seconds(stamp: str) -> float:
+    main, _, frac = stamp.replace(",", ".").partition(".")
+    total = 0
+    for part in main.split(":"):
+        total = total * 60 + int(part)
+    return total + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+Signs = dict[tuple[float, float], list[tuple[bool, bool]]]
+
+
+def _negative_timings(text: str) -> Signs:
+    """For each ``-->`` line, in file order and keyed by its times without sign: whether its
+    start and its end have a minus sign. pysrt and pysubs2's VTT reader drop the sign, so
+    "-00:00:05,000" would otherwise be stored as +5 s."""
+    found: Signs = {}
+    for match in _ARROW_LINE_RE.finditer(text):
+        stamps = [_TIMESTAMP_RE.search(side) for side in match.groups()]
+        if stamps[0] is None or stamps[1] is None:
+            continue
+        key = (round(_seconds(stamps[0].group(2)), 3), round(_seconds(stamps[1].group(2)), 3))
+        found.setdefault(key, []).append((bool(stamps[0].group(1)), bool(stamps[1].group(1))))
+    return found
+
+
+def _signed(found: Signs, start: float, end: float) -> tuple[float, float]:
+    """(start, end) with the signs the file wrote (as parsed when it wrote none)."""
+    flags = found.get((round(abs(start), 3), round(abs(end), 3)))
+    if not flags:
+        return start, end
+    neg_start, neg_end = flags.pop(0)
+    return (-abs(start) if neg_start else start), (-abs(end) if neg_end else end)
+
+
 def _parse_srt(text: str) -> list[SubtitleEvent]:
     # ERROR_PASS: pysrt's ERROR_LOG writes bytes to a text stream and crashes on Python 3
     items = pysrt.SubRipFile.from_string(text, error_handling=pysrt.SubRipFile.ERROR_PASS)
@@ -305,20 +389,26 @@ def _parse_srt(text: str) -> list[SubtitleEvent]:
         log.warning(
             "SRT: %d of %d timed blocks could not be parsed", n_arrows - len(items), n_arrows
         )
-    return [
-        _event(item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, item.text) for item in items
-    ]
+    negative = _negative_timings(text) if re.search(r"-\s*\d+:\d", text) else {}
+    events = []
+    for item in items:
+        start, end = item.start.ordinal / 1000.0, item.end.ordinal / 1000.0
+        events.append(_event(*_signed(negative, start, end), item.text))
+    return events
 
 
 def _parse_with_pysubs2(text: str, fmt: str) -> tuple[list[SubtitleEvent], int]:
     subs = pysubs2.SSAFile.from_string(text, format_=fmt)
     events: list[SubtitleEvent] = []
     n_comments = 0
+    # ASS keeps the sign of a negative time; pysubs2's VTT reader drops it
+    negative = _negative_timings(text) if fmt == "vtt" and re.search(r"-\s*\d+:\d", text) else {}
     for ev in subs.events:
         if ev.is_comment:
             n_comments += 1
             continue
-        events.append(_event(ev.start / 1000.0, ev.end / 1000.0, ev.text, ev.name, ev.style))
+        start, end = _signed(negative, ev.start / 1000.0, ev.end / 1000.0)
+        events.append(_event(start, end, ev.text, ev.name, ev.style))
     return events, n_comments
 
 

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines import store
-from pipelines.errors import ConflictError, NotFoundError, UsageError, WorkspaceError
+from pipelines import faults, store
+from pipelines.errors import ConflictError, NotFoundError, UsageError, VectorsError, WorkspaceError
 from pipelines.ids import describe_retired
 from pipelines.records import AMBIENT, Episode, LabelSource, Line, SubtitleEvent
+from pipelines.vectorfiles import OPTIONAL_FILES, read_vectors_file, stage_of_file
 
 log = logging.getLogger(__name__)
 
@@ -125,43 +126,84 @@ class Workspace:
     def __init__(self, root: Path, conn: sqlite3.Connection) -> None:
         self.root = root
         self.conn = conn
+        self.read_only = False
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def init(cls, root: str | Path) -> Workspace:
         root = Path(root)
-        if (root / DB_NAME).exists():
-            return cls.open(root)
-        if root.exists() and any(root.iterdir()):
-            raise WorkspaceError(
-                f"{root}: folder exists and is not empty; choose a new folder for the workspace"
-            )
-        root.mkdir(parents=True, exist_ok=True)
-        conn = store.create(root / DB_NAME)
+        try:
+            try:
+                os.stat(root)  # raises ELOOP on a symlink loop, which Path.exists() hides
+            except FileNotFoundError:
+                if root.is_symlink():
+                    raise WorkspaceError(
+                        f"{root} is a symlink to a missing folder ({os.readlink(root)}); "
+                        "create that folder or choose another path"
+                    ) from None
+            if (root / DB_NAME).exists():
+                return cls.open(root)
+            if root.exists() and any(root.iterdir()):
+                raise WorkspaceError(
+                    f"{root}: folder exists and is not empty; choose a new folder for the workspace"
+                )
+            root.mkdir(parents=True, exist_ok=True)
+            conn = store.create(root / DB_NAME)
+        except OSError as exc:  # a symlink loop, no permission, a full or read-only disk
+            raise faults.explain_os_error(exc, root) from exc
+        except sqlite3.Error as exc:
+            raise faults.explain_sqlite_error(exc, root / DB_NAME, root) from exc
         return cls(root, conn)
 
     @classmethod
     def open(cls, root: str | Path) -> Workspace:
+        """Open a workspace; read-only (``ws.read_only``) when it cannot be written, so
+        commands that only read work on read-only media."""
         root = Path(root)
         db = root / DB_NAME
-        if not db.is_file():
+        try:
+            is_db = db.is_file()
+        except OSError as exc:
+            raise faults.explain_os_error(exc, root) from exc
+        if not is_db:
+            from pipelines.backup import newest_good_backup
+
+            good = newest_good_backup(root)
+            if good is not None:  # the database went missing, its backups did not
+                raise WorkspaceError(
+                    f"{db} is missing; restore the newest backup with "
+                    f"`castlist doctor {root} --restore {good.name}`"
+                )
             raise WorkspaceError(
                 f"{root}: not a castlist workspace (no {DB_NAME}); create one with "
                 f"`castlist init {root}`"
             )
         try:
-            conn = store.connect(db)
-            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(
-                f"{db}: database is unreadable ({exc}); restore it from a backup"
-            ) from exc
+            conn, mode, version = store.open_existing(
+                db, "SELECT value FROM meta WHERE key='schema_version'"
+            )
+        except sqlite3.Error as exc:
+            raise faults.explain_sqlite_error(exc, db, root) from exc
         if version is None or int(version[0]) != store.SCHEMA_VERSION:
+            conn.close()
             raise WorkspaceError(
                 f"{db}: workspace schema {version and version[0]} is not supported"
             )
-        store.migrate(conn)
-        return cls(root, conn)
+        if mode != store.READ_WRITE:
+            log.info("%s: opened read-only (%s): it cannot be written", db, mode)
+        wal = db.with_name(DB_NAME + "-wal")
+        if mode == store.IMMUTABLE and wal.is_file() and wal.stat().st_size:
+            log.warning(
+                "%s is read-only and its last changes are still in %s, which cannot be read "
+                "from here: copy the whole folder to a writable disk to see them",
+                db,
+                wal.name,
+            )
+        if mode == store.READ_WRITE:
+            store.migrate(conn)  # a read-only copy of an older workspace is read as it is
+        ws = cls(root, conn)
+        ws.read_only = mode != store.READ_WRITE
+        return ws
 
     def close(self) -> None:
         self.conn.close()
@@ -380,17 +422,78 @@ class Workspace:
         return safe_join(self.root, "vectors", component(episode_id), name)
 
     def save_vectors(self, episode_id: str, modality: str, model: str, array: np.ndarray) -> Path:
-        """Write atomically: a killed run leaves either the old file or the new, never half."""
+        """Write atomically: a killed run leaves either the old file or the new, never half;
+        a failed write (a full disk) leaves no temporary file behind."""
         path = self.vector_path(episode_id, modality, model)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, np.asarray(array))
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, np.asarray(array))
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise faults.explain_os_error(exc, tmp) from exc
         return path
 
     def load_vectors(self, episode_id: str, modality: str, model: str) -> np.ndarray | None:
+        """The stored vectors, or None when the stage that makes them has not run yet.
+
+        A file that should be there (its stage is marked done) but is missing, and any file
+        that is unreadable, not 2-D, of the wrong row count or not finite raise
+        :class:`VectorsError` naming the file and the fix, rather than grouping nothing.
+        """
         path = self.vector_path(episode_id, modality, model)
-        return np.load(path) if path.is_file() else None
+        if not path.is_file():
+            optional = (modality, model) in OPTIONAL_FILES
+            if not optional and self._stage_of_file_done(episode_id, modality, model):
+                raise VectorsError(
+                    f"{path} is missing (its stage is marked done); {self._vectors_fix(episode_id)}"
+                )
+            return None
+        X, problem = read_vectors_file(path, self.line_count(episode_id))
+        if problem:
+            raise VectorsError(f"{path}: {problem}; {self._vectors_fix(episode_id)}")
+        return X
+
+    def line_count(self, episode_id: str) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM lines WHERE episode_id=?", (episode_id,)
+        ).fetchone()[0]
+
+    def _vectors_fix(self, episode_id: str) -> str:
+        row = self.conn.execute("SELECT kind FROM episodes WHERE id=?", (episode_id,)).fetchone()
+        if row is not None and row[0] == "imported":
+            return "import the vectors again with `castlist import` (castlist cannot remake them)"
+        return (
+            f"run `castlist run {self.root}` to recompute it "
+            f"(or `castlist doctor {self.root} --repair` first)"
+        )
+
+    def _stage_of_file_done(self, episode_id: str, modality: str, model: str) -> bool:
+        """Whether the stage that writes this file is marked done for the episode."""
+        for stage, key in stage_of_file(modality, model):
+            sql = "SELECT 1 FROM stages WHERE episode_id=? AND stage=?"
+            args: list[str] = [episode_id, stage]
+            if key is not None:
+                sql += " AND key=?"
+                args.append(key)
+            if self.conn.execute(sql + " LIMIT 1", args).fetchone() is not None:
+                return True
+        return False
+
+    def stage_rows(self) -> list[tuple[str, str, str]]:
+        """Every (episode, stage, key) marked done."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.conn.execute("SELECT episode_id, stage, key FROM stages ORDER BY 1, 2")
+        ]
+
+    def unmark_stage(self, episode_id: str, stage: str, key: str) -> None:
+        with store.transaction(self.conn):
+            self.conn.execute(
+                "DELETE FROM stages WHERE episode_id=? AND stage=? AND key=?",
+                (episode_id, stage, key),
+            )
 
     # ------------------------------------------------------------------ stages
     def stage_done(self, episode_id: str, stage: str, key: str) -> bool:
