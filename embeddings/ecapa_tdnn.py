@@ -172,8 +172,15 @@ class EcapaTDNN(nn.Module):
         )
         for i in range(1, len(channels) - 1):
             self.blocks.append(
-                SERes2NetBlock(channels[i - 1], channels[i], res2net_scale, se_channels,
-                               kernel_sizes[i], dilations[i], norm)  # fmt: skip
+                SERes2NetBlock(
+                    channels[i - 1],
+                    channels[i],
+                    res2net_scale,
+                    se_channels,
+                    kernel_sizes[i],
+                    dilations[i],
+                    norm,
+                )  # fmt: skip
             )
         self.mfa = TDNNBlock(
             channels[-2] * (len(channels) - 2), channels[-1], kernel_sizes[-1], dilations[-1], norm
