@@ -104,6 +104,7 @@ def load_anime_net(path: Path, **config: Any) -> AnimeSpeakerNet:
 
 class _EcapaBase(WindowedEmbedder):
     min_window_frames = 8  # reflect padding of the dilated convolutions needs > 4 frames
+    max_batch_frames = 6400  # 64 s of audio: the 9216-channel pooling input stays ~0.25 GB
 
     def _finish(self, net: nn.Module) -> None:
         self.model = net.to(self.device)

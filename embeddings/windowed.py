@@ -90,6 +90,8 @@ class WindowedEmbedder:
     min_window_frames = 1
     #: the shortest waveform :meth:`features` accepts, in samples
     min_samples = 1
+    #: at most this many frames in one batch (long windows batch fewer): bounded memory
+    max_batch_frames: int | None = None
 
     def __init__(
         self,
@@ -185,9 +187,12 @@ class WindowedEmbedder:
                     by_length.setdefault(seg.shape[0], []).append((pos, seg))
         sums = torch.zeros(len(chunk), self.dim)
         n_segments, n_done = sum(len(g) for g in by_length.values()), 0
-        for group in by_length.values():
-            for b in range(0, len(group), self.batch_size):
-                part = group[b : b + self.batch_size]
+        for length, group in by_length.items():
+            step = self.batch_size
+            if self.max_batch_frames is not None:
+                step = max(1, min(step, self.max_batch_frames // length))
+            for b in range(0, len(group), step):
+                part = group[b : b + step]
                 batch = torch.stack([seg for _, seg in part]).to(self.device)
                 emb = F.normalize(self.embed(batch).float().cpu(), dim=-1)
                 sums.index_add_(0, torch.tensor([pos for pos, _ in part]), emb)

@@ -247,6 +247,8 @@ def test_short_and_long_lines(anime_file):
     wave = _speech(1)[0]
     out = emb([wave[:50], wave[:1600], wave])  # 3 ms, 0.1 s, several 1 s windows
     assert out.shape == (3, 48) and np.isfinite(out).all()
+    emb.max_batch_frames = 120  # one window per batch: memory bound, same vectors
+    assert np.abs(emb([wave[:50], wave[:1600], wave]) - out).max() < 1e-5
     with pytest.raises(ValueError, match="empty"):
         emb([np.zeros(0, dtype=np.float32)])
 
