@@ -2,6 +2,9 @@
 
 Not a test: it prints a small table. Run from the repo root:
     python benchmarks/bench_voice.py [--data ../shared/data/librispeech_test_other]
+    python benchmarks/bench_voice.py --backend anime --random-weights --crops none  # speed only
+(``--random-weights`` saves an untrained network in the backend's file format: right for speed,
+meaningless for separation.)
 """
 
 from __future__ import annotations
@@ -70,6 +73,24 @@ def random_lines(waves: list[np.ndarray], n: int, lo: float, hi: float, seed: in
     return lines
 
 
+def random_weights(backend: str, folder: Path) -> dict[str, str]:
+    """Untrained full-size networks saved as the hub files are, for the ECAPA parts of backend."""
+    import torch
+
+    from embeddings.ecapa_tdnn import AnimeSpeakerNet, EcapaTDNN
+
+    files = {}
+    for part in backend.split("+"):
+        name = part.partition(":")[0]
+        if name.startswith("anime"):
+            files[name] = folder / f"{name}.pth"
+            torch.save(AnimeSpeakerNet().state_dict(), files[name])
+        elif name == "ecapa":
+            files[name] = folder / "embedding_model.ckpt"
+            torch.save(EcapaTDNN().state_dict(), files[name])
+    return {k: str(v) for k, v in files.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -81,7 +102,13 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--lines", type=int, default=150, help="1-4 s lines for the speed test")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--random-weights", action="store_true", help="untrained ECAPA weights")
     args = ap.parse_args()
+    kw: dict = {}
+    if args.random_weights:
+        import tempfile
+
+        kw["weights"] = random_weights(args.backend, Path(tempfile.mkdtemp()))
 
     waves, speakers = load_pool(args.data)
     print(f"{len(waves)} utterances, {len(set(speakers))} speakers from {args.data}\n")
@@ -91,7 +118,9 @@ def main() -> None:
     lines = random_lines(waves, args.lines, 1.0, 4.0)
     audio_s = sum(x.size for x in lines) / 16000
     for threads in [int(t) for t in args.threads.split(",")]:
-        emb = load_voice_embedder(args.backend, num_threads=threads, batch_size=args.batch_size)
+        emb = load_voice_embedder(
+            args.backend, num_threads=threads, batch_size=args.batch_size, **kw
+        )
         emb(lines[:4])  # warm-up
         t0 = time.perf_counter()
         emb(lines)
@@ -100,11 +129,13 @@ def main() -> None:
 
     print("\nseparation: 100 utterances, centre crops")
     print(f"{'crop':>5} {'min_s':>5} {'same':>6} {'diff':>6} {'gap':>6} {'NN acc':>6} {'EER':>6}")
-    for crop in args.crops.split(","):
+    for crop in [] if args.crops == "none" else args.crops.split(","):
         seconds = None if crop == "full" else float(crop)
         cropped = [centre_crop(w, seconds) for w in waves]
         for min_s in [float(m) for m in args.min_seconds.split(",")]:
-            emb = load_voice_embedder(args.backend, min_seconds=min_s, batch_size=args.batch_size)
+            emb = load_voice_embedder(
+                args.backend, min_seconds=min_s, batch_size=args.batch_size, **kw
+            )
             r = separation(emb(cropped), speakers)
             print(
                 f"{crop:>5} {min_s:>5.1f} {r['same']:>6.3f} {r['diff']:>6.3f} {r['gap']:>6.3f} "

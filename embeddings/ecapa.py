@@ -1,141 +1,179 @@
-"""speechbrain ECAPA-TDNN voice embeddings, the design card's optional voice backend.
+"""ECAPA-TDNN voice backends in plain torch: speechbrain's VoxCeleb model and the anime model.
 
-speechbrain is imported only when this backend is built: it needs a torchaudio that pairs with
-the installed torch, which the CPU torch used offline here does not have, so the default
-backend is CAM++ and this one is the ``castlist[ecapa]`` extra. Weights come from a local model
-directory (``hyperparams.yaml`` + ``embedding_model.ckpt``, speechbrain's own layout) or, on a
-machine that is online, a hub name such as ``speechbrain/spkrec-ecapa-voxceleb``.
+Both run without speechbrain or torchaudio (see :mod:`embeddings.ecapa_tdnn` and
+:mod:`embeddings.sbfbank`) and load their published weights files strictly:
+
+- ``ecapa``: speechbrain/spkrec-ecapa-voxceleb. Its ``EncoderClassifier.encode_batch`` (the
+  default ``normalize=False``) uses ``embedding_model.ckpt`` only: Fbank(80) -> per-utterance
+  mean normalisation (``InputNormalization(norm_type="sentence", std_norm=False)``) -> ECAPA.
+  ``mean_var_norm_emb.ckpt`` and ``classifier.ckpt`` are not needed.
+- ``anime`` / ``anime-va``: the ``anime_speaker_embedding`` package's ECAPA with GroupNorm
+  (``char`` and ``va`` variants), one ``embedding_model.pth`` each. Its forward pass scales a
+  waveform peaking above 1 down to 1, multiplies by 32768 (its training did), then Fbank(80)
+  straight into the network, without mean normalisation.
+
+Weights come from ``weights=`` (the CLI's ``--voice-weights``), an environment variable, or the
+Hugging Face hub on first use (cached); see :mod:`embeddings.weights`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
 
-from embeddings.base import ProgressHook, l2_normalise
-from embeddings.campplus import as_mono_float, resample, torch_threads
+from embeddings.ecapa_tdnn import AnimeSpeakerNet, EcapaTDNN
 from embeddings.errors import BackendUnavailable
+from embeddings.fbank import cmn
+from embeddings.sbfbank import fbank
+from embeddings.weights import HubFile, file_tag, resolve_weights
+from embeddings.windowed import WindowedEmbedder
 
 log = logging.getLogger(__name__)
 
-SOURCE_ENV = "CASTLIST_ECAPA_DIR"
-SAMPLE_RATE = 16000
+ECAPA_HUB = HubFile(
+    "speechbrain/spkrec-ecapa-voxceleb", "embedding_model.ckpt", "CASTLIST_ECAPA_DIR"
+)
+ANIME_HUB = {
+    "char": HubFile(
+        "litagin/anime_speaker_embedding_ecapa_tdnn_groupnorm",
+        "embedding_model.pth",
+        "CASTLIST_ANIME_WEIGHTS",
+    ),
+    "va": HubFile(
+        "litagin/anime_speaker_embedding_by_va_ecapa_tdnn_groupnorm",
+        "embedding_model.pth",
+        "CASTLIST_ANIME_VA_WEIGHTS",
+    ),
+}
+ANIME_SCALE = 32768.0
+BACKBONE = "backbone."
 
 
-def _encoder_classifier() -> Any:
-    """speechbrain's EncoderClassifier, or BackendUnavailable saying how to get it."""
+def _read_state(path: Path, what: str) -> Mapping[str, torch.Tensor]:
     try:
-        try:
-            from speechbrain.inference.speaker import EncoderClassifier
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("speechbrain.inference"):
-                raise
-            from speechbrain.pretrained import EncoderClassifier  # speechbrain < 1.0
-    except Exception as exc:  # missing, or torchaudio/torch mismatch breaking its import
-        raise BackendUnavailable(
-            "the ECAPA voice backend needs speechbrain (with a torchaudio matching torch): "
-            f"pip install 'castlist[ecapa]' ({type(exc).__name__}: {exc})"
-        ) from exc
-    return EncoderClassifier
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [""])[0][:300]
+        raise BackendUnavailable(f"{path} is not a readable {what} weights file: {reason}") from exc
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise BackendUnavailable(f"{path} is not a {what} state dict (a mapping of tensors)")
+    return state
 
 
-class EcapaEmbedder:
-    """Voice embedder: mono waveforms -> L2-normalised speechbrain ECAPA vectors.
+def _load_strict(net: nn.Module, state: Mapping[str, torch.Tensor], path: Path, what: str) -> None:
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise BackendUnavailable(f"{path} does not fit the {what} network: {reason}") from exc
 
-    ``source`` is a local model directory (or ``$CASTLIST_ECAPA_DIR``) or a hub name. Lines
-    are batched by similar length with speechbrain's relative lengths, so padding is masked out
-    of its statistics; lines shorter than ``min_seconds`` are repeat-padded, like CAM++.
+
+def load_ecapa_net(path: Path, **config: Any) -> EcapaTDNN:
+    """speechbrain's ``embedding_model.ckpt`` (a plain ``torch.save`` of the state dict)."""
+    net = EcapaTDNN(norm="batch", **config)
+    _load_strict(net, _read_state(path, "ECAPA"), path, "ECAPA")
+    return net.eval()
+
+
+def load_anime_net(path: Path, **config: Any) -> AnimeSpeakerNet:
+    """The anime model's ``embedding_model.pth``: the ``AnimeSpeakerEmbedding`` module's state dict.
+
+    Its keys carry the ``backbone.`` prefix; a file saved from the bare ECAPA (no prefix) is
+    accepted too. Keys outside the backbone (a training head, say) are ignored with a note,
+    which is what the package's own ``strict=False`` load does; every backbone key must match.
     """
+    state = dict(_read_state(path, "anime ECAPA"))
+    if not any(k.startswith(BACKBONE) for k in state):
+        state = {BACKBONE + k: v for k, v in state.items()}
+    extra = sorted(k for k in state if not k.startswith(BACKBONE))
+    if extra:
+        log.warning("%s: ignoring %d keys outside the backbone (%s...)", path, len(extra), extra[0])
+        state = {k: v for k, v in state.items() if k.startswith(BACKBONE)}
+    net = AnimeSpeakerNet(**config)
+    _load_strict(net, state, path, "anime ECAPA-GroupNorm")
+    return net.eval()
+
+
+class _EcapaBase(WindowedEmbedder):
+    min_window_frames = 8  # reflect padding of the dilated convolutions needs > 4 frames
+    max_batch_frames = 6400  # 64 s of audio: the 9216-channel pooling input stays ~0.25 GB
+
+    def _finish(self, net: nn.Module) -> None:
+        self.model = net.to(self.device)
+        self.dim = int(self._backbone().fc.conv.out_channels)
+
+    def _backbone(self) -> EcapaTDNN:
+        return self.model
+
+    def features(self, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [fbank(self.scale(w).unsqueeze(0))[0] for w in waves]
+
+    def scale(self, wave: torch.Tensor) -> torch.Tensor:
+        return wave
+
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model(batch).reshape(batch.shape[0], -1)
+
+
+class EcapaEmbedder(_EcapaBase):
+    """speechbrain's spkrec-ecapa-voxceleb: waveforms -> L2-normalised 192-d vectors."""
 
     def __init__(
         self,
-        source: str | os.PathLike[str] | None = None,
-        savedir: str | os.PathLike[str] | None = None,
+        weights: str | os.PathLike[str] | None = None,
         device: str = "cpu",
-        batch_size: int = 32,
+        batch_size: int = 16,
         min_seconds: float = 1.0,
+        max_seconds: float = 20.0,
         num_threads: int | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
-        self.source = source
-        self.savedir = savedir
-        self.device = device
-        self.batch_size = batch_size
-        self.min_seconds = min_seconds
-        self.num_threads = num_threads
-        self.model = self._load()
-        with torch.inference_mode():
-            probe = self.model.encode_batch(torch.zeros(1, SAMPLE_RATE))
-        self.dim = int(probe.shape[-1])
-        tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(self._source)).name) or "model"
-        self.name = f"ecapa-{tag}-v1"
+        super().__init__(device, batch_size, min_seconds, max_seconds, num_threads)
+        self.weights_path = resolve_weights(ECAPA_HUB, weights)
+        self._finish(load_ecapa_net(self.weights_path, **dict(config or {})))
+        self.name = f"ecapa-voxceleb-{file_tag(self.weights_path)}"
+        log.info("loaded ECAPA (VoxCeleb) weights from %s", self.weights_path)
 
-    def _load(self) -> Any:
-        encoder_classifier = _encoder_classifier()
-        source = self.source if self.source is not None else os.environ.get(SOURCE_ENV)
-        if source is None:
-            raise BackendUnavailable(
-                f"the ECAPA backend needs a model: pass source= (a local speechbrain model dir "
-                f"or hub name) or set {SOURCE_ENV}"
-            )
-        self._source = source
-        kwargs: dict[str, Any] = {"run_opts": {"device": self.device}}
-        local = Path(source).expanduser()
-        if local.is_dir():
-            if not (local / "hyperparams.yaml").is_file():
-                raise BackendUnavailable(
-                    f"{local} has no hyperparams.yaml (not a speechbrain model)"
-                )
-            source = str(local.resolve())
-            kwargs["overrides"] = {"pretrained_path": source}
-        elif local.is_absolute() or str(source).startswith((".", "~")) or local.exists():
-            raise BackendUnavailable(f"ECAPA model directory not found: {local}")
-        key = hashlib.sha1(str(source).encode()).hexdigest()[:12]
-        savedir = self.savedir or Path(tempfile.gettempdir()) / "castlist-ecapa" / key
-        try:
-            model = encoder_classifier.from_hparams(source=source, savedir=str(savedir), **kwargs)
-        except Exception as exc:
-            raise BackendUnavailable(
-                f"could not load the ECAPA model from {source}: {exc}"
-            ) from exc
-        model.eval()
-        log.info("loaded ECAPA model from %s", source)
-        return model
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        return cmn(feats)  # speechbrain's sentence-level mean normalisation
 
-    def __call__(
+
+class AnimeEmbedder(_EcapaBase):
+    """The anime/visual-novel ECAPA-GroupNorm (``variant`` ``"char"`` or ``"va"``), 192-d."""
+
+    def __init__(
         self,
-        waves: Sequence[np.ndarray],
-        sample_rate: int = SAMPLE_RATE,
-        progress: ProgressHook | None = None,
-    ) -> np.ndarray:
-        total = len(waves)
-        out = np.zeros((total, self.dim), dtype=np.float32)
-        prepared = []
-        min_len = max(1, round(self.min_seconds * SAMPLE_RATE))
-        for i, wave in enumerate(waves):
-            wave = resample(as_mono_float(wave, i), sample_rate)
-            if wave.size < min_len:
-                wave = np.resize(wave, min_len)  # cycle the speech itself
-            prepared.append(wave)
-        order = np.argsort([w.size for w in prepared], kind="stable")
-        with torch_threads(self.num_threads), torch.inference_mode():
-            for start in range(0, total, self.batch_size):
-                idx = order[start : start + self.batch_size]
-                longest = max(prepared[i].size for i in idx)
-                batch = torch.zeros(len(idx), longest)
-                for row, i in enumerate(idx):
-                    batch[row, : prepared[i].size] = torch.from_numpy(prepared[i])
-                lens = torch.tensor([prepared[i].size / longest for i in idx])
-                emb = self.model.encode_batch(batch, lens)
-                out[idx] = emb.reshape(len(idx), -1).float().cpu().numpy()
-                if progress is not None:
-                    progress(min(start + self.batch_size, total), total)
-        return l2_normalise(out)
+        variant: str = "char",
+        weights: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        batch_size: int = 16,
+        min_seconds: float = 1.0,
+        max_seconds: float = 20.0,
+        num_threads: int | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if variant not in ANIME_HUB:
+            raise ValueError(f"anime variant must be one of {sorted(ANIME_HUB)}, not {variant!r}")
+        super().__init__(device, batch_size, min_seconds, max_seconds, num_threads)
+        self.variant = variant
+        self.weights_path = resolve_weights(ANIME_HUB[variant], weights)
+        self._finish(load_anime_net(self.weights_path, **dict(config or {})))
+        self.name = f"anime-{variant}-{file_tag(self.weights_path)}"
+        log.info("loaded anime ECAPA (%s) weights from %s", variant, self.weights_path)
+
+    def _backbone(self) -> EcapaTDNN:
+        return self.model.backbone
+
+    def scale(self, wave: torch.Tensor) -> torch.Tensor:
+        peak = float(wave.abs().max()) if wave.numel() else 0.0
+        if peak > 1.0:
+            wave = wave / peak
+        return wave * ANIME_SCALE

@@ -74,7 +74,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as ws:
         if args.faces:
             ws.set_meta("face_style", args.faces)
-        summary = run(ws, voice=args.voice, progress=ProgressPrinter())
+        summary = run(
+            ws, voice=args.voice, progress=ProgressPrinter(), voice_weights=args.voice_weights
+        )
     print(summary)
     return 0
 
@@ -359,7 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run", cmd_run, "embed, group and name every line (resumable, cheap to re-run)")
     workspace_arg(p)
     p.add_argument(
-        "--voice", default=None, help="voice model: campplus (default, offline) or ecapa"
+        "--voice",
+        default=None,
+        help="voice model: campplus (default, offline), anime, anime-va, ecapa, or a fusion "
+        "such as campplus+anime (NAME:WEIGHT to weight a part)",
+    )
+    p.add_argument(
+        "--voice-weights",
+        action="append",
+        metavar="PATH|NAME=PATH",
+        help="local weights file of the voice model (instead of the model hub); for a fusion, "
+        "NAME=PATH per model (repeatable)",
     )
     p.add_argument(
         "--faces",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
 from embeddings.voice import load_voice_embedder
 from pipelines.doctor import repair_vectors
-from pipelines.errors import ModelError, WorkspaceError
+from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.faces_stage import run_faces, style_summary
 from pipelines.season import SeasonResult, group_season
 from pipelines.voice import embed_episode
@@ -22,18 +24,47 @@ Progress = Callable[[str, int, int], None]
 DEFAULT_VOICE = "campplus"
 
 
-def voice_embedder(name: str):  # noqa: ANN201
+def voice_weights_arg(values: list[str] | str | None) -> str | dict[str, str] | None:
+    """``--voice-weights`` values as one absolute path, or ``{model: path}`` from NAME=PATH."""
+    if not values:
+        return None
+    from embeddings.voice import VOICE_BACKENDS
+
+    plain: list[str] = []
+    named: dict[str, str] = {}
+    for value in [values] if isinstance(values, str) else values:
+        name, sep, path = value.partition("=")
+        if sep and name in VOICE_BACKENDS:
+            named[name] = str(Path(path).expanduser().resolve())
+        else:
+            plain.append(str(Path(value).expanduser().resolve()))
+    if plain and (named or len(plain) > 1):
+        raise UsageError(
+            "--voice-weights: give one PATH for one voice model, or NAME=PATH per model of a "
+            "fusion (e.g. --voice-weights anime=embedding_model.pth)"
+        )
+    return plain[0] if plain else named
+
+
+def voice_embedder(name: str, weights: str | dict[str, str] | None = None):  # noqa: ANN201
+    """The voice backend ``name`` (a fusion when '+'-joined), errors as CastlistErrors."""
     from embeddings.errors import BackendUnavailable
 
     try:
-        return load_voice_embedder(name)
+        return load_voice_embedder(name, weights=weights)
     except BackendUnavailable as exc:
-        raise ModelError(str(exc)) from exc
+        raise ModelError(f"voice model {name!r}: {exc}") from exc
+    except ValueError as exc:
+        raise UsageError(f"--voice {name}: {exc}") from exc
 
 
 def run(
-    ws: Workspace, voice: str | None = None, progress: Progress | None = None, embedder=None
-) -> str:  # noqa: ANN001
+    ws: Workspace,
+    voice: str | None = None,
+    progress: Progress | None = None,
+    embedder=None,  # noqa: ANN001
+    voice_weights: list[str] | str | None = None,
+) -> str:
     """Embed what is not embedded yet, then regroup the season. Safe to interrupt and re-run."""
     episodes = ws.episodes()
     if not episodes:
@@ -43,8 +74,11 @@ def run(
     repaired = repair_vectors(ws)  # stages marked done whose files are gone or bad: redo them
     if all(ep.kind == "imported" for ep in episodes):  # vectors came with the lines
         return f"{summary_of_skips(ws)}\n{regroup(ws)}"
+    weights = voice_weights_arg(voice_weights)
+    if voice is None or voice == ws.get_meta("voice_backend"):  # same model: same weights file
+        weights = weights or json.loads(ws.get_meta("voice_weights") or "null")
     voice = voice or ws.get_meta("voice_backend") or DEFAULT_VOICE
-    embedder = embedder or voice_embedder(voice)
+    embedder = embedder or voice_embedder(voice, weights)
     if any(ep.kind == "imported" for ep in episodes):
         raise WorkspaceError(
             f"{ws.root}: mixes imported lines with media episodes; keep imported embeddings "
@@ -57,6 +91,7 @@ def run(
     if progress:
         progress("episodes", len(episodes), len(episodes))
     ws.set_meta("voice_backend", voice)
+    ws.set_meta("voice_weights", json.dumps(weights))
     ws.set_meta("voice_model", embedder.name)
     run_faces(ws, progress)
     result = group_season(ws, embedder.name)

@@ -1,9 +1,8 @@
-"""Voice embeddings: Kaldi fbank, the CAM++ network and backend, the registry, ECAPA loading."""
+"""Voice embeddings: Kaldi fbank, the CAM++ network and backend, the registry."""
 
 from __future__ import annotations
 
 import importlib.util
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -225,77 +224,3 @@ def test_speaker_separation_on_librispeech(embedder):
     # measured here: gap 0.60 and accuracy 1.00 (3 s centre crops, 100 utterances, 10 speakers)
     assert gap > 0.4
     assert accuracy >= 0.95
-
-
-# --------------------------------------------------------------------------- ECAPA
-def _speechbrain_importable() -> bool:
-    try:
-        from embeddings.ecapa import _encoder_classifier
-
-        _encoder_classifier()
-    except BackendUnavailable:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_speechbrain_importable(), reason="speechbrain imports here")
-def test_ecapa_without_speechbrain_names_the_extra(tmp_path):
-    from embeddings.ecapa import EcapaEmbedder
-
-    with pytest.raises(BackendUnavailable, match=r"castlist\[ecapa\]"):
-        EcapaEmbedder(source=tmp_path)
-
-
-TINY_ECAPA_YAML = """\
-pretrained_path: placeholder
-n_mels: 24
-compute_features: !new:speechbrain.lobes.features.Fbank
-    n_mels: !ref <n_mels>
-mean_var_norm: !new:speechbrain.processing.features.InputNormalization
-    norm_type: sentence
-    std_norm: False
-embedding_model: !new:speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN
-    input_size: !ref <n_mels>
-    channels: [32, 32, 32, 32, 96]
-    kernel_sizes: [5, 3, 3, 3, 1]
-    dilations: [1, 2, 3, 4, 1]
-    attention_channels: 16
-    lin_neurons: 48
-modules:
-    compute_features: !ref <compute_features>
-    mean_var_norm: !ref <mean_var_norm>
-    embedding_model: !ref <embedding_model>
-pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
-    loadables:
-        embedding_model: !ref <embedding_model>
-    paths:
-        embedding_model: !ref <pretrained_path>/embedding_model.ckpt
-"""
-
-
-def test_ecapa_loads_a_model_dir_in_speechbrains_format(tmp_path):
-    pytest.importorskip("speechbrain")
-    if not _speechbrain_importable():
-        pytest.skip("speechbrain is installed but cannot be imported (torchaudio/torch mismatch)")
-    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
-
-    from embeddings.ecapa import EcapaEmbedder
-
-    model_dir = tmp_path / "tiny-ecapa"
-    model_dir.mkdir()
-    (model_dir / "hyperparams.yaml").write_text(textwrap.dedent(TINY_ECAPA_YAML))
-    torch.manual_seed(0)
-    net = ECAPA_TDNN(24, channels=[32, 32, 32, 32, 96], attention_channels=16, lin_neurons=48)
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    torch.save(net.state_dict(), model_dir / "embedding_model.ckpt")
-
-    emb = load_voice_embedder("ecapa", source=model_dir, savedir=tmp_path / "save")
-    assert isinstance(emb, Embedder) and emb.dim == 48 and emb.name == "ecapa-tiny-ecapa-v1"
-    loaded = emb.model.mods.embedding_model.state_dict()
-    assert all(torch.equal(loaded[k].cpu(), v) for k, v in net.state_dict().items())
-    out = emb([_synthetic(s, seed=i) for i, s in enumerate([0.3, 1.0, 2.5])])
-    assert out.shape == (3, 48) and out.dtype == np.float32
-    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
-    with pytest.raises(BackendUnavailable, match="not found"):
-        EcapaEmbedder(source=tmp_path / "missing")
