@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import shutil
 import time
 from collections import Counter
@@ -182,7 +183,9 @@ def render(spec: ActedSpec, data: Path, out_dir: Path) -> tuple[Path, Path, Path
         active[a:b] = True
     bg = background(n, rng, music=True)
     p_speech = float(np.mean(speech[active] ** 2))
-    mix = speech + bg * np.sqrt(p_speech / ((float(np.mean(bg**2)) + 1e-12) * 10 ** (spec.snr_db / 10)))
+    mix = speech + bg * np.sqrt(
+        p_speech / ((float(np.mean(bg**2)) + 1e-12) * 10 ** (spec.snr_db / 10))
+    )
     mix = (mix * min(1.0, 0.98 / float(np.max(np.abs(mix))))).astype(np.float32)
     out_dir.mkdir(parents=True, exist_ok=True)
     media, srt, ass = (out_dir / f"ep01{ext}" for ext in (".wav", ".srt", ".ass"))
@@ -200,6 +203,25 @@ def render(spec: ActedSpec, data: Path, out_dir: Path) -> tuple[Path, Path, Path
             rel = clip.relative_to(data / "acted_voices").as_posix()
             w.writerow([k, f"{t.start:.2f}", f"{t.end:.2f}", t.speaker, voice, rel, "ep01"])
     return media, srt, truth, len(placed)
+
+
+def _claim(root: Path) -> bool:
+    """Mark ``root`` as being built by this process; False when another live process is on it
+    (two builders can then share the list without colliding)."""
+    root.mkdir(parents=True, exist_ok=True)
+    marker = root / "BUILDING"
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(marker.read_text().strip() or 0), 0)
+            return False
+        except (ValueError, ProcessLookupError, PermissionError):
+            marker.write_text(str(os.getpid()))  # its builder died: take over
+            return True
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(os.getpid()))
+    return True
 
 
 def build(
@@ -220,7 +242,7 @@ def build(
     for spec in specs:
         root = work / spec.name
         roots.append(root)
-        if (root / "DONE").is_file():
+        if (root / "DONE").is_file() or not _claim(root):
             continue
         t0 = time.perf_counter()
         for sub in ("media", "ws"):
@@ -235,6 +257,7 @@ def build(
         ws.set_meta("voice_model", embedder.name)
         ws.close()
         (root / "DONE").write_text(f"acted:{spec.name.rsplit('_snr', 1)[0]}\n", encoding="utf-8")
+        (root / "BUILDING").unlink(missing_ok=True)
         log.info("built %s: %d lines in %.0f s", spec.name, n, time.perf_counter() - t0)
     return roots
 

@@ -59,7 +59,9 @@ def load_acted(work: Path = acted_data.DEFAULT_WORK) -> list[Season]:
     return [load(r) for r in acted_data.cached(work)]
 
 
-def episode_items(seasons: list[Season]) -> Iterator[tuple[str, np.ndarray, pd.DataFrame, np.ndarray]]:
+def episode_items(
+    seasons: list[Season],
+) -> Iterator[tuple[str, np.ndarray, pd.DataFrame, np.ndarray]]:
     """(name, voice vectors of the speech lines, their lines frame with ``truth``, truth codes)."""
     for s in seasons:
         for ep, X, df in zip(s.episodes, s.X, s.frames, strict=True):
@@ -162,7 +164,9 @@ def model_seasons(seasons: list[Season], model: str) -> list[Season] | None:
         for ep, df in zip(s.episodes, s.frames, strict=True):
             Xs.append(embed_episode(ws, ep, embedder)[df["idx"].to_numpy()])
         ws.close()
-        out.append(Season(s.name, s.series, s.root, s.episodes, Xs, s.feats, s.frames, embedder.name))
+        out.append(
+            Season(s.name, s.series, s.root, s.episodes, Xs, s.feats, s.frames, embedder.name)
+        )
     return out
 
 
@@ -225,7 +229,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{model}: not measured here: no weights offline")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"rows": res.to_dict("records"), "not_measured": missing}, indent=1, default=float),
+            json.dumps(
+                {"rows": res.to_dict("records"), "not_measured": missing}, indent=1, default=float
+            ),
             encoding="utf-8",
         )
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, WorkspaceError
 from pipelines.faces_stage import run_faces
-from pipelines.season import SeasonResult, group_season
+from pipelines.season import SeasonResult, group_season, voice_evidence_line
 from pipelines.voice import embed_episode
 from pipelines.workspace import Workspace
 
@@ -89,6 +89,7 @@ def status(ws: Workspace) -> str:
         f"speech lines: {len(speech)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
     )
     out.append(summary_of_skips(ws))
+    out += [line for line in [voice_evidence_line(ws)] if line]
     if speech["group_id"].notna().any():
         top = speech.groupby("character").size().sort_values(ascending=False)
         out.append(
