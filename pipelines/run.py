@@ -14,7 +14,7 @@ from embeddings.voice import load_voice_embedder
 from pipelines.doctor import repair_vectors
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.faces_stage import run_faces, style_summary
-from pipelines.season import SeasonResult, group_season
+from pipelines.season import SeasonResult, group_season, voice_evidence_line
 from pipelines.voice import embed_episode
 from pipelines.workspace import Workspace
 
@@ -129,6 +129,7 @@ def status(ws: Workspace) -> str:
         f"speech lines: {len(speech)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
     )
     out.append(summary_of_skips(ws))
+    out += [line for line in [voice_evidence_line(ws)] if line]
     if speech["group_id"].notna().any():
         out += _roster_lines(speech)
     history = ws.history(limit=5)

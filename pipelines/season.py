@@ -10,6 +10,7 @@ never written.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -217,6 +218,7 @@ CLUSTERING = {
     "reliability_threshold": 0.85,
     "leftover_threshold": 0.45,
     "must_merge_threshold": 0.5,
+    "calibrate": True,
 }
 """ReliableFirstClustering settings chosen on real CAM++ vectors of pseudo-episodes, holding one
 series out at a time (`python benchmarks/bench_grouping.py --tune`): every held-out series
@@ -228,7 +230,45 @@ ops/100 on every series (mean 4.2 -> 3.9); mean edge F1 0.969 -> 0.970 (each ser
 hair (3.88 vs 3.91 ops/100) but lowers edge F1 and once put stray lines into wrong groups that
 then carried hand names across the season (edge F1 0.80 vs 0.96 on one series with one label
 per voice), so a bar (0.25) stays. A hand-named line clustered with another voice moves alone
-instead of merging the two groups (``must_merge_threshold``)."""
+instead of merging the two groups (``must_merge_threshold``). ``calibrate``: these thresholds
+hold for vectors as well separated as the LibriSpeech pseudo-episodes; each episode's own
+similarity distribution (grouping/calibrate.py) raises them where different voices sit closer
+(acted voices: ~0.47 instead of 0.38), so such an episode over-splits instead of merging into a
+few giant groups (`python benchmarks/bench_acted.py`)."""
+
+VOICE_EVIDENCE = "voice_evidence"
+"""Workspace meta key: JSON of the last regroup's calibration (weak/ok per episode)."""
+
+
+def record_voice_evidence(ws: Workspace, per_episode: dict[str, dict]) -> None:
+    """Store what the calibration said about each episode's voices, for ``castlist status``."""
+    if not per_episode:
+        return
+    weak = sorted(e for e, ev in per_episode.items() if ev.get("voice_evidence") == "weak")
+    summary = {
+        "voice_evidence": "weak" if weak else "ok",
+        "weak_episodes": weak,
+        "episodes": len(per_episode),
+        "separation": round(float(np.median([ev["separation"] for ev in per_episode.values()])), 2),
+        "per_episode": per_episode,
+    }
+    ws.set_meta(VOICE_EVIDENCE, json.dumps(summary, sort_keys=True))
+
+
+def voice_evidence_line(ws: Workspace) -> str | None:
+    """One status line when the voices of some episodes could not be told apart well."""
+    raw = ws.get_meta(VOICE_EVIDENCE)
+    ev = json.loads(raw) if raw else {}
+    if ev.get("voice_evidence") != "weak":
+        return None
+    weak = ev["weak_episodes"]
+    return (
+        f"voice evidence: weak in {len(weak)} of {ev['episodes']} episodes "
+        f"({', '.join(weak[:5])}{', ...' if len(weak) > 5 else ''}; median separation "
+        f"{ev['separation']:.1f}, >= 2.5 is ok): voices sit close, so groups were over-split; "
+        "merging two groups is one action"
+    )
+
 
 LINKING = {"threshold": 0.5}
 """RosterLinker settings: on real vectors (episodes 1-2 labelled, episode 3 scored) a link
@@ -328,6 +368,7 @@ def group_season(
         model = _refined_model(ws, voice_model, human, model)
 
     frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
+    evidence: dict[str, dict] = {}
     for episode in ws.episodes():
         X_all = ws.load_vectors(episode.id, "voice", voice_model)
         if X_all is None:
@@ -346,6 +387,8 @@ def group_season(
         )
         X = fuse_faces(episode.id, X_all)[df["idx"].to_numpy()]  # voice alone without faces
         labels = clusterer.fit_predict(X, core_score, episode_constraints(df, human, locks, cannot))
+        if getattr(clusterer, "calibration_", None) is not None:
+            evidence[episode.id] = clusterer.calibration_.evidence()
         keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)
         group_keys += keys
         retired += gone
@@ -355,11 +398,13 @@ def group_season(
         # lines whose group membership is itself evidence: they built the group, a person tied
         # them to it, or they joined it clearly. A hand-named line that merely attached with a
         # weak score must not name its group (nor the season character) after itself.
+        used = getattr(clusterer, "thresholds_", {})
         strong = getattr(clusterer, "probabilities_", np.ones(len(labels))) >= max(
-            clusterer.reliable_attach_threshold, 0.5
+            used.get("reliable_attach_threshold", clusterer.reliable_attach_threshold), 0.5
         )
         placed.append(getattr(clusterer, "core_", np.ones(len(labels), bool)) | strong)
 
+    record_voice_evidence(ws, evidence)
     result = SeasonResult()
     result.propagated_before = Counter(
         name for name, source in prev_labels.values() if source == LabelSource.PROPAGATED.value
