@@ -42,7 +42,7 @@ class LabelProjection:
 
     def __init__(
         self,
-        min_dof: int = 8,
+        min_dof: int = 4,
         min_classes: int = 2,
         shrinkage: float | None = None,
         center: bool = True,
