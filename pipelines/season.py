@@ -31,6 +31,7 @@ from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
 from pipelines.faces_stage import face_fuser
 from pipelines.ids import match_ids, retired_ids
+from pipelines.label_space import label_projection
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import IdMinter, Workspace
 
@@ -362,6 +363,7 @@ def group_season(
     retired: list[tuple[str, str, str | None, str]] = []
     clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
     fuse_faces = face_fuser(ws, voice_model)
+    project = label_projection(ws, voice_model, human, fuse_faces)  # identity until enough labels
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
     if refine and model is not None and len(human) >= 40:
@@ -385,7 +387,7 @@ def group_season(
             if core_by == "confidence"
             else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
         )
-        X = fuse_faces(episode.id, X_all)[df["idx"].to_numpy()]  # voice alone without faces
+        X = project(fuse_faces(episode.id, X_all))[df["idx"].to_numpy()]  # voice alone w/o faces
         labels = clusterer.fit_predict(X, core_score, episode_constraints(df, human, locks, cannot))
         if getattr(clusterer, "calibration_", None) is not None:
             evidence[episode.id] = clusterer.calibration_.evidence()
