@@ -59,7 +59,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise CastlistError("--subs names one subtitle file, so give one media file with it")
     with Workspace.open(args.workspace) as ws:
         for media in args.media:
-            added = add_episode(ws, media, args.subs)
+            added = add_episode(
+                ws, media, args.subs, args.subs_lang, args.subs_track, args.asr, args.asr_model
+            )
             state = "added" if added.created else "already there, unchanged"
             print(f"{added.episode.id}: {state} ({added.summary})")
     return 0
@@ -181,15 +183,20 @@ def cmd_import(args: argparse.Namespace) -> int:
             )
         vectors[modality] = Path(path)
     with Workspace.init(args.workspace) as ws:
+        if args.speaker_as_hint:  # the speaker column is a guess to check, not truth
+            ws.set_meta("speaker_as_hint", "1")
         print(import_lines(ws, Path(args.lines), vectors))
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from pipelines.hints import hint_questions
     from pipelines.review import questions
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
+        for text in hint_questions(ws)[: args.limit]:
+            print(f"[subtitles] {text}")
         for q in questions(ws, limit=args.limit):
             print(f"[saves {q.saves:.1f}] {q.text}")
     return 0
@@ -267,6 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("media", nargs="+", help="video/audio files; subtitles are found beside them")
     p.add_argument("--subs", help="subtitle file (SRT/ASS) for a single media file")
+    p.add_argument("--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)")
+    p.add_argument("--subs-track", type=int, help="use embedded subtitle track N (from 0)")
+    p.add_argument(
+        "--asr",
+        nargs="?",
+        const="on",
+        choices=["on", "auto"],
+        help="transcribe the audio (faster-whisper) instead of reading subtitles; "
+        "'--asr auto' only when no subtitles are found",
+    )
+    p.add_argument("--asr-model", help="whisper model: a name or a CTranslate2 folder")
 
     p = command("run", cmd_run, "embed, group and name every line (resumable, cheap to re-run)")
     workspace_arg(p)
@@ -334,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--vectors", action="append", help="MODALITY=FILE.npy, row i = line i (repeatable)"
+    )
+    p.add_argument(
+        "--speaker-as-hint",
+        action="store_true",
+        help="treat the speaker column as subtitle name hints (proposed names) instead of truth",
     )
 
     p = command("review", cmd_review, "the questions that save the most work, best first")

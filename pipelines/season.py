@@ -29,6 +29,7 @@ from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
 from pipelines.faces_stage import face_fuser
+from pipelines.hints import propose_names
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import Workspace
 
@@ -372,6 +373,7 @@ def group_season(
         else:
             label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))
             result.sources["unnamed"] += 1
+    label_rows = propose_names(ws, df, roster, group_of, label_rows, result.sources)  # hints
     ws.write_machine_results(group_rows, label_rows)
     result.n_lines = len(df)
     result.n_groups = len(groups)
