@@ -74,7 +74,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as ws:
         if args.faces:
             ws.set_meta("face_style", args.faces)
-        summary = run(ws, voice=args.voice, progress=ProgressPrinter())
+        summary = run(
+            ws, voice=args.voice, progress=ProgressPrinter(), separate=args.separate
+        )
     print(summary)
     return 0
 
@@ -295,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--faces",
         choices=["auto", "live", "anime", "off"],
         help="face backend for video episodes (default: auto, guessed once per workspace)",
+    )
+    p.add_argument(
+        "--separate",
+        metavar="MODEL",
+        help="remove music before embedding voices with an audio-separator model (file name "
+        "or path, e.g. UVR-MDX-NET-Voc_FT.onnx); 'off' turns it off again",
     )
 
     p = command("label", cmd_label, "name lines, a group or a character by hand")

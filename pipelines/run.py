@@ -10,6 +10,7 @@ from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, WorkspaceError
 from pipelines.faces_stage import run_faces
 from pipelines.season import SeasonResult, group_season
+from pipelines.separate import prepare as separate_stage
 from pipelines.voice import embed_episode
 from pipelines.workspace import Workspace
 
@@ -29,7 +30,11 @@ def voice_embedder(name: str):  # noqa: ANN201
 
 
 def run(
-    ws: Workspace, voice: str | None = None, progress: Progress | None = None, embedder=None
+    ws: Workspace,
+    voice: str | None = None,
+    progress: Progress | None = None,
+    embedder=None,
+    separate: str | None = None,
 ) -> str:  # noqa: ANN001
     """Embed what is not embedded yet, then regroup the season. Safe to interrupt and re-run."""
     episodes = ws.episodes()
@@ -46,6 +51,7 @@ def run(
             f"{ws.root}: mixes imported lines with media episodes; keep imported embeddings "
             "in a workspace of their own"
         )
+    embedder = separate_stage(ws, separate, embedder, progress)  # music off when asked
     for n, episode in enumerate(episodes, 1):
         if progress:
             progress("episodes", n - 1, len(episodes))
