@@ -53,7 +53,11 @@ def run_share(root: Path, share: float, seed: int = 0) -> dict[str, float]:
             ws.conn.execute("UPDATE lines SET name_hint=''")
             ws.conn.executemany(
                 "UPDATE lines SET name_hint=? WHERE id=?",
-                [(c, lid) for lid, c, k in zip(truth["id"], truth["character"], keep) if k],
+                [
+                    (c, lid)
+                    for lid, c, k in zip(truth["id"], truth["character"], keep, strict=True)
+                    if k
+                ],
             )
         group_season(ws, season.model)
         df = ws.lines_frame(speech_only=True).merge(truth, on="id")
