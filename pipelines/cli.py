@@ -51,17 +51,30 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask(question: str) -> bool:
+    """A yes/no question on a terminal; False (no) when nobody is there to answer."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def cmd_add(args: argparse.Namespace) -> int:
-    from pipelines.ingest import add_episode
+    from pipelines.ingest import NoSubtitles, add_episode
     from pipelines.workspace import Workspace
 
     if args.subs and len(args.media) > 1:
         raise CastlistError("--subs names one subtitle file, so give one media file with it")
     with Workspace.open(args.workspace) as ws:
         for media in args.media:
-            added = add_episode(
-                ws, media, args.subs, args.subs_lang, args.subs_track, args.asr, args.asr_model
-            )
+            try:
+                added = add_episode(
+                    ws, media, args.subs, args.subs_lang, args.subs_track, args.asr, args.asr_model
+                )
+            except NoSubtitles:
+                if args.asr is not None or not _ask(f"{media}: no subtitles; transcribe it?"):
+                    raise
+                added = add_episode(ws, media, asr="on", asr_model=args.asr_model)
             state = "added" if added.created else "already there, unchanged"
             print(f"{added.episode.id}: {state} ({added.summary})")
     return 0

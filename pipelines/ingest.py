@@ -27,6 +27,10 @@ from pipelines.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
+class NoSubtitles(SubtitleError):
+    """An episode has no subtitles beside it or inside it (the CLI may offer ASR)."""
+
+
 @dataclass(frozen=True)
 class Added:
     episode: Episode
@@ -93,7 +97,7 @@ def find_episode_subtitles(
     if asr == "auto":
         log.info("%s: no subtitles beside or inside it; transcribing", media)
         return None
-    raise SubtitleError(
+    raise NoSubtitles(
         f"{media}: no subtitles found beside it (looked for {media.stem}.ass/.ssa/.srt/.vtt) "
         "or inside it; give one with --subs FILE, or transcribe the audio with --asr"
     )

@@ -153,7 +153,7 @@ def test_add_uses_the_embedded_track_and_reads_its_names(two_tracks, tmp_path):
     ws.close()
 
 
-def test_cli_add_with_track_and_without_subtitles(two_tracks, tmp_path, capsys):
+def test_cli_add_with_track_and_without_subtitles(two_tracks, tmp_path, capsys, monkeypatch):
     ws = tmp_path / "ws"
     assert main(["init", str(ws)]) == 0
     assert main(["add", str(ws), str(two_tracks), "--subs-track", "0"]) == 2
@@ -165,5 +165,12 @@ def test_cli_add_with_track_and_without_subtitles(two_tracks, tmp_path, capsys):
     assert main(["add", str(ws), str(bare)]) == 2
     err = capsys.readouterr().err
     assert "no subtitles found beside it" in err and "--asr" in err
+    # on a terminal, castlist asks before transcribing; "no" keeps the clear error
+    import pipelines.cli as cli
+
+    asked = []
+    monkeypatch.setattr(cli, "_ask", lambda q: asked.append(q) or False)
+    assert main(["add", str(ws), str(bare)]) == 2
+    assert asked == [f"{bare}: no subtitles; transcribe it?"]
     assert main(["add", str(ws), str(two_tracks), "--subs-lang", "eng"]) == 0
     assert "4 speech lines" in capsys.readouterr().out
