@@ -53,15 +53,30 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask(question: str) -> bool:
+    """A yes/no question on a terminal; False (no) when nobody is there to answer."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def cmd_add(args: argparse.Namespace) -> int:
-    from pipelines.ingest import add_episode
+    from pipelines.ingest import NoSubtitles, add_episode
     from pipelines.workspace import Workspace
 
     if args.subs and len(args.media) > 1:
         raise CastlistError("--subs names one subtitle file, so give one media file with it")
     with Workspace.open(args.workspace) as ws:
         for media in args.media:
-            added = add_episode(ws, media, args.subs)
+            try:
+                added = add_episode(
+                    ws, media, args.subs, args.subs_lang, args.subs_track, args.asr, args.asr_model
+                )
+            except NoSubtitles:
+                if args.asr is not None or not _ask(f"{media}: no subtitles; transcribe it?"):
+                    raise
+                added = add_episode(ws, media, asr="on", asr_model=args.asr_model)
             state = "added" if added.created else "already there, unchanged"
             print(f"{added.episode.id}: {state} ({added.summary})")
     return 0
@@ -75,7 +90,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.faces:
             ws.set_meta("face_style", args.faces)
         summary = run(
-            ws, voice=args.voice, progress=ProgressPrinter(), voice_weights=args.voice_weights
+            ws,
+            voice=args.voice,
+            progress=ProgressPrinter(),
+            voice_weights=args.voice_weights,
+            separate=args.separate,
         )
     print(summary)
     return 0
@@ -191,15 +210,20 @@ def cmd_import(args: argparse.Namespace) -> int:
             )
         vectors[modality] = Path(path)
     with Workspace.init(args.workspace) as ws:
+        if args.speaker_as_hint:  # the speaker column is a guess to check, not truth
+            ws.set_meta("speaker_as_hint", "1")
         print(import_lines(ws, Path(args.lines), vectors))
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from pipelines.hints import hint_questions
     from pipelines.review import questions
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
+        for text in hint_questions(ws)[: args.limit]:
+            print(f"[subtitles] {text}")
         for q in questions(ws, limit=args.limit):
             print(f"[saves {q.saves:.1f}] {q.text}")
     return 0
@@ -357,6 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("media", nargs="+", help="video/audio files; subtitles are found beside them")
     p.add_argument("--subs", help="subtitle file (SRT/ASS) for a single media file")
+    p.add_argument("--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)")
+    p.add_argument("--subs-track", type=int, help="use embedded subtitle track N (from 0)")
+    p.add_argument(
+        "--asr",
+        nargs="?",
+        const="on",
+        choices=["on", "auto"],
+        help="transcribe the audio (faster-whisper) instead of reading subtitles; "
+        "'--asr auto' only when no subtitles are found",
+    )
+    p.add_argument("--asr-model", help="whisper model: a name or a CTranslate2 folder")
 
     p = command("run", cmd_run, "embed, group and name every line (resumable, cheap to re-run)")
     workspace_arg(p)
@@ -377,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--faces",
         choices=["auto", "live", "anime", "off"],
         help="face backend for video episodes (default: auto, guessed once per workspace)",
+    )
+    p.add_argument(
+        "--separate",
+        metavar="MODEL",
+        help="remove music before embedding voices with an audio-separator model (file name "
+        "or path, e.g. UVR-MDX-NET-Voc_FT.onnx); 'off' turns it off again",
     )
 
     p = command("label", cmd_label, "name lines, a group or a character by hand")
@@ -444,6 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--vectors", action="append", help="MODALITY=FILE.npy, row i = line i (repeatable)"
+    )
+    p.add_argument(
+        "--speaker-as-hint",
+        action="store_true",
+        help="treat the speaker column as subtitle name hints (proposed names) instead of truth",
     )
 
     p = command("review", cmd_review, "the questions that save the most work, best first")

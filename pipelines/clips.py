@@ -14,6 +14,7 @@ from pathlib import Path
 from pipelines.errors import MediaError
 from pipelines.media import SAMPLE_RATE, extract_audio, write_clip
 from pipelines.paths import component, safe_join
+from pipelines.separate import separated_audio
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,11 @@ def clips_dir(ws: Workspace) -> Path:
 
 
 def episode_audio(ws: Workspace, episode_id: str) -> Path:
-    """The episode's cached 16 kHz wav, extracted now if it is not there yet."""
+    """The episode's cached 16 kHz wav, extracted now if it is not there yet (its separated
+    vocals instead while ``run --separate`` is on)."""
+    separated = separated_audio(ws, episode_id)
+    if separated is not None:
+        return separated
     path = ws.audio_path(episode_id)
     if path.is_file():
         return path

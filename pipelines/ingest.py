@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import MediaError, SubtitleError
+from pipelines.hints import with_hints
 from pipelines.media import probe
 from pipelines.records import Episode
 from pipelines.subtitles import (
@@ -20,9 +21,14 @@ from pipelines.subtitles import (
     summarize,
     validate_against_media,
 )
+from pipelines.tracks import embedded_subtitles
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+
+class NoSubtitles(SubtitleError):
+    """An episode has no subtitles beside it or inside it (the CLI may offer ASR)."""
 
 
 @dataclass(frozen=True)
@@ -32,22 +38,32 @@ class Added:
     summary: SubtitleSummary
 
 
-def add_episode(ws: Workspace, media: str | Path, subs: str | Path | None = None) -> Added:
+def add_episode(
+    ws: Workspace,
+    media: str | Path,
+    subs: str | Path | None = None,
+    subs_lang: str | None = None,
+    subs_track: int | None = None,
+    asr: str | None = None,
+    asr_model: str | None = None,
+) -> Added:
+    """Add one episode. Subtitles: ``subs``, else a file beside the media, else the media's
+    embedded text track (``subs_lang``/``subs_track`` pick it and skip the file beside),
+    else speech recognition when ``asr`` is "on" or "auto"."""
     media = Path(media)
     if not media.exists():
         raise MediaError(f"{media}: file not found")
     info = probe(media)
     if not info.has_audio:
         raise MediaError(f"{media}: has no audio stream; castlist needs the episode's soundtrack")
+    if subs is None and asr != "on":
+        subs = find_episode_subtitles(ws, media, subs_lang, subs_track, asr)
     if subs is None:
-        subs = find_subtitles(media)
-        if subs is None:
-            raise SubtitleError(
-                f"{media}: no subtitles found beside it (looked for {media.stem}.ass/.ssa/.srt/.vtt);"
-                " give one with --subs FILE"
-            )
+        from pipelines.asr import transcribe_to_subtitles
+
+        subs = transcribe_to_subtitles(ws, media, asr_model)
     parsed = load_subtitles(subs)
-    events = validate_against_media(parsed.events, info.duration, subs)
+    events = validate_against_media(with_hints(parsed.events), info.duration, subs)
     summary = summarize(events, parsed.n_comments)
     episode, created = ws.add_episode(
         media,
@@ -59,3 +75,29 @@ def add_episode(ws: Workspace, media: str | Path, subs: str | Path | None = None
     )
     log.info("%s %s: %s", "added" if created else "unchanged", episode.id, summary)
     return Added(episode, created, summary)
+
+
+def find_episode_subtitles(
+    ws: Workspace,
+    media: Path,
+    subs_lang: str | None = None,
+    subs_track: int | None = None,
+    asr: str | None = None,
+) -> Path | None:
+    """The file beside the media, else its embedded track (extracted into the workspace
+    cache). None means "transcribe" (only with ``asr='auto'``); otherwise no subtitles is an
+    error that lists the ways out."""
+    explicit = subs_lang is not None or subs_track is not None
+    beside = None if explicit else find_subtitles(media)
+    if beside is not None:
+        return beside
+    inside = embedded_subtitles(media, ws.cache_dir / "subs", subs_lang, subs_track)
+    if inside is not None:
+        return inside
+    if asr == "auto":
+        log.info("%s: no subtitles beside or inside it; transcribing", media)
+        return None
+    raise NoSubtitles(
+        f"{media}: no subtitles found beside it (looked for {media.stem}.ass/.ssa/.srt/.vtt) "
+        "or inside it; give one with --subs FILE, or transcribe the audio with --asr"
+    )

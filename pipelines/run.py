@@ -15,6 +15,7 @@ from pipelines.doctor import repair_vectors
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.faces_stage import run_faces, style_summary
 from pipelines.season import SeasonResult, group_season, voice_evidence_line
+from pipelines.separate import prepare as separate_stage
 from pipelines.voice import embed_episode
 from pipelines.workspace import Workspace
 
@@ -64,6 +65,7 @@ def run(
     progress: Progress | None = None,
     embedder=None,  # noqa: ANN001
     voice_weights: list[str] | str | None = None,
+    separate: str | None = None,
 ) -> str:
     """Embed what is not embedded yet, then regroup the season. Safe to interrupt and re-run."""
     episodes = ws.episodes()
@@ -84,6 +86,7 @@ def run(
             f"{ws.root}: mixes imported lines with media episodes; keep imported embeddings "
             "in a workspace of their own"
         )
+    embedder = separate_stage(ws, separate, embedder, progress)  # music off when asked
     for n, episode in enumerate(episodes, 1):
         if progress:
             progress("episodes", n - 1, len(episodes))

@@ -32,6 +32,7 @@ from grouping.propagate import NamePropagator
 from pipelines.faces_stage import face_fuser
 from pipelines.ids import match_ids, retired_ids
 from pipelines.label_space import label_projection
+from pipelines.hints import propose_names
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import IdMinter, Workspace
 
@@ -481,6 +482,7 @@ def group_season(
         else:
             label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))
             result.sources["unnamed"] += 1
+    label_rows = propose_names(ws, df, roster, group_of, label_rows, result.sources)  # hints
     ws.write_machine_results(group_rows, label_rows, retired=retired, minter=minter)
     result.loose = {
         lid for lid, ok in zip(df["id"], trusted, strict=True) if lid in human and not ok

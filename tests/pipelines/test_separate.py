@@ -1,0 +1,119 @@
+"""The separate stage end to end on a tiny random-weight MDX model in audio-separator's own
+on-disk format (an ONNX file plus the UVR index files it reads), offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipelines.errors import ModelError
+from pipelines.records import SubtitleEvent
+from pipelines.workspace import Workspace
+
+MODEL = "UVR-MDX-NET-Voc_FT.onnx"
+DIM_F, DIM_T_SET, N_FFT = 64, 8, 2048  # input [batch, 4, 64, 256]
+
+
+def make_mdx_model_dir(folder: Path, seed: int = 0) -> Path:
+    """A UVR MDX-Net model (1x1 convolution, random weights) and the index files
+    audio-separator reads before it loads one."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    w = (np.eye(4) + 0.05 * rng.normal(size=(4, 4))).astype(np.float32).reshape(4, 4, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["output"])],
+        "tiny_mdx",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4, DIM_F, 2**DIM_T_SET])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4, DIM_F, 2**DIM_T_SET])],
+        [numpy_helper.from_array(w, "w")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = folder / MODEL
+    onnx.save(model, str(path))
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    lists = ("vr_download_list", "mdx_download_vip_list", "mdx23c_download_list")
+    lists += ("mdx23c_download_vip_list", "roformer_download_list", "demucs_download_list")
+    checks = {k: {} for k in lists} | {"mdx_download_list": {"UVR-MDX-NET Voc FT": MODEL}}
+    (folder / "download_checks.json").write_text(json.dumps(checks))
+    (folder / "vr_model_data.json").write_text("{}")
+    params = {"compensate": 1.0, "mdx_dim_f_set": DIM_F, "mdx_dim_t_set": DIM_T_SET}
+    params |= {"mdx_n_fft_scale_set": N_FFT, "primary_stem": "Vocals"}
+    (folder / "mdx_model_data.json").write_text(json.dumps({md5: params}))
+    return path
+
+
+DEMO = Path(__file__).resolve().parents[2] / "pipelines" / "demo_data"
+
+
+@pytest.fixture
+def audio_ws(tmp_path):
+    a, _ = sf.read(DEMO / "1688-142285-0000.flac", dtype="float32")
+    a = a[: 16000 * 6]
+    t = np.arange(len(a)) / 16000
+    music = 0.05 * np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    wav = tmp_path / "ep01.wav"
+    sf.write(wav, a + music, 16000)
+    subs = tmp_path / "ep01.srt"
+    subs.write_text("x")
+    ws = Workspace.init(tmp_path / "ws")
+    events = [SubtitleEvent(0.5, 3.0, "a"), SubtitleEvent(3.5, 5.5, "b")]
+    ws.add_episode(wav, subs, len(a) / 16000, "audio", events, {})
+    yield ws
+    ws.close()
+
+
+@pytest.mark.slow
+def test_separate_stage_end_to_end_on_a_tiny_mdx_model(audio_ws, tmp_path):
+    pytest.importorskip("audio_separator")
+    from pipelines.clips import episode_audio
+    from pipelines.separate import META_KEY, SeparatedEmbedder, prepare, separated_path
+
+    model = make_mdx_model_dir(tmp_path / "models")
+
+    class Fake:
+        name, dim = "fake-voice", 4
+
+        def __call__(self, items, **kw):
+            return np.ones((len(items), 4), np.float32)
+
+    ep = audio_ws.episodes()[0].id
+    before = episode_audio(audio_ws, ep)
+    emb = prepare(audio_ws, str(model), Fake())
+    assert isinstance(emb, SeparatedEmbedder) and emb.name == "fake-voice+sep-UVR_MDX_NET_Voc_FT"
+    out = separated_path(audio_ws, ep, str(model))
+    info = sf.info(str(out))
+    assert info.samplerate == 16000 and info.channels == 1
+    assert abs(info.duration - sf.info(str(before)).duration) < 0.1
+    vocals, _ = sf.read(out, dtype="float32")
+    assert np.abs(vocals).max() > 0.01  # the model's output, not silence
+    # the voice stage and the clips now read the vocals
+    assert episode_audio(audio_ws, ep) == out
+    assert audio_ws.stage_done(ep, "separate", "UVR_MDX_NET_Voc_FT")
+    # cached: a second run does not separate again (no model file needed any more)
+    model.unlink()
+    assert prepare(audio_ws, None, Fake()).name == emb.name
+    # off again: the plain audio, plain vector keys
+    assert prepare(audio_ws, "off", Fake()).name == "fake-voice"
+    assert audio_ws.get_meta(META_KEY) == "" and episode_audio(audio_ws, ep) == before
+
+
+def test_missing_model_and_missing_index_are_model_errors(audio_ws, tmp_path):
+    pytest.importorskip("audio_separator")
+    from pipelines.separate import prepare
+
+    with pytest.raises(ModelError, match="not found in"):
+        prepare(audio_ws, str(tmp_path / "nowhere" / MODEL), None)
+    model = make_mdx_model_dir(tmp_path / "m2")
+    (model.parent / "mdx_model_data.json").write_text("{}")  # this model's parameters unknown
+    with pytest.raises(ModelError, match="index files"):
+        prepare(audio_ws, str(model), None)
