@@ -11,6 +11,7 @@ import pipelines.run as run_module
 from pipelines.cli import build_parser, main
 from pipelines.errors import ModelError, UsageError
 from pipelines.run import run, voice_embedder, voice_weights_arg
+from pipelines.voice import LINE_FEATURES
 from tests.pipelines.conftest import MODEL
 
 
@@ -69,7 +70,9 @@ def test_cli_run_reports_a_missing_model_in_one_line(make_ws, tmp_path, capsys):
 
 def test_weights_are_remembered_for_the_same_voice(make_ws, tmp_path, monkeypatch):
     ws = make_ws([[0, 1, 0, 1, 2, 2]])
-    for episode in ws.episodes():
+    for episode in ws.episodes():  # the voice stage as it leaves an episode: both files, marked
+        n = ws.line_count(episode.id)
+        ws.save_vectors(episode.id, "linefeat", "v1", np.zeros((n, len(LINE_FEATURES)), np.float32))
         ws.mark_stage(episode.id, "voice", MODEL)
     ws.set_meta("face_style", "off")
     weights = tmp_path / "embedding_model.pth"
