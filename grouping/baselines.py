@@ -9,6 +9,7 @@ labels by kNN vote. ``HDBSCANBaseline`` is plain HDBSCAN on all lines.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
 
 from .cluster import cluster_core, relabel
 from .knn import knn_search, normalize_rows
@@ -32,13 +33,13 @@ def knn_label_vote(X, y, k: int = 5) -> np.ndarray:
     return out
 
 
-class SpeakerGroupingBaseline:
+class SpeakerGroupingBaseline(ClusterMixin, BaseEstimator):
     """Reliable = ``reliability >= reliability_threshold`` (pass a duration-based reliability,
     or durations with ``reliability_threshold`` in seconds); AHC (average linkage, cosine)
     on reliable lines cut at similarity ``threshold``; unreliable lines join their nearest
     reliable line's group unconditionally."""
 
-    def __init__(self, threshold: float = 0.4, reliability_threshold: float = 0.5):
+    def __init__(self, *, threshold: float = 0.4, reliability_threshold: float = 0.5):
         self.threshold = threshold
         self.reliability_threshold = reliability_threshold
 
@@ -61,10 +62,10 @@ class SpeakerGroupingBaseline:
         return self.fit(X, reliability, constraints).labels_
 
 
-class HDBSCANBaseline:
+class HDBSCANBaseline(ClusterMixin, BaseEstimator):
     """HDBSCAN on cosine distance over all lines; noise stays -1."""
 
-    def __init__(self, min_cluster_size: int = 2, min_samples: int | None = None):
+    def __init__(self, *, min_cluster_size: int = 2, min_samples: int | None = None):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 __all__ = ["SimilarityCalibration", "shifted_thresholds"]
 
@@ -34,7 +35,7 @@ def _gauss_logpdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
     return -0.5 * ((x - mean) / sd) ** 2 - np.log(sd)
 
 
-class SimilarityCalibration:
+class SimilarityCalibration(BaseEstimator):
     """Same- and different-speaker cosine distributions of one set of line vectors.
 
     Parameters
@@ -65,6 +66,7 @@ class SimilarityCalibration:
 
     def __init__(
         self,
+        *,
         max_pairs: int = 200_000,
         min_known: int = 10,
         weak_below: float = 2.5,

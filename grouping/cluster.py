@@ -16,6 +16,7 @@ import logging
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
+from sklearn.base import BaseEstimator, ClusterMixin
 
 from .calibrate import SimilarityCalibration, shifted_thresholds
 from .constraints import Constraints, UnionFind
@@ -246,7 +247,7 @@ def _group_scores(
     return row[first], grp[first], score
 
 
-class ReliableFirstClustering:
+class ReliableFirstClustering(ClusterMixin, BaseEstimator):
     """Group lines by voice, building groups from reliable lines only.
 
     Parameters
@@ -301,6 +302,7 @@ class ReliableFirstClustering:
 
     def __init__(
         self,
+        *,
         min_cluster_size: int = 1,
         k: int = 15,
         reliability_threshold: float = 0.5,

@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 __all__ = [
     "line_features",
@@ -104,7 +105,7 @@ def heuristic_reliability(durations, midpoint: float = 1.0, scale: float = 0.25)
     return 1.0 / (1.0 + np.exp(-(d - midpoint) / scale))
 
 
-class LineConfidence:
+class LineConfidence(BaseEstimator):
     """Logistic regression on standardised ``line_features``; P(line is reliable).
 
     Parameters: ``C`` inverse regularisation strength, ``class_weight`` as in scikit-learn.
@@ -112,7 +113,7 @@ class LineConfidence:
     ``intercept_``. A logistic model (not boosting) so a fitted default fits in a few hundred
     bytes of JSON and loads without pickle."""
 
-    def __init__(self, C: float = 1.0, class_weight: str | None = "balanced"):
+    def __init__(self, *, C: float = 1.0, class_weight: str | None = "balanced"):
         self.C = C
         self.class_weight = class_weight
 

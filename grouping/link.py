@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
 
 from .knn import knn, normalize_rows
 
@@ -19,7 +20,7 @@ __all__ = ["RosterLinker"]
 log = logging.getLogger(__name__)
 
 
-class RosterLinker:
+class RosterLinker(ClusterMixin, BaseEstimator):
     """Link groups into characters.
 
     Parameters: ``threshold`` cosine between (size-weighted) component mean vectors needed to
@@ -38,6 +39,7 @@ class RosterLinker:
 
     def __init__(
         self,
+        *,
         threshold: float = 0.6,
         same_episode_threshold: float = 0.85,
         k: int = 10,

@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 __all__ = ["LabelProjection"]
 
 log = logging.getLogger(__name__)
 
 
-class LabelProjection:
+class LabelProjection(TransformerMixin, BaseEstimator):
     """Within-class covariance normalisation learned from labelled rows (-1 = unlabelled).
 
     Parameters: ``min_dof`` repeated-label degrees of freedom (labelled rows minus the classes
@@ -42,6 +43,7 @@ class LabelProjection:
 
     def __init__(
         self,
+        *,
         min_dof: int = 4,
         min_classes: int = 2,
         shrinkage: float | None = None,

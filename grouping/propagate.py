@@ -15,13 +15,14 @@ character (or the roster linker joins it to a named one).
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from .knn import knn_search, normalize_rows
 
 __all__ = ["NamePropagator"]
 
 
-class NamePropagator:
+class NamePropagator(BaseEstimator):
     """Parameters: ``k`` labelled neighbours consulted; ``abstain_below`` probability under
     which ``predict`` says -1; ``min_sim`` cosine under which a neighbour is no evidence;
     ``unknown_mass`` pseudo-weight of "none of these" in the kNN vote; ``group_weight`` share
@@ -35,6 +36,7 @@ class NamePropagator:
 
     def __init__(
         self,
+        *,
         k: int = 10,
         abstain_below: float = 0.5,
         min_sim: float = 0.3,

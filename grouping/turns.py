@@ -15,6 +15,7 @@ are exactly one-hot (hand labels) stay so, and rows with no name evidence at all
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 __all__ = ["TurnSmoother", "GAP_EDGES", "STAY_PROBABILITY"]
 
@@ -26,7 +27,7 @@ STAY_PROBABILITY = (0.47, 0.543, 0.452, 0.348)
 the 75 named ASS episodes (``python benchmarks/bench_labels.py prior``)."""
 
 
-class TurnSmoother:
+class TurnSmoother(BaseEstimator):
     """Parameters: ``stay`` P(same speaker) per gap bin (``GAP_EDGES``); ``weight`` in [0, 1]
     scales the evidence (0: the voice alone, 1: the full prior); ``max_gap`` seconds beyond
     which two lines are treated as unrelated (the chain restarts).
@@ -38,6 +39,7 @@ class TurnSmoother:
 
     def __init__(
         self,
+        *,
         stay: tuple[float, ...] = STAY_PROBABILITY,
         weight: float = 1.0,
         max_gap: float = 30.0,
