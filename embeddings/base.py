@@ -7,6 +7,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+#: The one sample rate of castlist's audio: the audio stage extracts at it, every voice model
+#: reads it (the published speaker models were trained on 16 kHz speech).
+SAMPLE_RATE = 16000
+
 #: Called by backends as ``progress(done, total)`` after each batch; never print from a model.
 ProgressHook = Callable[[int, int], None]
 
@@ -22,8 +26,11 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def __call__(self, items: Sequence[Any], /) -> np.ndarray:
-        """Return an ``(len(items), dim)`` float32 array with unit-norm rows."""
+    def __call__(
+        self, items: Sequence[Any], /, *, progress: ProgressHook | None = None
+    ) -> np.ndarray:
+        """Return an ``(len(items), dim)`` float32 array with unit-norm rows, calling
+        ``progress(done, total)`` after each batch when given (the voice stage shows it)."""
         ...
 
 

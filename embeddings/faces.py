@@ -1,4 +1,6 @@
-"""Faces: the record every face backend returns, the protocol they share, and per-line summaries.
+"""Faces: per-line summaries, the style guess, and the backend registry.
+
+The face record and the backend protocol live in :mod:`embeddings.face_types` (re-exported here).
 
 Backends live in :mod:`embeddings.faces_live` (YuNet + SFace, real photos and live action) and
 :mod:`embeddings.faces_anime` (animeface + a colour descriptor, drawn characters);
@@ -11,72 +13,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import numpy as np
 
-from embeddings.base import l2_normalise as unit_rows
+# the public face API lives in face_types and is re-exported from here
+from embeddings.face_types import (  # noqa: F401
+    Box,
+    Face,
+    FaceBackend,
+    check_rgb,
+    detect_and_embed,
+    l2_normalise,
+)
 
 log = logging.getLogger(__name__)
-
-Box = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True, eq=False)
-class Face:
-    """One detected face in one image.
-
-    ``box`` is (x, y, w, h) in pixels of the image given to the backend; ``vector`` is float32
-    and L2-normalised so a dot product is a cosine. ``landmarks`` is a (k, 2) float32 array in
-    the same pixels when the detector gives them (YuNet: eyes, nose, mouth corners). ``eq`` is
-    off because arrays have no single truth value.
-    """
-
-    box: Box
-    score: float
-    vector: np.ndarray
-    landmarks: np.ndarray | None = None
-
-    @property
-    def area(self) -> int:
-        return int(self.box[2]) * int(self.box[3])
-
-
-@runtime_checkable
-class FaceBackend(Protocol):
-    """What every face backend offers.
-
-    ``name`` carries the model version, because stored vectors are keyed by it and a changed
-    model must never mix with old vectors; ``dim`` is the length of ``Face.vector``.
-    """
-
-    name: str
-    dim: int
-
-    def __call__(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
-        """Detect and embed the faces of RGB uint8 images (H, W, 3); one list per image."""
-        ...
-
-
-def detect_and_embed(backend: FaceBackend, images: Sequence[np.ndarray]) -> list[list[Face]]:
-    """Run ``backend`` on ``images`` after checking they are what every backend expects."""
-    for i, image in enumerate(images):
-        check_rgb(image, what=f"image {i}")
-    return backend(images)
-
-
-def check_rgb(image: np.ndarray, what: str = "image") -> None:
-    """Fail early and clearly on a grey, RGBA or float image instead of deep inside OpenCV."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ValueError(f"{what}: expected a uint8 numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{what}: expected shape (H, W, 3) RGB, got {image.shape}")
-
-
-def l2_normalise(vector: np.ndarray) -> np.ndarray:
-    """A flat float32 unit vector (detectors hand back (1, d) rows; zero stays zero)."""
-    return unit_rows(np.ravel(vector))
-
 
 # ---------------------------------------------------------------------------------------------
 # Per-line summary
@@ -255,14 +206,22 @@ def guess_style(
     return guess
 
 
-def face_backend(style: Style, **kwargs) -> FaceBackend:
-    """Return the offline default backend for ``style`` (imported lazily: cv2 is optional)."""
-    if style == "live":
-        from embeddings.faces_live import YuNetSFace
+FACE_BACKENDS: dict[str, tuple[str, str]] = {
+    "live": ("embeddings.faces_live", "YuNetSFace"),
+    "anime": ("embeddings.faces_anime", "AnimeFaceColour"),
+    "insightface": ("embeddings.insight", "InsightFace"),
+}
+"""Backend name -> (module, class); imported on first use, since cv2, animeface and insightface
+are each optional. ``live`` and ``anime`` are the offline defaults of those styles."""
 
-        return YuNetSFace(**kwargs)
-    if style == "anime":
-        from embeddings.faces_anime import AnimeFaceColour
 
-        return AnimeFaceColour(**kwargs)
-    raise ValueError(f"unknown face style {style!r}; expected 'anime' or 'live'")
+def face_backend(name: str, **kwargs) -> FaceBackend:
+    """Build the face backend called ``name`` (a style's default, or ``insightface``)."""
+    try:
+        module, cls = FACE_BACKENDS[name]
+    except KeyError:
+        known = ", ".join(sorted(FACE_BACKENDS))
+        raise ValueError(f"unknown face backend {name!r}; known: {known}") from None
+    import importlib
+
+    return getattr(importlib.import_module(module), cls)(**kwargs)

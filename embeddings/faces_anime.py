@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from embeddings.errors import BackendUnavailable
-from embeddings.faces import Box, Face, check_rgb, l2_normalise
+from embeddings.face_types import Box, Face, check_rgb, l2_normalise
 
 log = logging.getLogger(__name__)
 

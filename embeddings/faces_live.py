@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.errors import BackendUnavailable
-from embeddings.faces import Box, Face, check_rgb, l2_normalise
+from embeddings.face_types import Box, Face, check_rgb, l2_normalise
 
 log = logging.getLogger(__name__)
 

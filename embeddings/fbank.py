@@ -16,7 +16,8 @@ from functools import lru_cache
 
 import torch
 
-SAMPLE_RATE = 16000
+from embeddings.base import SAMPLE_RATE
+
 FRAME_LENGTH = 400  # 25 ms
 FRAME_SHIFT = 160  # 10 ms
 N_FFT = 512  # frame length rounded up to a power of two

@@ -14,9 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embeddings.base import Embedder, ProgressHook, l2_normalise
-
-SAMPLE_RATE = 16000
+from embeddings.base import SAMPLE_RATE, Embedder, ProgressHook, l2_normalise
 
 
 def parse_fusion(spec: str) -> list[tuple[str, float]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.errors import BackendUnavailable
-from embeddings.faces import Face, check_rgb, l2_normalise
+from embeddings.face_types import Face, check_rgb, l2_normalise
 
 EXTRA = "castlist[insightface]"
 

@@ -17,7 +17,8 @@ from functools import lru_cache
 
 import torch
 
-SAMPLE_RATE = 16000
+from embeddings.base import SAMPLE_RATE
+
 N_FFT = 400  # 25 ms window
 HOP = 160  # 10 ms
 AMIN = 1e-10

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from embeddings.base import ProgressHook, l2_normalise
+from embeddings.base import SAMPLE_RATE, ProgressHook, l2_normalise
 
-SAMPLE_RATE = 16000
 FRAMES_PER_SECOND = 100
 BUCKET_RATIO = 1.05  # lines are repeat-padded up to 5% so equal-length ones batch exactly
 CHUNK_BATCHES = 8  # lines gathered (x batch_size) before bucketing: fuller batches

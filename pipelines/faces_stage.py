@@ -33,11 +33,11 @@ from pipelines.errors import MediaError, ModelError
 from pipelines.frames import DEFAULT_WIDTH, iter_frames, line_times
 from pipelines.media import probe
 from pipelines.paths import component, safe_join
+from pipelines.records import Progress
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
 FaceStyle = Literal["live", "anime", "off"]
 
 STAGE = "faces"

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from embeddings.base import SAMPLE_RATE
 from pipelines.errors import MediaError
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 """Sample rate of every wav castlist extracts: what the voice and VAD models expect."""
 
 _PROBE_TIMEOUT_S = 120

@@ -31,11 +31,10 @@ import soundfile as sf
 from scipy.signal import lfilter, resample_poly
 
 from pipelines.errors import InputError, MediaError, SubtitleError
-from pipelines.media import file_arg
+from pipelines.media import SAMPLE_RATE, file_arg
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 _FRAME = 320  # 20 ms at 16 kHz
 
 

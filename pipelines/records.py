@@ -6,6 +6,7 @@ the database, keyed by the line's row order within its episode.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -16,10 +17,6 @@ class LabelSource(str, Enum):
     HUMAN = "human"
     PROPAGATED = "propagated"
     CLUSTER = "cluster"
-
-    @property
-    def rank(self) -> int:
-        return {"human": 3, "propagated": 2, "cluster": 1}[self.value]
 
 
 AMBIENT = "<ambient>"
@@ -66,3 +63,8 @@ class Episode:
     subs: str
     duration: float
     kind: str = "video"  # "video" or "audio"
+
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: how stages report long work; the CLI prints it, the browser
+and tests pass their own."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ from embeddings.voice import load_voice_embedder
 from pipelines.doctor import repair_vectors
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.faces_stage import run_faces, style_summary
+from pipelines.records import Progress
 from pipelines.season import SeasonResult, group_season, voice_evidence_line
 from pipelines.separate import prepare as separate_stage
 from pipelines.voice import embed_episode
@@ -21,7 +21,6 @@ from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
 DEFAULT_VOICE = "campplus"
 
 

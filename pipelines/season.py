@@ -30,9 +30,9 @@ from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
 from pipelines.faces_stage import face_fuser
+from pipelines.hints import propose_names
 from pipelines.ids import match_ids, retired_ids
 from pipelines.label_space import label_projection
-from pipelines.hints import propose_names
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import IdMinter, Workspace
 

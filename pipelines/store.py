@@ -87,7 +87,8 @@ CREATE TABLE IF NOT EXISTS stages (
     done_at TEXT NOT NULL,
     PRIMARY KEY (episode_id, stage, key)
 );
--- Append-only log of every human action, which undo/redo and audits read.
+-- Every human action, which undo/redo and audits read. Rows are only added, and undo and redo
+-- change only the state column of an action, never its before/after rows.
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -96,7 +97,6 @@ CREATE TABLE IF NOT EXISTS actions (
     args TEXT NOT NULL,
     before TEXT NOT NULL,
     after TEXT NOT NULL,
-    undoes INTEGER,
     state TEXT NOT NULL DEFAULT 'done'
 );
 CREATE INDEX IF NOT EXISTS lines_episode ON lines(episode_id);

@@ -44,7 +44,6 @@ SIGN = "sign"
 PAST_END = "past-end"
 DUPLICATE = "duplicate"
 NEGATIVE_TIME = "negative-time"
-SKIP_REASONS = (EMPTY, ZERO_LENGTH, SONG, SIGN, PAST_END, DUPLICATE, NEGATIVE_TIME)
 
 # One table of every heuristic that marks an event as not speech: (reason, field, regex).
 # ``style`` and ``name`` patterns run on the lower-cased field with camelCase and punctuation

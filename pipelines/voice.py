@@ -8,13 +8,13 @@ stage is marked done only after its file is written, so a killed run redoes at m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import numpy as np
 
 from embeddings.base import Embedder
 from pipelines.clips import episode_audio
 from pipelines.media import SAMPLE_RATE, load_audio
+from pipelines.records import Progress
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 LINE_FEATURES = ("duration", "rms_db", "active_ratio")
 """Cheap acoustic facts per line that the confidence model reads besides the embedding."""
 
-Progress = Callable[[str, int, int], None]
 
 
 def ensure_audio(ws: Workspace, episode_id: str) -> np.ndarray:

@@ -200,3 +200,21 @@ def test_insightface_library_missing_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "insightface.app", None)
     with pytest.raises(BackendUnavailable, match=r"castlist\[insightface\]"):
         InsightFace(tmp_path)
+
+
+def test_backend_registry_names_every_backend():
+    from embeddings.faces import FACE_BACKENDS, face_backend
+
+    with pytest.raises(ValueError, match="anime, insightface, live"):
+        face_backend("nope")
+    assert set(FACE_BACKENDS) == {"live", "anime", "insightface"}
+
+
+@pytest.mark.parametrize("module", ["embeddings.faces_live", "embeddings.faces_anime"])
+def test_backends_import_without_the_summary_module(module):
+    """No import cycle: a backend needs only face_types, never embeddings.faces."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; assert 'embeddings.faces' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
