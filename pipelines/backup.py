@@ -18,6 +18,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 KEEP = 10
@@ -108,18 +110,14 @@ def _now_tag() -> str:
 
 def copy_database(src: Path, dest: Path) -> None:
     """Snapshot ``src`` into ``dest`` with the online backup API, atomically."""
-    tmp = dest.with_name(dest.name + ".partial")
     source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        target = sqlite3.connect(tmp)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_path(dest, suffix=".partial") as tmp:
+            target = sqlite3.connect(tmp)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
     finally:
         source.close()
 

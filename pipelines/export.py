@@ -27,13 +27,13 @@ import logging
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 import pandas as pd
 
+from pipelines.atomic import atomic_text
 from pipelines.errors import WorkspaceError
 from pipelines.paths import OutputError, component, safe_join
 from pipelines.records import AMBIENT
@@ -104,20 +104,6 @@ def _fail(path: object, exc: OSError) -> OutputError:
 
 
 @contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[TextIO]:
-    """A text file that appears at ``path`` only once complete; the temporary file is removed
-    on any failure (its short name fits even when ``path``'s name is near the length limit)."""
-    fd, tmp = tempfile.mkstemp(prefix=".castlist-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
 def open_output(out: str | Path, force: bool = False) -> Iterator[TextIO]:
     """Open ``out`` for writing a table, following the policy in this module's docstring."""
     if str(out) == STDOUT:
@@ -142,7 +128,7 @@ def open_output(out: str | Path, force: bool = False) -> Iterator[TextIO]:
     try:
         if st is None or (regular and not linked):
             path.parent.mkdir(parents=True, exist_ok=True)
-            with _atomic(path) as fh:
+            with atomic_text(path) as fh:
                 yield fh
         else:  # FIFO, device, /dev/stdout, a symlink: write through, never rename over it
             with path.open("w", encoding="utf-8", newline="") as fh:
@@ -196,7 +182,7 @@ def write_rttm(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     for episode, rows in df.groupby("episode", sort=False):
         path = safe_join(out_dir, component(episode, ".rttm"))
         try:
-            with _atomic(path) as fh:
+            with atomic_text(path) as fh:
                 fh.writelines(_rttm_lines(str(episode), rows))
         except OSError as exc:
             raise _fail(path, exc) from exc
@@ -213,7 +199,7 @@ def write_clips(ws: Workspace, df: pd.DataFrame, out_dir: Path) -> list[Path]:
     named = df[(df["speaker"] != "") & (df["speaker"] != AMBIENT) & (df["skip_reason"] == "")]
     manifest = safe_join(out_dir, "manifest.jsonl")
     try:
-        with _atomic(manifest) as fh:
+        with atomic_text(manifest) as fh:
             for row in named.itertuples():
                 folder = speaker_token(row.speaker)
                 name = component(row.line_id, ".wav")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -29,6 +28,7 @@ from embeddings.faces import (
     guess_style,
     summarise_line,
 )
+from pipelines import atomic
 from pipelines.errors import MediaError, ModelError
 from pipelines.frames import DEFAULT_WIDTH, iter_frames, line_times
 from pipelines.media import probe
@@ -114,13 +114,6 @@ def _small(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def embed_faces(
     ws: Workspace,
     episode_id: str,
@@ -189,7 +182,8 @@ def embed_faces(
             vectors[ln.idx] = summary.vector
             n_on += 1
             if pos in best:
-                _write_atomic(thumb, best[pos][1])
+                thumb.parent.mkdir(parents=True, exist_ok=True)
+                atomic.write_bytes(thumb, best[pos][1])
         else:
             thumb.unlink(missing_ok=True)  # a stale thumbnail from an older model
     ws.save_vectors(episode_id, FACE, backend.name, vectors)

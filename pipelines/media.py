@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from embeddings.base import SAMPLE_RATE
+from pipelines.atomic import atomic_path
 from pipelines.errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -238,13 +238,6 @@ def require_audio(info: MediaInfo) -> MediaInfo:
     return info
 
 
-def _temp_beside(out: Path, suffix: str = ".wav") -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=f".partial{suffix}", dir=out.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def _raise_if_disk_full(tmp: Path, stderr: str) -> None:
     """A full disk makes ffmpeg fail or stop short: say so, not "corrupt media"."""
     from pipelines import faults
@@ -294,24 +287,22 @@ def extract_audio(
             f"audio stream {audio_stream} does not exist (streams count from 0)"
         )
     out = Path(out_wav)
-    tmp = _temp_beside(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     args = ["-i", file_arg(info.path), "-map", f"0:a:{audio_stream}", "-vn", "-sn", "-dn"]
     args += ["-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav"]
-    _run_ffmpeg(args, info.path, tmp, timeout)
-    try:
-        got = sf.info(str(tmp)).duration
-    except RuntimeError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MediaError(f"ffmpeg wrote no readable audio for {info.path}") from exc
-    expected = info.audio_duration or info.duration
-    if expected and got < expected - _tolerance(expected):
-        tmp.unlink(missing_ok=True)
-        _raise_if_disk_full(tmp, "")
-        raise MediaError(
-            f"cannot read all of {info.path}: its audio stops at {got:.1f} s but the file "
-            f"says {expected:.1f} s; the file is truncated or corrupt"
-        )
-    os.replace(tmp, out)
+    with atomic_path(out, suffix=".wav") as tmp:
+        _run_ffmpeg(args, info.path, tmp, timeout)
+        try:
+            got = sf.info(str(tmp)).duration
+        except RuntimeError as exc:
+            raise MediaError(f"ffmpeg wrote no readable audio for {info.path}") from exc
+        expected = info.audio_duration or info.duration
+        if expected and got < expected - _tolerance(expected):
+            _raise_if_disk_full(tmp, "")
+            raise MediaError(
+                f"cannot read all of {info.path}: its audio stops at {got:.1f} s but the file "
+                f"says {expected:.1f} s; the file is truncated or corrupt"
+            )
     log.debug("extracted %.1f s of audio from %s to %s", got, info.path, out)
     return out
 
@@ -363,24 +354,20 @@ def write_clip(
     if end <= start:
         raise MediaError(f"empty clip {start:.3f}-{end:.3f} s requested from {src}")
     out = Path(out)
-    tmp = _temp_beside(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         src_info = sf.info(str(src)) if src.suffix.lower() == ".wav" else None
     except RuntimeError:
         src_info = None
-    if src_info is not None and src_info.samplerate == sample_rate:
-        try:
+    with atomic_path(out, suffix=".wav") as tmp:
+        if src_info is not None and src_info.samplerate == sample_rate:
             first = min(src_info.frames, max(0, int(round(start * sample_rate))))
             last = min(src_info.frames, max(first, int(round(end * sample_rate))))
             data, _ = sf.read(str(src), start=first, stop=last, dtype="float32", always_2d=True)
             sf.write(str(tmp), data.mean(axis=1), sample_rate, "PCM_16")
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    else:
-        args = ["-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", file_arg(src)]
-        args += ["-map", "0:a:0"]
-        args += ["-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav"]
-        _run_ffmpeg(args, src, tmp, timeout=None)
-    os.replace(tmp, out)
+        else:
+            args = ["-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", file_arg(src)]
+            args += ["-map", "0:a:0"]
+            args += ["-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav"]
+            _run_ffmpeg(args, src, tmp, timeout=None)
     return out

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import codecs
 import logging
-import os
 import re
-import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,6 +25,7 @@ from pathlib import Path
 import pysrt
 import pysubs2
 
+from pipelines.atomic import atomic_text
 from pipelines.errors import SubtitleError
 from pipelines.records import SubtitleEvent
 
@@ -574,14 +573,8 @@ def find_subtitles(media: str | Path) -> Path | None:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text(path, newline="\n") as fh:
+        fh.write(text)
 
 
 def write_srt(events: Iterable[SubtitleEvent], path: str | Path) -> Path:

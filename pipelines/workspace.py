@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import faults, store
+from pipelines.atomic import atomic_path
 from pipelines.errors import ConflictError, NotFoundError, UsageError, VectorsError, WorkspaceError
 from pipelines.ids import describe_retired
 from pipelines.records import AMBIENT, Episode, LabelSource, Line, SubtitleEvent
@@ -425,14 +426,12 @@ class Workspace:
         """Write atomically: a killed run leaves either the old file or the new, never half;
         a failed write (a full disk) leaves no temporary file behind."""
         path = self.vector_path(episode_id, modality, model)
-        tmp = path.with_suffix(".tmp.npy")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(tmp, np.asarray(array))
-            os.replace(tmp, path)
+            with atomic_path(path, suffix=".npy") as tmp:
+                np.save(tmp, np.asarray(array))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise faults.explain_os_error(exc, tmp) from exc
+            raise faults.explain_os_error(exc, path) from exc
         return path
 
     def load_vectors(self, episode_id: str, modality: str, model: str) -> np.ndarray | None:

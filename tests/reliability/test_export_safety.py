@@ -47,7 +47,11 @@ def name_lines(ws: Path, names: list[str]) -> list[str]:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or ".partial" in p.name]
+    return [
+        p.name
+        for p in folder.rglob("*")
+        if p.name.startswith(".castlist-") or p.name.endswith(".tmp") or ".partial" in p.name
+    ]
 
 
 def test_hostile_speaker_names_stay_inside_the_clips_folder(ws: Path, tmp_path, capsys) -> None:
