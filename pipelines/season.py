@@ -34,6 +34,7 @@ from pipelines.hints import propose_names
 from pipelines.ids import match_ids, retired_ids
 from pipelines.label_space import label_projection
 from pipelines.records import AMBIENT, LabelSource
+from pipelines.vectorfiles import LINE_FEATURES, LINEFEAT
 from pipelines.workspace import IdMinter, Workspace
 
 log = logging.getLogger(__name__)
@@ -276,9 +277,6 @@ LINKING = {"threshold": 0.5}
 """RosterLinker settings: on real vectors (episodes 1-2 labelled, episode 3 scored) a link
 bar of 0.5 was as good or better than 0.6/0.7 on every series."""
 
-LINEFEAT = ("linefeat", "v1")
-"""Where pipelines.voice stores the per-line acoustic features the confidence model reads."""
-_LINEFEAT_NAMES = ("duration", "rms_db", "active_ratio")
 
 
 def episode_reliability(
@@ -295,7 +293,7 @@ def episode_reliability(
         return heuristic_reliability(durations), None, []
     feats = ws.load_vectors(episode_id, *LINEFEAT)
     extra = {}
-    if feats is not None and feats.ndim == 2 and feats.shape[1] == len(_LINEFEAT_NAMES):
+    if feats is not None and feats.ndim == 2 and feats.shape[1] == len(LINE_FEATURES):
         rows = feats[df["idx"].to_numpy()]
         extra = {"rms_db": rows[:, 1], "active_ratio": rows[:, 2]}
     F, names, _ = episode_features(X, durations, **extra)

@@ -12,15 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
+LINEFEAT = ("linefeat", "v1")
+"""(modality, model) of the per-line acoustic facts the voice stage stores beside the vectors,
+which the confidence model reads."""
+LINE_FEATURES = ("duration", "rms_db", "active_ratio")
+"""The columns of the LINEFEAT file, in order."""
+
 # Which files each stage writes, keyed by line order (row i = line i of the episode). A stage
 # not listed here (an imported modality) writes one file named after itself.
 STAGE_FILES: dict[str, tuple[tuple[str, str | None], ...]] = {
-    "voice": (("voice", None), ("linefeat", "v1")),  # None: the stage's key (the model)
+    "voice": (("voice", None), LINEFEAT),  # None: the stage's key (the model)
     "faces": (("face", None), ("facemeta", None)),
 }
 
 
-OPTIONAL_FILES = {("linefeat", "v1")}
+OPTIONAL_FILES = {LINEFEAT}
 """Files readers can do without (imported voice vectors come without line features): a
 missing one loads as None; ``doctor`` still has ``run`` remake it for media episodes."""
 

@@ -15,11 +15,11 @@ from embeddings.base import Embedder
 from pipelines.clips import episode_audio
 from pipelines.media import SAMPLE_RATE, load_audio
 from pipelines.records import Progress
+from pipelines.vectorfiles import LINE_FEATURES, LINEFEAT
 from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-LINE_FEATURES = ("duration", "rms_db", "active_ratio")
 """Cheap acoustic facts per line that the confidence model reads besides the embedding."""
 
 
@@ -70,7 +70,7 @@ def embed_episode(
             (ln.duration, *line_features(seg)) for ln, seg in zip(speech, segments, strict=False)
         ]
     ws.save_vectors(episode_id, "voice", embedder.name, vectors)
-    ws.save_vectors(episode_id, "linefeat", "v1", feats)
+    ws.save_vectors(episode_id, *LINEFEAT, feats)
     ws.mark_stage(episode_id, "voice", embedder.name)
     log.info("embedded %d lines of %s with %s", len(speech), episode_id, embedder.name)
     return vectors

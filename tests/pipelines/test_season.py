@@ -125,7 +125,7 @@ def test_separated_groups_never_merge_even_when_linking_wants_to(make_ws):
 
 def test_learned_confidence_is_used_when_line_features_exist(make_ws):
     from grouping.confidence import default_confidence
-    from pipelines.season import LINEFEAT
+    from pipelines.vectorfiles import LINEFEAT
 
     if default_confidence() is None:
         import pytest

@@ -11,7 +11,7 @@ import pipelines.run as run_module
 from pipelines.cli import build_parser, main
 from pipelines.errors import ModelError, UsageError
 from pipelines.run import run, voice_embedder, voice_weights_arg
-from pipelines.voice import LINE_FEATURES
+from pipelines.vectorfiles import LINE_FEATURES, LINEFEAT
 from tests.pipelines.conftest import MODEL
 
 
@@ -72,7 +72,7 @@ def test_weights_are_remembered_for_the_same_voice(make_ws, tmp_path, monkeypatc
     ws = make_ws([[0, 1, 0, 1, 2, 2]])
     for episode in ws.episodes():  # the voice stage as it leaves an episode: both files, marked
         n = ws.line_count(episode.id)
-        ws.save_vectors(episode.id, "linefeat", "v1", np.zeros((n, len(LINE_FEATURES)), np.float32))
+        ws.save_vectors(episode.id, *LINEFEAT, np.zeros((n, len(LINE_FEATURES)), np.float32))
         ws.mark_stage(episode.id, "voice", MODEL)
     ws.set_meta("face_style", "off")
     weights = tmp_path / "embedding_model.pth"
