@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from pipelines.errors import MediaError
+from pipelines.faces_stage import thumb_path
 from pipelines.media import SAMPLE_RATE, extract_audio, write_clip
 from pipelines.paths import component, safe_join
 from pipelines.separate import separated_audio
@@ -68,7 +69,7 @@ def clip_path(ws: Workspace, line_id: str, pad: float = PAD) -> Path:
     return out
 
 
-def thumb_path(ws: Workspace, line_id: str) -> Path | None:
-    """The face thumbnail of a line when the face stage left one (``cache/thumbs``)."""
-    path = safe_join(ws.cache_dir, "thumbs", component(line_id, ".jpg"))
+def shown_thumb(ws: Workspace, line_id: str) -> Path | None:
+    """The face thumbnail of a line when the face stage left one, for the browser to show."""
+    path = thumb_path(ws, line_id)
     return path if path.is_file() else None

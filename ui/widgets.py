@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from pipelines.clips import clip_path, thumb_path
+from pipelines.clips import clip_path, shown_thumb
 from pipelines.errors import CastlistError
 from ui.state import Session
 
@@ -28,7 +28,7 @@ def play(sess: Session, line_id: str) -> None:
 
 
 def thumbs(sess: Session, line_ids: list[str], limit: int = 3) -> None:
-    found = [p for lid in line_ids if (p := thumb_path(sess.ws, lid)) is not None][:limit]
+    found = [p for lid in line_ids if (p := shown_thumb(sess.ws, lid)) is not None][:limit]
     if found:
         st.image([str(p) for p in found], width=72)
 

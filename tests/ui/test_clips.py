@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from pipelines.clips import clip_path, thumb_path
+from pipelines.clips import clip_path, shown_thumb
 from pipelines.records import SubtitleEvent
 from pipelines.run import regroup
 from pipelines.workspace import Workspace
@@ -57,10 +57,10 @@ def test_clip_is_cut_once_and_cached(tmp_path: Path) -> None:
         assert abs(np.argmax(spectrum) * sr / len(data) - 440) < 5
         mtime = path.stat().st_mtime_ns
         assert clip_path(ws, line.id).stat().st_mtime_ns == mtime
-        assert thumb_path(ws, line.id) is None
+        assert shown_thumb(ws, line.id) is None
         (ws.cache_dir / "thumbs").mkdir(parents=True)
         (ws.cache_dir / "thumbs" / f"{line.id}.jpg").write_bytes(b"\xff\xd8")
-        assert thumb_path(ws, line.id) is not None
+        assert shown_thumb(ws, line.id) is not None
 
 
 def test_cards_play_clips(tmp_path: Path) -> None:
