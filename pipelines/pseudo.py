@@ -683,12 +683,3 @@ def build_demo(out_dir: str | Path, seed: int = 0) -> DemoEpisode:
     return build_episode(
         turns, demo_pool(), out_dir, "demo", seed=seed, snr_db=15.0, music=True, video=True
     )
-
-
-def read_truth(path: str | Path) -> list[TruthLine]:
-    """Load a ``*.truth.csv`` written by :func:`build_episode`."""
-    with Path(path).open(encoding="utf-8", newline="") as fh:
-        return [
-            TruthLine(int(r["idx"]), float(r["start"]), float(r["end"]), r["speaker"], r["voice"])
-            for r in csv.DictReader(fh)
-        ]

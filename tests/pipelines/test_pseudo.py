@@ -18,15 +18,16 @@ import soundfile as sf
 from scipy.signal import fftconvolve
 
 from pipelines.errors import SubtitleError
+from pipelines.evaluate import read_truth
 from pipelines.pseudo import (
     SAMPLE_RATE,
+    TruthLine,
     Turn,
     VoicePool,
     build_demo,
     build_episode,
     build_season,
     demo_pool,
-    read_truth,
     synthetic_turns,
     turns_from_ass,
 )
@@ -165,7 +166,12 @@ def test_episode_is_deterministic_and_aligned(tmp_path, pool):
         ).read_bytes()
     assert e1.media.read_bytes() != e3.media.read_bytes()
 
-    truth = read_truth(e1.truth_csv)
+    # the truth file is what `castlist eval --truth` reads
+    table = read_truth(e1.truth_csv)
+    truth = [
+        TruthLine(int(r.idx), float(r.start), float(r.end), r.speaker, r.voice)
+        for r in table.itertuples()
+    ]
     assert tuple(truth) == e1.truth
     srt = pysubs2.load(str(e1.srt))
     ass = pysubs2.load(str(e1.ass))
