@@ -51,12 +51,19 @@ class LineFaces:
     vector: np.ndarray | None
 
 
+MIN_FACE_SIZE = 0.08
+"""A face smaller than this share of the frame height is a bystander, not the shot's subject."""
+MIN_CONSISTENCY = 0.5
+"""Mean pairwise cosine of a line's main faces above which they are one person (SFace: same
+person ~0.7, different people ~0.1)."""
+
+
 def summarise_line(
     faces_per_frame: Sequence[Sequence[Face]],
     frame_heights: Sequence[int] | int,
     *,
-    min_size: float = 0.08,
-    min_consistency: float = 0.5,
+    min_size: float = MIN_FACE_SIZE,
+    min_consistency: float = MIN_CONSISTENCY,
     min_presence: float = 0.6,
     dominance: float = 2.0,
 ) -> LineFaces:

@@ -40,11 +40,12 @@ def face_reliable(
     consistency,
     main_size,
     *,
-    min_consistency: float = 0.5,
-    min_size: float = 0.08,
+    min_consistency: float,
+    min_size: float,
 ) -> np.ndarray:
     """A line's face is evidence of its speaker when one clear face is on screen, the same
-    person across the line's frames, and big enough to be the subject of the shot."""
+    person across the line's frames, and big enough to be the subject of the shot (the face
+    backend's thresholds: ``embeddings.faces.MIN_CONSISTENCY`` and ``MIN_FACE_SIZE``)."""
     on = np.asarray(on_screen).astype(bool)
     return (
         on

@@ -371,11 +371,16 @@ def run_faces(
 
 def reliable_rows(meta: np.ndarray) -> np.ndarray:
     """:func:`grouping.fusion.face_reliable` on a stored facemeta array."""
+    from embeddings.faces import MIN_CONSISTENCY, MIN_FACE_SIZE
     from grouping.fusion import face_reliable
 
     col = {c: i for i, c in enumerate(FACEMETA_COLUMNS)}
     return face_reliable(
-        meta[:, col["on_screen"]] > 0.5, meta[:, col["consistency"]], meta[:, col["main_size"]]
+        meta[:, col["on_screen"]] > 0.5,
+        meta[:, col["consistency"]],
+        meta[:, col["main_size"]],
+        min_consistency=MIN_CONSISTENCY,
+        min_size=MIN_FACE_SIZE,
     )
 
 

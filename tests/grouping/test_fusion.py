@@ -87,7 +87,13 @@ def test_no_faces_means_voice_alone_and_a_season_map_keeps_widths(planted):
 
 
 def test_reliable_rule_and_bad_input():
-    rel = face_reliable([True, True, True, False], [0.9, 0.3, 0.9, 0.9], [0.3, 0.3, 0.01, 0.3])
+    rel = face_reliable(
+        [True, True, True, False],
+        [0.9, 0.3, 0.9, 0.9],
+        [0.3, 0.3, 0.01, 0.3],
+        min_consistency=0.5,
+        min_size=0.08,
+    )
     assert rel.tolist() == [True, False, False, False]
     V = np.eye(3, dtype=np.float32)
     with pytest.raises(ValueError, match="face_weight"):
