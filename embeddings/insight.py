@@ -43,7 +43,7 @@ class InsightFace:
         if not folder.is_dir() or not any(folder.glob("*.onnx")):
             raise BackendUnavailable(
                 f"insightface model pack {pack!r} not found: expected ONNX files in {folder} "
-                f"(unzip {pack}.zip there)"
+                f"(unzip {pack}.zip there; castlist reads the folder from CASTLIST_INSIGHTFACE_DIR)"
             )
         try:
             from insightface.app import FaceAnalysis

@@ -381,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("media", nargs="+", help="video/audio files; subtitles are found beside them")
     p.add_argument("--subs", help="subtitle file (SRT/ASS) for a single media file")
-    p.add_argument("--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)")
+    p.add_argument(
+        "--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)"
+    )
     p.add_argument("--subs-track", type=int, help="use embedded subtitle track N (from 0)")
     p.add_argument(
         "--asr",
@@ -410,8 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--faces",
-        choices=["auto", "live", "anime", "off"],
-        help="face backend for video episodes (default: auto, guessed once per workspace)",
+        choices=["auto", "live", "anime", "insightface", "off"],
+        help="face backend for video episodes (default: auto, guessed once per workspace); "
+        "insightface: live action with the buffalo_l pack in $CASTLIST_INSIGHTFACE_DIR",
     )
     p.add_argument(
         "--separate",

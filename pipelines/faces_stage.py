@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,10 @@ FACEMETA_COLUMNS = ("n_faces", "main_size", "score", "on_screen", "consistency")
 """Columns of the "facemeta" modality, in order."""
 
 STYLE_META = "face_style"
+INSIGHTFACE = "insightface"
+"""``--faces insightface``: live action with an insightface model pack instead of YuNet+SFace."""
+INSIGHTFACE_ENV = "CASTLIST_INSIGHTFACE_DIR"
+"""The folder holding ``models/buffalo_l/*.onnx`` (insightface packs come from its own site)."""
 THUMB_SIZE = 128
 """Long side of a face thumbnail in pixels: a card in the browser shows them at ~64-96 px."""
 
@@ -284,6 +289,8 @@ def choose_style(
     chosen = (ws.get_meta(STYLE_META) or "auto").strip().lower()
     if chosen in ("live", "anime", "off"):
         return chosen  # type: ignore[return-value]
+    if chosen == INSIGHTFACE:
+        return "live"
     if chosen != "auto":
         log.warning("faces: unknown %s %r in the workspace; guessing instead", STYLE_META, chosen)
     frames = _sample_frames(ws, max_frames, max_episodes)
@@ -346,10 +353,14 @@ def run_faces(
     ``face_model`` for :func:`face_fuser`.
     """
     if backend is None:
-        asked = (ws.get_meta(STYLE_META) or "auto") in ("live", "anime")
+        chosen = ws.get_meta(STYLE_META) or "auto"
+        asked = chosen in ("live", "anime", INSIGHTFACE)
         try:
             style = choose_style(ws)
-            backend = face_backend(style) if style != "off" else None
+            if chosen == INSIGHTFACE:
+                backend = face_backend(INSIGHTFACE, root=os.environ.get(INSIGHTFACE_ENV, "."))
+            else:
+                backend = face_backend(style) if style != "off" else None
         except BackendUnavailable as exc:
             if asked:  # the user chose faces: say what to install
                 raise ModelError(str(exc)) from exc

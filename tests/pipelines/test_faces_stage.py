@@ -182,3 +182,15 @@ def test_guess_turns_faces_off_when_no_sampled_frame_has_a_face(tmp_path, video)
     ws, _ = _workspace(tmp_path / "ws", video)
     assert choose_style(ws, max_frames=4, detectors=(Blind(), Blind())) == "off"
     assert ws.get_meta("face_style") == "off"
+
+
+def test_insightface_is_selectable_and_a_missing_pack_names_the_env_var(tmp_path, monkeypatch):
+    from pipelines.errors import ModelError
+
+    ws = Workspace.init(tmp_path / "ws")
+    ws.set_meta("face_style", "insightface")
+    assert choose_style(ws) == "live"
+    monkeypatch.setenv("CASTLIST_INSIGHTFACE_DIR", str(tmp_path / "packs"))
+    with pytest.raises(ModelError, match="CASTLIST_INSIGHTFACE_DIR") as info:
+        run_faces(ws)
+    assert str(tmp_path / "packs" / "models" / "buffalo_l") in str(info.value)
