@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.errors import MediaError
-from pipelines.media import _tool, file_arg, probe
+from pipelines.media import MediaInfo, _tool, file_arg, probe
 
 log = logging.getLogger(__name__)
 
@@ -86,48 +86,27 @@ def _select_expression(targets: Sequence[float]) -> str:
     return f"if(gte(t,{targets[0]:.6f}),{largest(0, len(targets))},0)"
 
 
-def iter_frames(
-    media: str | Path, times: Sequence[float], width: int | None = DEFAULT_WIDTH
-) -> Iterator[tuple[list[int], np.ndarray]]:
-    """Yield ``(indices into times, RGB frame)`` in time order, decoding the file once.
-
-    The frame for a time is the one nearest it. Streaming keeps memory to one frame, which
-    matters for an episode's ~1000 frames; :func:`extract_frames` collects them.
-    """
-    path = Path(media)
-    info = probe(path)
+def _checked_times(path: Path, info: MediaInfo, times: Sequence[float]) -> list[float]:
+    """The frame times as floats, refused early and by name when the file has no video, a time
+    is not a time, or the subtitles run past the video (a cut other than the subtitles')."""
     if not info.has_video or not info.width or not info.height:
         raise MediaError(f"cannot take frames from {path}: it has no video stream")
     times = [float(t) for t in times]
-    if not times:
-        return
     bad = [t for t in times if not np.isfinite(t) or t < 0]
     if bad:
         raise ValueError(f"frame times must be finite and >= 0, got {bad[:3]}")
-    if info.duration and max(times) > info.duration + 0.5:
+    if times and info.duration and max(times) > info.duration + 0.5:
         raise MediaError(
             f"cannot take a frame at {max(times):.3f} s from {path}: "
             f"the video is only {info.duration:.3f} s long (subtitles for another cut?)"
         )
-    half_frame = 0.5 / (info.fps or 25.0)
-    order = sorted(range(len(times)), key=lambda i: times[i])
-    seek = max(0.0, times[order[0]] - _SEEK_MARGIN_S)
-    # -ss before -i restarts timestamps at the seek point, so targets move with it
-    # aiming half a frame early makes "first frame at or after" the nearest frame; no frame
-    # follows the last one, so near the end aim at the last frame itself
-    latest = info.duration - 3 * half_frame if info.duration else float("inf")
-    targets = [max(0.0, min(times[i] - half_frame, latest) - seek) for i in order]
-    span = times[order[-1]] - seek + _SEEK_MARGIN_S
-    out_w, out_h = _output_size(width, info.width, info.height)
-    frame_bytes = out_w * out_h * 3
+    return times
 
-    with tempfile.NamedTemporaryFile("w", suffix=".ffilter", delete=False) as script:
-        script.write(
-            f"select='{_select_expression(targets)}',"
-            f"scale={out_w}:{out_h}:flags=area,setsar=1,showinfo"
-        )
-        script_path = Path(script.name)
-    cmd = [
+
+def _frames_command(path: Path, seek: float, span: float, script_path: Path) -> list[str]:
+    """One ffmpeg pass from ``seek`` for ``span`` seconds that keeps the frames the filter
+    script selects and writes them as raw RGB to stdout, with showinfo's times on stderr."""
+    return [
         _tool("ffmpeg"),
         "-nostdin",
         "-hide_banner",
@@ -154,6 +133,40 @@ def iter_frames(
         "rgb24",
         "pipe:1",
     ]
+
+
+def iter_frames(
+    media: str | Path, times: Sequence[float], width: int | None = DEFAULT_WIDTH
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Yield ``(indices into times, RGB frame)`` in time order, decoding the file once.
+
+    The frame for a time is the one nearest it. Streaming keeps memory to one frame, which
+    matters for an episode's ~1000 frames; :func:`extract_frames` collects them.
+    """
+    path = Path(media)
+    info = probe(path)
+    times = _checked_times(path, info, times)
+    if not times:
+        return
+    half_frame = 0.5 / (info.fps or 25.0)
+    order = sorted(range(len(times)), key=lambda i: times[i])
+    seek = max(0.0, times[order[0]] - _SEEK_MARGIN_S)
+    # -ss before -i restarts timestamps at the seek point, so targets move with it
+    # aiming half a frame early makes "first frame at or after" the nearest frame; no frame
+    # follows the last one, so near the end aim at the last frame itself
+    latest = info.duration - 3 * half_frame if info.duration else float("inf")
+    targets = [max(0.0, min(times[i] - half_frame, latest) - seek) for i in order]
+    span = times[order[-1]] - seek + _SEEK_MARGIN_S
+    out_w, out_h = _output_size(width, info.width, info.height)
+    frame_bytes = out_w * out_h * 3
+
+    with tempfile.NamedTemporaryFile("w", suffix=".ffilter", delete=False) as script:
+        script.write(
+            f"select='{_select_expression(targets)}',"
+            f"scale={out_w}:{out_h}:flags=area,setsar=1,showinfo"
+        )
+        script_path = Path(script.name)
+    cmd = _frames_command(path, seek, span, script_path)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pts: queue.Queue[float | None] = queue.Queue()
     tail: list[str] = []
