@@ -172,6 +172,15 @@ def decode_subtitle_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[st
     best legacy codepage according to charset-normalizer. Raises :class:`SubtitleError` naming
     the file when nothing gives readable text.
     """
+    found = _decode_by_bom(data, path) or _decode_unicode(data) or _decode_legacy(data)
+    if found is None:
+        raise _undecodable(
+            path, "its encoding is not UTF-8, UTF-16, GBK, Big5, Shift-JIS or cp1252"
+        )
+    return found
+
+
+def _decode_by_bom(data: bytes, path: str | Path) -> tuple[str, str] | None:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -181,22 +190,36 @@ def decode_subtitle_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[st
                     path, f"it starts with a {encoding} BOM but is not {encoding}"
                 ) from exc
             return text.lstrip("\ufeff"), "utf-8-sig" if encoding == "utf-8-sig" else encoding
+    return None
+
+
+def _strict(data: bytes, encoding: str) -> str | None:
+    """``data`` decoded, when it decodes without error and reads as text."""
     try:
-        text = data.decode("utf-8")
-        if _looks_like_text(text):
-            return text, "utf-8"
+        text = data.decode(encoding)
     except UnicodeDecodeError:
-        pass
+        return None
+    return text if _looks_like_text(text) else None
+
+
+def _decode_unicode(data: bytes) -> tuple[str, str] | None:
+    """Strict UTF-8, else BOM-less UTF-16 when a quarter of the bytes are NUL (the NULs' side
+    tells the byte order)."""
+    text = _strict(data, "utf-8")
+    if text is not None:
+        return text, "utf-8"
     if len(data) >= 4 and data.count(0) > len(data) // 4:
         odd_zeros = data[1::2].count(0)
         even_zeros = data[0::2].count(0)
         encoding = "utf-16-le" if odd_zeros > even_zeros else "utf-16-be"
-        try:
-            text = data.decode(encoding)
-            if _looks_like_text(text):
-                return text, encoding
-        except UnicodeDecodeError:
-            pass
+        text = _strict(data, encoding)
+        if text is not None:
+            return text, encoding
+    return None
+
+
+def _decode_legacy(data: bytes) -> tuple[str, str] | None:
+    """The legacy codepage whose reading has the fewest mixed-script words."""
     from charset_normalizer import from_bytes
 
     candidates: list[tuple[int, int, str, str]] = []
@@ -211,16 +234,13 @@ def decode_subtitle_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[st
         # -> "嘆偝偔傜"; cp1251: Cyrillic), and charset-normalizer may rank that first. Kana
         # need the lead bytes 0x82/0x83 in cp932, which the other codepages' text hardly ever
         # has, so a strict cp932 reading that is mostly kana is the Japanese file it looks like.
-        try:
-            text = data.decode("cp932")
-            if _looks_like_text(text) and _reads_as_japanese(text):
-                candidates = [(_mixed_script_words(text), -1, text, "cp932")]
-        except UnicodeDecodeError:
-            pass
-    if candidates:
-        _, _, text, encoding = min(candidates)
-        return text, encoding
-    raise _undecodable(path, "its encoding is not UTF-8, UTF-16, GBK, Big5, Shift-JIS or cp1252")
+        text = _strict(data, "cp932")
+        if text is not None and _reads_as_japanese(text):
+            candidates = [(_mixed_script_words(text), -1, text, "cp932")]
+    if not candidates:
+        return None
+    _, _, text, encoding = min(candidates)
+    return text, encoding
 
 
 _LATIN = r"A-Za-z\u00c0-\u024f"
