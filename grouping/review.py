@@ -44,6 +44,11 @@ class Candidate:
     lines: tuple[int, ...] = ()  # group: sample lines shown, most typical first (named)
 
 
+SUGGESTION_TEMPERATURE = 0.05
+"""Cosine scale of the softmax that shares a line's or group's name suggestions among the named
+characters: 0.05 apart in cosine is a factor e in weight."""
+
+
 def same_probability(cos, midpoint: float = 0.55, scale: float = 0.06) -> np.ndarray:
     """P(two centroids are one character) from their cosine; CAM++ centroids of one voice sit
     above ~0.6, of two voices below ~0.45 (measured on the pseudo-episodes)."""
@@ -86,144 +91,188 @@ def rank_candidates(
     space: name ``k`` is the name of character ``k``. A line named with its group is asked
     about only when P(its name is wrong) is above ``doubt_below``: its voice barely prefers
     its own character to the next one, or its name's probability is low."""
-    Xn = normalize_rows(X)
-    ch = np.asarray(character, dtype=np.int64)
-    n = len(ch)
-    conf = np.asarray(confidence, dtype=np.float64)
-    hum = np.asarray(human, dtype=bool)
-    rel = np.ones(n) if reliability is None else np.asarray(reliability, dtype=np.float64)
-    named = np.asarray(named, dtype=bool)
-    c = int(max(ch.max(initial=-1) + 1, named.size))
-    if named.size < c:
-        named = np.r_[named, np.zeros(c - named.size, bool)]
-    out: list[Candidate] = []
-    if n == 0:
-        return out
-    nm = (
-        np.where(conf > 0, ch, -1)
-        if name is None
-        else np.asarray(name, dtype=np.int64)
-    )  # fmt: skip
-    grp = ch.copy() if group is None else np.asarray(group, dtype=np.int64)
-    odd = np.zeros(n, bool) if unusual is None else np.asarray(unusual, dtype=bool)
-    hname = np.full(n, -1) if hand_name is None else np.asarray(hand_name, dtype=np.int64)
+    q = _Queue(X, character, named, confidence, human, reliability, name, group, hand_name)
+    if q.n == 0:
+        return []
+    sim = _Similarity(same_midpoint, same_scale)
+    out = q.group_questions(n_samples, sim)
+    out += q.same_questions(separated, k_pairs, sim)
+    out += q.line_questions(doubt_below, sim)
+    odd = np.zeros(q.n, bool) if unusual is None else np.asarray(unusual, dtype=bool)
+    out += q.ambient_questions(odd, ambient_below)
+    order = {"group": 0, "same": 1, "who": 2, "ambient": 3}
+    out.sort(key=lambda c: (-c.saves, order[c.kind], c.a, c.b))
+    return out
 
-    ok = ch >= 0
-    sizes = np.bincount(ch[ok], minlength=c).astype(np.float64)
-    sums = np.zeros((c, Xn.shape[1]))
-    np.add.at(sums, ch[ok], Xn[ok])
-    cent = normalize_rows(sums) if c else np.zeros((0, Xn.shape[1]))
-    line_sim = Xn @ cent.T if c else np.zeros((n, 0))
-    # similarity to the line's own character without the line itself
-    own_sim = np.full(n, -1.0)
-    if c:
-        rest = sums[np.maximum(ch, 0)] - Xn
-        norm = np.linalg.norm(rest, axis=1)
-        good = ok & (norm > 1e-9)
-        own_sim[good] = np.einsum("ij,ij->i", Xn[good], rest[good]) / norm[good]
-    # share of each character's lines that carry a (non-ambient) name
-    has_name = (nm >= 0) | (hname >= 0)
-    named_share = np.bincount(ch[ok], weights=has_name[ok], minlength=c) / np.maximum(sizes, 1)
-    settled = named & (named_share >= 0.5)  # a named character: its lines are asked one by one
-    named_chars = np.flatnonzero(settled)
 
-    def suggest(vec_sim: np.ndarray) -> tuple[tuple[int, float], ...]:
+@dataclass(frozen=True)
+class _Similarity:
+    """How a cosine to a centroid becomes P(same character)."""
+
+    midpoint: float
+    scale: float
+
+    def p(self, cos) -> np.ndarray:
+        return same_probability(cos, self.midpoint, self.scale)
+
+
+class _Queue:
+    """The per-line and per-character facts every kind of question reads, computed once."""
+
+    def __init__(self, X, character, named, confidence, human, reliability, name, group,
+                 hand_name) -> None:  # fmt: skip
+        Xn = normalize_rows(X)
+        ch = np.asarray(character, dtype=np.int64)
+        n = self.n = len(ch)
+        self.ch = ch
+        self.conf = conf = np.asarray(confidence, dtype=np.float64)
+        self.hum = np.asarray(human, dtype=bool)
+        self.rel = np.ones(n) if reliability is None else np.asarray(reliability, np.float64)
+        named = np.asarray(named, dtype=bool)
+        c = self.c = int(max(ch.max(initial=-1) + 1, named.size))
+        if named.size < c:
+            named = np.r_[named, np.zeros(c - named.size, bool)]
+        self.nm = np.where(conf > 0, ch, -1) if name is None else np.asarray(name, np.int64)
+        self.grp = ch.copy() if group is None else np.asarray(group, dtype=np.int64)
+        self.hname = np.full(n, -1) if hand_name is None else np.asarray(hand_name, np.int64)
+
+        self.ok = ok = ch >= 0
+        self.sizes = np.bincount(ch[ok], minlength=c).astype(np.float64)
+        sums = np.zeros((c, Xn.shape[1]))
+        np.add.at(sums, ch[ok], Xn[ok])
+        cent = normalize_rows(sums) if c else np.zeros((0, Xn.shape[1]))
+        self.line_sim = Xn @ cent.T if c else np.zeros((n, 0))
+        self.csim = cent @ cent.T if c else np.zeros((0, 0))
+        # similarity to the line's own character without the line itself
+        self.own_sim = np.full(n, -1.0)
+        if c:
+            rest = sums[np.maximum(ch, 0)] - Xn
+            norm = np.linalg.norm(rest, axis=1)
+            good = ok & (norm > 1e-9)
+            self.own_sim[good] = np.einsum("ij,ij->i", Xn[good], rest[good]) / norm[good]
+        # share of each character's lines that carry a (non-ambient) name
+        self.has_name = (self.nm >= 0) | (self.hname >= 0)
+        named_share = np.bincount(ch[ok], weights=self.has_name[ok], minlength=c) / np.maximum(
+            self.sizes, 1
+        )
+        # a named character: its lines are asked one by one
+        self.settled = named & (named_share >= 0.5)
+        self.named_chars = np.flatnonzero(self.settled)
+        if c:
+            mine = ok[:, None] & (np.arange(c)[None, :] == ch[:, None])
+            self.best_other = np.where(mine, -np.inf, self.line_sim).max(1)
+        else:
+            self.best_other = np.full(n, -np.inf)
+
+    def suggest(self, vec_sim: np.ndarray, sim: _Similarity) -> tuple[tuple[int, float], ...]:
+        named_chars = self.named_chars
         if named_chars.size == 0:
             return ()
         s = vec_sim[named_chars]
-        w = np.exp((s - s.max()) / 0.05)
+        w = np.exp((s - s.max()) / SUGGESTION_TEMPERATURE)
         # share among the named characters, times the chance it is one of them at all: a voice
         # far from every named one is probably someone new, not 97% the nearest name
-        w *= float(same_probability(s.max(), same_midpoint, same_scale)) / w.sum()
+        w *= float(sim.p(s.max())) / w.sum()
         top = np.argsort(-w)[:3]
         return tuple((int(named_chars[t]), float(w[t])) for t in top)
 
-    # --- groups: characters whose lines mostly carry no name
-    csim = cent @ cent.T if c else np.zeros((0, 0))
-    for g in np.flatnonzero(~settled & (sizes > 0)):
-        members = np.flatnonzero((ch == g) & ~hum)
-        open_lines = int(np.sum(~has_name[members]))
-        if members.size < 2 or open_lines < 2:
-            continue
-        biggest = np.bincount(grp[members] - grp[members].min()).argmax() + grp[members].min()
-        pool = members[grp[members] == biggest]
-        score = rel[pool] + own_sim[pool]
-        samples = tuple(int(i) for i in pool[np.argsort(-score, kind="stable")[:n_samples]])
-        given = hname[(ch == g) & (hname >= 0)]
-        if given.size:
-            counts = np.bincount(given)
-            top = np.argsort(-counts)[: min(3, np.count_nonzero(counts))]
-            sugg = tuple((int(t), 0.95 * counts[t] / given.size) for t in top)
-        else:
-            sugg = suggest(csim[g])
-        p = sugg[0][1] if sugg else 0.0
-        # the answer names the group's lines; each is right as far as it belongs to the group
-        right = float(np.sum(rel[members][~has_name[members]]))
-        out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples))
+    def group_questions(self, n_samples: int, sim: _Similarity) -> list[Candidate]:
+        """Characters whose lines mostly carry no name."""
+        ch, hum, grp, rel, has_name = self.ch, self.hum, self.grp, self.rel, self.has_name
+        out = []
+        for g in np.flatnonzero(~self.settled & (self.sizes > 0)):
+            members = np.flatnonzero((ch == g) & ~hum)
+            open_lines = int(np.sum(~has_name[members]))
+            if members.size < 2 or open_lines < 2:
+                continue
+            low = grp[members].min()
+            biggest = np.bincount(grp[members] - low).argmax() + low
+            pool = members[grp[members] == biggest]
+            score = rel[pool] + self.own_sim[pool]
+            samples = tuple(int(i) for i in pool[np.argsort(-score, kind="stable")[:n_samples]])
+            given = self.hname[(ch == g) & (self.hname >= 0)]
+            if given.size:
+                counts = np.bincount(given)
+                top = np.argsort(-counts)[: min(3, np.count_nonzero(counts))]
+                sugg = tuple((int(t), 0.95 * counts[t] / given.size) for t in top)
+            else:
+                sugg = self.suggest(self.csim[g], sim)
+            p = sugg[0][1] if sugg else 0.0
+            # the answer names the group's lines; each is right as far as it belongs there
+            right = float(np.sum(rel[members][~has_name[members]]))
+            out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples))
+        return out
 
-    # --- same character? (two unnamed characters of at least two lines each)
-    if c > 1:
-        sim = csim.copy()
-        np.fill_diagonal(sim, -np.inf)
-        kk = min(k_pairs, c - 1)
-        nbr = np.argsort(-sim, axis=1)[:, :kk]
-        seen = set()
+    def same_questions(self, separated, k_pairs: int, sim: _Similarity) -> list[Candidate]:
+        """Two unnamed characters of at least two lines each whose voices are probably one."""
+        if self.c <= 1:
+            return []
+        csim = self.csim.copy()
+        np.fill_diagonal(csim, -np.inf)
+        nbr = np.argsort(-csim, axis=1)[:, : min(k_pairs, self.c - 1)]
+        settled, sizes = self.settled, self.sizes
+        out, seen = [], set()
         for a in np.flatnonzero(~settled & (sizes >= 2)):
             for b in nbr[a]:
                 pair = (min(int(a), int(b)), max(int(a), int(b)))
                 if pair in seen or pair in separated or settled[b] or sizes[b] < 2:
                     continue
                 seen.add(pair)
-                p = float(same_probability(sim[a, b], same_midpoint, same_scale))
+                p = float(sim.p(csim[a, b]))
                 if p >= 0.5:
                     out.append(Candidate("same", pair[0], pair[1], p, p))
+        return out
 
-    # --- single lines that disagree with their group
-    asked = np.zeros(n, bool)
-    if c:
-        best_other = np.where(
-            ok[:, None] & (np.arange(c)[None, :] == ch[:, None]), -np.inf, line_sim
-        ).max(1)
-    else:
-        best_other = np.full(n, -np.inf)
-    # P(the line is where it belongs) from how much closer it is to its own character than
-    # to the next one (a margin of 0.1 in cosine: ~0.9)
-    p_stay = 1.0 / (1.0 + np.exp(-(own_sim - best_other) / 0.045))
-    for i in np.flatnonzero(~hum):
-        g = ch[i]
-        lone = bool(g < 0 or sizes[g] <= 1)
-        if lone and nm[i] < 0:
-            saves, p = 1.0, 0.0  # a line of its own: asking names it
-        elif not lone and settled[g] and nm[i] < 0:
-            saves, p = 1.0, 0.0  # left unnamed inside a named character
-        elif not lone and nm[i] >= 0 and settled[g] and nm[i] != g:
-            saves, p = 1.0 - conf[i], conf[i]  # named otherwise than its character
-        elif not lone and nm[i] >= 0 and best_other[i] > own_sim[i]:
-            saves, p = 1.0 - conf[i], conf[i]  # nearer another character than its own
-        elif nm[i] >= 0 and p_stay[i] * min(1.0, conf[i] / doubt_below) < 1.0 - doubt_below:
+    def line_questions(self, doubt_below: float, sim: _Similarity) -> list[Candidate]:
+        """Single lines that disagree with their group."""
+        out = []
+        for i in np.flatnonzero(~self.hum):
+            saves, p = self._line_doubt(int(i), doubt_below)
+            if saves > 0.0:
+                out.append(
+                    Candidate("who", int(i), -1, saves, p, self.suggest(self.line_sim[i], sim))
+                )
+        return out
+
+    def _line_doubt(self, i: int, doubt_below: float) -> tuple[float, float]:
+        """(saves, P(current name right)) of asking about line ``i``; saves 0: not worth it."""
+        g, nm, conf = self.ch[i], self.nm[i], self.conf[i]
+        own, other = self.own_sim[i], self.best_other[i]
+        lone = bool(g < 0 or self.sizes[g] <= 1)
+        if nm < 0 and (lone or self.settled[g]):
+            return 1.0, 0.0  # a line of its own, or left unnamed inside a named character
+        if (
+            not lone
+            and nm >= 0
+            and (
+                (self.settled[g] and nm != g)  # named otherwise than its character
+                or other > own  # nearer another character than its own
+            )
+        ):
+            return float(1.0 - conf), float(conf)
+        # P(the line is where it belongs) from how much closer it is to its own character
+        # than to the next one (a margin of 0.1 in cosine: ~0.9)
+        p_stay = 1.0 / (1.0 + np.exp(-(own - other) / 0.045))
+        p = p_stay * min(1.0, conf / doubt_below)
+        if nm >= 0 and p < 1.0 - doubt_below:
             # named with its group, but its voice barely prefers that group to the next one
             # (acted voices, a blurred group): the name is as good as the line's place
-            p = float(p_stay[i] * min(1.0, conf[i] / doubt_below))
-            saves = 1.0 - p
-        else:
-            continue
-        if saves <= 0.0:
-            continue
-        asked[i] = True
-        out.append(Candidate("who", int(i), -1, float(saves), float(p), suggest(line_sim[i])))
+            return float(1.0 - p), float(p)
+        return 0.0, 0.0
 
-    # --- is this ambient? Only unusual lines far from every character
-    if c and odd.any():
-        grouped = ok & (sizes[np.maximum(ch, 0)] >= 3)
+    def ambient_questions(self, odd: np.ndarray, ambient_below: float) -> list[Candidate]:
+        """Only unusual lines far from every character."""
+        if not self.c or not odd.any():
+            return []
+        ok, own_sim = self.ok, self.own_sim
+        grouped = ok & (self.sizes[np.maximum(self.ch, 0)] >= 3)
         typical = own_sim[grouped]
-        bar = (
-            min(ambient_below, float(np.quantile(typical, 0.05))) if typical.size else ambient_below
-        )
-        far = np.maximum(np.where(ok, own_sim, -1.0), best_other)
-        p_amb = 1.0 / (1.0 + np.exp(-(bar - far) / 0.05)) * (1.0 - 0.5 * rel)
-        for i in np.flatnonzero(~hum & odd & (far < bar) & (p_amb > 0.05)):
-            out.append(Candidate("ambient", int(i), -1, float(p_amb[i]), float(p_amb[i])))
-
-    order = {"group": 0, "same": 1, "who": 2, "ambient": 3}
-    out.sort(key=lambda q: (-q.saves, order[q.kind], q.a, q.b))
-    return out
+        bar = ambient_below
+        if typical.size:
+            bar = min(ambient_below, float(np.quantile(typical, 0.05)))
+        far = np.maximum(np.where(ok, own_sim, -1.0), self.best_other)
+        p_amb = 1.0 / (1.0 + np.exp(-(bar - far) / 0.05)) * (1.0 - 0.5 * self.rel)
+        return [
+            Candidate("ambient", int(i), -1, float(p_amb[i]), float(p_amb[i]))
+            for i in np.flatnonzero(~self.hum & odd & (far < bar) & (p_amb > 0.05))
+        ]
