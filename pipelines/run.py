@@ -13,6 +13,7 @@ from embeddings.voice import load_voice_embedder
 from pipelines.doctor import repair_vectors
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.faces_stage import run_faces, style_summary
+from pipelines.memory import bound_heap, release_free_memory
 from pipelines.records import Progress
 from pipelines.season import SeasonResult, group_season, voice_evidence_line
 from pipelines.separate import prepare as separate_stage
@@ -86,16 +87,19 @@ def run(
             "in a workspace of their own"
         )
     embedder = separate_stage(ws, separate, embedder, progress)  # music off when asked
+    bound_heap()  # freed activations go back to the system: bounded memory per episode
     for n, episode in enumerate(episodes, 1):
         if progress:
             progress("episodes", n - 1, len(episodes))
         embed_episode(ws, episode.id, embedder, progress)
+        release_free_memory()
     if progress:
         progress("episodes", len(episodes), len(episodes))
     ws.set_meta("voice_backend", voice)
     ws.set_meta("voice_weights", json.dumps(weights))
     ws.set_meta("voice_model", embedder.name)
     run_faces(ws, progress)
+    release_free_memory()
     result = group_season(ws, embedder.name)
     redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
     return f"{redone}{summary_of_skips(ws)}\n{style_summary(ws)}\n{result}"
