@@ -3,7 +3,7 @@
 PyTorch on the CPU allocates through malloc. glibc serves a block under its mmap threshold from
 the heap, and that threshold grows up to 32 MB as big blocks come and go, so the voice model's
 10-30 MB activations end up on a fragmented heap that is never returned: a 24-minute episode's
-voice stage held 1.8 GB RSS for 0.6 GB of live data. With the threshold pinned at 16 MiB, blocks
+voice stage peaked at 1.8 GB RSS for 0.6 GB of live data. With the threshold pinned at 4 MiB, blocks
 that size and larger get their own mapping and go back to the system when freed, and trimming
 the heap after each episode returns the rest (`benchmarks/bench_memory.py`).
 
@@ -19,7 +19,7 @@ import logging
 log = logging.getLogger(__name__)
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
-MMAP_THRESHOLD_BYTES = 16 * 2**20
+MMAP_THRESHOLD_BYTES = 4 * 2**20
 
 _libc: ctypes.CDLL | None = None
 _bounded = False
