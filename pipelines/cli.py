@@ -176,6 +176,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from pipelines.features import Selection, run_features
+    from pipelines.workspace import Workspace
+
+    selection = Selection.parse(args.min_confidence, args.sources)
+    with Workspace.open(args.workspace) as ws:
+        print(run_features(ws, selection, progress=ProgressPrinter()))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import write_report
+    from pipelines.workspace import Workspace
+
+    with Workspace.open(args.workspace) as ws:
+        out = Path(args.output) if args.output else ws.root / "report"
+        print(write_report(ws, out, force=args.force or not args.output))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from pipelines.run import status
     from pipelines.workspace import Workspace
@@ -468,6 +488,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--include-skipped", action="store_true", help="also export non-speech lines")
 
+    p = command(
+        "features",
+        cmd_features,
+        "timbre, prosody and face features of the labelled lines (cached per episode, resumable)",
+    )
+    workspace_arg(p)
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        help="only lines labelled at least this sure (0-1; hand labels count as 1)",
+    )
+    p.add_argument(
+        "--sources",
+        default="human,propagated",
+        help="label sources to include, comma-separated: human, propagated, cluster "
+        "(default: human,propagated)",
+    )
+
+    p = command(
+        "report", cmd_report, "an HTML page per season: per character lines, time, prosody"
+    )
+    workspace_arg(p)
+    p.add_argument("-o", "--output", help="report folder (default: WS/report, replaced)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty -o folder")
+
     p = command("status", cmd_status, "what the workspace holds and how much is named")
     workspace_arg(p)
 
@@ -544,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
 # and first makes a rolling backup of castlist.db (pipelines/backup.py).
 WRITING_COMMANDS = (
     "add", "run", "label", "merge", "split", "move", "separate", "undo", "redo", "import",
+    "features",
 )  # fmt: skip
 
 
