@@ -169,7 +169,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with Workspace.open(args.workspace) as ws:
         paths = export(
-            ws, args.format, args.output, include_skipped=args.include_skipped, force=args.force
+            ws,
+            args.format,
+            args.output,
+            include_skipped=args.include_skipped,
+            force=args.force,
+            video=args.video,
+            progress=ProgressPrinter(),
         )
     for path in paths:  # nothing for `-o -`: stdout carries the data only
         print(path)
@@ -469,10 +475,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "export",
         cmd_export,
-        "write labelled lines as CSV, JSONL, RTTM, or per-line wav clips + manifest",
+        "write labelled lines as CSV, JSONL, RTTM, per-line wav clips + manifest, or a "
+        "training dataset (dataset, speaker-grouping, lhotse)",
     )
     workspace_arg(p)
-    p.add_argument("-f", "--format", choices=("csv", "jsonl", "rttm", "clips"), default="csv")
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=("csv", "jsonl", "rttm", "clips", "dataset", "speaker-grouping", "lhotse"),
+        default="csv",
+        help="dataset: <season>_dataset.json + wavs/ + features/ (run `castlist features` "
+        "first); speaker-grouping: meta.jsonl + parquet per episode; lhotse: manifests",
+    )
+    p.add_argument(
+        "--video", action="store_true", help="-f dataset: also 25 fps per-line video clips"
+    )
     p.add_argument(
         "-o",
         "--output",
