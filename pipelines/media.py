@@ -402,7 +402,8 @@ def write_video_clip(
         raise MediaError(f"empty clip {start:.3f}-{end:.3f} s requested from {src}")
     out = Path(out)
     tmp = _temp_beside(out, ".mp4")
-    args = ["-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", file_arg(src)]
+    # -t after -i: as an input option a low-frame-rate source's last frame overshoots it
+    args = ["-ss", f"{start:.3f}", "-i", file_arg(src), "-t", f"{end - start:.3f}"]
     args += ["-map", "0:v:0", "-map", "0:a:0?", "-r", str(fps), "-c:v", "libx264"]
     args += ["-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "1"]
     args += ["-c:a", "aac", "-ac", "1", "-ar", str(SAMPLE_RATE)]
