@@ -407,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("media", nargs="+", help="video/audio files; subtitles are found beside them")
     p.add_argument("--subs", help="subtitle file (SRT/ASS) for a single media file")
-    p.add_argument("--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)")
+    p.add_argument(
+        "--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)"
+    )
     p.add_argument("--subs-track", type=int, help="use embedded subtitle track N (from 0)")
     p.add_argument(
         "--asr",
@@ -524,9 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: human,propagated)",
     )
 
-    p = command(
-        "report", cmd_report, "an HTML page per season: per character lines, time, prosody"
-    )
+    p = command("report", cmd_report, "an HTML page per season: per character lines, time, prosody")
     workspace_arg(p)
     p.add_argument("-o", "--output", help="report folder (default: WS/report, replaced)")
     p.add_argument("--force", action="store_true", help="write into a non-empty -o folder")

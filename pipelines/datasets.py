@@ -333,8 +333,13 @@ def write_lhotse(ws: Workspace, out_dir: Path, progress: Progress | None = None)
         raise ModelError(
             "-f lhotse needs the lhotse package: pip install 'castlist[lhotse]'"
         ) from exc
-    from pipelines.features import PROSODY_COLUMNS, Selection, SELECTION_META, features_table
-    from pipelines.features import select_lines
+    from pipelines.features import (
+        PROSODY_COLUMNS,
+        SELECTION_META,
+        Selection,
+        features_table,
+        select_lines,
+    )
     from pipelines.media import write_clip
 
     if ws.get_meta(SELECTION_META):

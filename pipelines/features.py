@@ -232,9 +232,7 @@ def prosody_episode(
 def voice_model(ws: Workspace) -> str:
     model = ws.get_meta("voice_model")
     if not model:
-        raise WorkspaceError(
-            f"{ws.root}: no voice vectors yet; run `castlist run {ws.root}` first"
-        )
+        raise WorkspaceError(f"{ws.root}: no voice vectors yet; run `castlist run {ws.root}` first")
     return model
 
 

@@ -117,7 +117,14 @@ def test_speaker_grouping_tables_and_round_trip(ws: Workspace, tmp_path: Path):
     paths = export(ws, "speaker-grouping", out)
     assert {p.name for p in paths} == {"meta.jsonl", "ep01.parquet"}
     meta = pd.read_json(out / "ep01" / "meta.jsonl", lines=True, dtype=False)
-    assert list(meta.columns[:6]) == ["人物", "人物台词", "开始时间", "结束时间", "audio_file", "screenshot_file"]
+    assert list(meta.columns[:6]) == [
+        "人物",
+        "人物台词",
+        "开始时间",
+        "结束时间",
+        "audio_file",
+        "screenshot_file",
+    ]
     lines = ws.lines("ep01", speech_only=True)
     assert len(meta) == len(lines)
     assert meta["开始时间"].iloc[1] == "00:00:02.250"
@@ -208,7 +215,9 @@ def test_dataset_video_clips_are_25_fps(tmp_path: Path):
     ws = Workspace.init(tmp_path / "vs")
     add_episode(ws, episode.media, episode.srt)
     lines = ws.lines()[:3]
-    ws.save_vectors(lines[0].episode_id, "voice", MODEL, np.eye(ws.line_count(lines[0].episode_id), 8))
+    ws.save_vectors(
+        lines[0].episode_id, "voice", MODEL, np.eye(ws.line_count(lines[0].episode_id), 8)
+    )
     ws.set_meta("voice_model", MODEL)
     for ln in lines:
         ws.name_lines([ln.id], "Aki")
