@@ -311,6 +311,13 @@ def write_speaker_grouping(
         try:
             table.to_parquet(tmp, index=False)
             tmp.replace(pq)
+        except ImportError as exc:
+            from pipelines.errors import ModelError
+
+            tmp.unlink(missing_ok=True)
+            raise ModelError(
+                "-f speaker-grouping writes parquet: pip install 'castlist[parquet]'"
+            ) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

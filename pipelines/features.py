@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.errors import UsageError, WorkspaceError
+from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.paths import component, safe_join
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import Workspace
@@ -186,6 +186,16 @@ def prosody_of(segment: np.ndarray, text: str, sample_rate: int = 16000) -> np.n
     return np.array([row[c] for c in PROSODY_COLUMNS], dtype=np.float32)
 
 
+def require_librosa() -> None:
+    """Fail before any work when the pitch tracker is missing, naming the extra."""
+    try:
+        import librosa  # noqa: F401
+    except ImportError as exc:
+        raise ModelError(
+            "castlist features needs librosa for pitch tracking: pip install 'castlist[features]'"
+        ) from exc
+
+
 def load_prosody(ws: Workspace, episode_id: str) -> np.ndarray | None:
     """The stored prosody rows of an episode (one per line), or None before the first run."""
     X = ws.load_vectors(episode_id, PROSODY, PROSODY_MODEL)
@@ -215,6 +225,7 @@ def prosody_episode(
     todo = [ln for ln in ws.lines(episode_id) if ln.id in wanted and X[ln.idx, 0] < 1]
     if not todo:
         return 0, 0.0
+    require_librosa()
     audio = load_audio(episode_audio(ws, episode_id))
     seconds = 0.0
     for n, ln in enumerate(todo, 1):
