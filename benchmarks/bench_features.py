@@ -198,13 +198,19 @@ def _loop_media(src_media: Path, src_srt: Path, loops: int, length: float, out: 
         check=True,
     )  # fmt: skip
     subs = pysrt.open(str(src_srt))
-    items = pysrt.SubRipFile()
+
+    def stamp(seconds: float) -> str:
+        ms = int(round(seconds * 1000))
+        h, m, s = ms // 3_600_000, ms // 60_000 % 60, ms // 1000 % 60
+        return f"{h:02d}:{m:02d}:{s:02d},{ms % 1000:03d}"
+
+    blocks = []
     for k in range(loops):
         for item in subs:
-            new = pysrt.SubRipItem(len(items) + 1, item.start, item.end, item.text)
-            new.shift(milliseconds=int(k * length * 1000))
-            items.append(new)
-    items.save(str(out.with_suffix(".srt")), encoding="utf-8")
+            start = item.start.ordinal / 1000 + k * length
+            end = item.end.ordinal / 1000 + k * length
+            blocks.append(f"{len(blocks) + 1}\n{stamp(start)} --> {stamp(end)}\n{item.text}\n")
+    out.with_suffix(".srt").write_text("\n".join(blocks), encoding="utf-8")
 
 
 def cmd_export(args: argparse.Namespace) -> dict:

@@ -229,3 +229,21 @@ def test_dataset_video_clips_are_25_fps(tmp_path: Path):
         assert info.has_video and info.fps == pytest.approx(25.0)
         assert info.duration == pytest.approx(r["end"] - r["start"], abs=0.1)
     ws.close()
+
+
+def test_imported_season_exports_timbre_without_audio(ws: Workspace, tmp_path: Path):
+    """An imported season has no media: features keep the timbre and skip prosody; the
+    dataset says so (no wav, no prosody file) instead of failing."""
+    export(ws, "speaker-grouping", tmp_path / "sg")
+    back = Workspace.init(tmp_path / "imported")
+    import_lines(back, tmp_path / "sg", {})
+    first = back.lines("ep01")[0].id
+    back.name_lines([first], "Aki")
+    result = run_features(back, Selection(0.0, ("human",)))
+    assert result.skipped_episodes == ("ep01",) and result.analysed_now == 0
+    (path,) = export(back, "dataset", tmp_path / "ds")
+    (line,) = json.loads(path.read_text(encoding="utf-8"))["lines"]
+    assert line["wav"] == "" and set(line["features"]) == {"timbre"}
+    assert line["prosody"]["f0_median_hz"] is None
+    assert np.load(tmp_path / "ds" / line["features"]["timbre"]).shape == (16,)
+    back.close()
