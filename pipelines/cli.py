@@ -187,8 +187,19 @@ def cmd_features(args: argparse.Namespace) -> int:
     from pipelines.workspace import Workspace
 
     selection = Selection.parse(args.min_confidence, args.sources)
+    emotion = {}
+    for kind, source in (("speech", args.speech_emotion), ("text", args.text_emotion)):
+        if source:
+            from embeddings.emotion import load_emotion
+            from embeddings.errors import BackendUnavailable
+            from pipelines.errors import ModelError
+
+            try:
+                emotion[kind] = load_emotion(kind, source)
+            except BackendUnavailable as exc:
+                raise ModelError(str(exc)) from exc
     with Workspace.open(args.workspace) as ws:
-        print(run_features(ws, selection, progress=ProgressPrinter()))
+        print(run_features(ws, selection, progress=ProgressPrinter(), emotion=emotion))
     return 0
 
 
@@ -524,6 +535,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="human,propagated",
         help="label sources to include, comma-separated: human, propagated, cluster "
         "(default: human,propagated)",
+    )
+    p.add_argument(
+        "--speech-emotion",
+        metavar="DIR|HUB_ID",
+        help="optional speech emotion model (a transformers audio classifier: a local "
+        "save_pretrained folder, or a hub id when online); needs castlist[emotion]",
+    )
+    p.add_argument(
+        "--text-emotion",
+        metavar="DIR|HUB_ID",
+        help="optional text emotion model (a transformers text classifier), as above",
     )
 
     p = command("report", cmd_report, "an HTML page per season: per character lines, time, prosody")

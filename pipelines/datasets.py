@@ -2,7 +2,8 @@
 
 - ``dataset`` (seed 000's layout): ``<season>_dataset.json`` with one record per line,
   ``wavs/<line>.wav`` (16 kHz mono), ``video/<line>.mp4`` (25 fps, with ``--video``),
-  ``features/<kind>/<line>.npy`` (``timbre``, ``prosody``), ``faces/<line>.jpg`` where the
+  ``features/<kind>/<line>.npy`` (``timbre``, ``prosody``; ``emotion`` and ``text`` when
+  an emotion model ran), ``faces/<line>.jpg`` where the
   faces stage kept a crop, and ``features/timbre_centroid/<character>.npy``.
 - ``speaker-grouping`` (the Chat-Haruhi community's Speaker-Grouping tools): per episode a
   folder with ``meta.jsonl`` (columns ``人物`` speaker, ``人物台词`` text, ``开始时间`` and
@@ -45,6 +46,11 @@ SG_AUDIO, SG_SHOT = "audio_file", "screenshot_file"
 SG_COLUMNS = (SG_SPEAKER, SG_TEXT, SG_START, SG_END, SG_AUDIO, SG_SHOT)
 """Speaker-Grouping's own columns, in its order; castlist adds episode, line_id,
 label_source and confidence after them (their tools ignore extra columns)."""
+
+
+EMOTION_FOLDERS = {"speech": "emotion", "text": "text"}
+"""Feature folder of each optional emotion model, as in seed 000 (audio emotion under
+``emotion/``, text emotion under ``text/``)."""
 
 
 def season_name(ws: Workspace) -> str:
@@ -114,7 +120,9 @@ def write_dataset(
         PROSODY_COLUMNS,
         PROSODY_MODEL,
         character_timbre,
+        emotion_rows,
         features_table,
+        stored_emotion,
         stored_selection,
         timbre_vectors,
         voice_model,
@@ -129,6 +137,7 @@ def write_dataset(
     episodes = {ep.id: ep for ep in ws.episodes()}
     kinds = {k: ep.kind for k, ep in episodes.items()}
     sources = {ep: _audio_source(ws, ep, kinds) for ep in dict.fromkeys(table["episode_id"])}
+    emotions = {k: emotion_rows(ws, table, k) for k in ("speech", "text")}
     chars = character_timbre(table["speaker"].tolist(), table["id"].tolist(), X)
     speech = table.assign(d=table["end"] - table["start"]).groupby("speaker")["d"].sum()
     char_records = []
@@ -170,6 +179,12 @@ def write_dataset(
             p_path = safe_join(out_dir, "features", "prosody", component(lid, ".npy"))
             _save_npy(p_path, np.array([row[c] for c in PROSODY_COLUMNS[1:]]))
             files["prosody"] = _rel(out_dir, p_path)
+        for kind, E in emotions.items():
+            if E is not None and np.isfinite(E[pos]).all():
+                folder = EMOTION_FOLDERS[kind]
+                e_path = safe_join(out_dir, "features", folder, component(lid, ".npy"))
+                _save_npy(e_path, E[pos])
+                files[folder] = _rel(out_dir, e_path)
         face = ""
         if row["face_crop"]:
             target = safe_join(out_dir, "faces", component(lid, ".jpg"))
@@ -202,6 +217,7 @@ def write_dataset(
         "prosody_model": PROSODY_MODEL,
         "prosody_columns": list(PROSODY_COLUMNS[1:]),
         "selection": {"min_confidence": selection.min_confidence, "sources": selection.sources},
+        "emotion_models": {EMOTION_FOLDERS[k]: v for k, v in sorted(stored_emotion(ws).items())},
         "characters": char_records,
         "lines": records,
     }

@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -239,6 +240,77 @@ def prosody_episode(
     return len(todo), seconds
 
 
+# ------------------------------------------------------------------------------ emotion
+EMOTION_META = "features_emotion"
+EMOTION_KINDS = ("speech", "text")
+
+
+def emotion_modality(kind: str) -> str:
+    return f"emotion_{kind}"
+
+
+def emotion_episode(
+    ws: Workspace,
+    episode_id: str,
+    kind: str,
+    model: Any,
+    line_ids: Sequence[str],
+    progress: Progress | None = None,
+) -> int:
+    """Run an optional emotion model (:mod:`embeddings.emotion`) on the given lines of one
+    episode that it has not seen; stored like prosody: ``[done, p_1..p_dim]`` per line."""
+    from pipelines.clips import episode_audio
+    from pipelines.media import SAMPLE_RATE, cut, load_audio
+
+    modality = emotion_modality(kind)
+    stored = ws.load_vectors(episode_id, modality, model.name)
+    X = (
+        stored.copy()
+        if stored is not None
+        else np.zeros((ws.line_count(episode_id), 1 + model.dim), dtype=np.float32)
+    )
+    wanted = set(line_ids)
+    todo = [ln for ln in ws.lines(episode_id) if ln.id in wanted and X[ln.idx, 0] < 1]
+    if not todo:
+        return 0
+    if kind == "speech":
+        audio = load_audio(episode_audio(ws, episode_id))
+        items: list[Any] = [cut(audio, SAMPLE_RATE, ln.start, ln.end) for ln in todo]
+    else:
+        items = [ln.text for ln in todo]
+    label = f"{kind} emotion {episode_id}"
+    hook = (lambda done, total: progress(label, done, total)) if progress else None
+    probs = model(items, progress=hook)
+    rows = [ln.idx for ln in todo]
+    X[rows, 0] = 1.0
+    X[rows, 1:] = probs
+    ws.save_vectors(episode_id, modality, model.name, X)
+    ws.mark_stage(episode_id, modality, model.name)
+    return len(todo)
+
+
+def stored_emotion(ws: Workspace) -> dict[str, dict]:
+    """kind -> {"name", "labels"} of the emotion models of the last features run."""
+    return json.loads(ws.get_meta(EMOTION_META) or "{}")
+
+
+def emotion_rows(ws: Workspace, table: pd.DataFrame, kind: str) -> np.ndarray | None:
+    """The stored probabilities of ``kind`` per row of ``table`` (NaN rows where the model
+    could not run: speech emotion on imported episodes), or None when no model ran."""
+    info = stored_emotion(ws).get(kind)
+    if not info:
+        return None
+    out = np.full((len(table), len(info["labels"])), np.nan, dtype=np.float32)
+    for episode_id, rows in table.groupby("episode_id", sort=False):
+        X = ws.load_vectors(str(episode_id), emotion_modality(kind), info["name"])
+        if X is None:
+            continue
+        got = X[rows["idx"].to_numpy()]
+        ok = got[:, 0] >= 1
+        out[rows.index.to_numpy()[ok]] = got[ok, 1:]
+    return out
+
+
 # ------------------------------------------------------------------------------ timbre
 def voice_model(ws: Workspace) -> str:
     model = ws.get_meta("voice_model")
@@ -432,12 +504,21 @@ class FeaturesRun:
 
 
 def run_features(
-    ws: Workspace, selection: Selection | None = None, progress: Progress | None = None
+    ws: Workspace,
+    selection: Selection | None = None,
+    progress: Progress | None = None,
+    emotion: dict[str, Any] | None = None,
 ) -> FeaturesRun:
     """Compute what is missing for the selected lines and rewrite the character summary.
 
+    ``emotion`` maps "speech"/"text" to an optional model (:func:`embeddings.emotion.
+    load_emotion`); without it no emotion is computed and earlier emotion rows stay stored.
     Resumable: each episode's prosody is saved and marked before the next starts; lines
     analysed before (under any selection) are not analysed again."""
+    emotion = emotion or {}
+    bad = sorted(set(emotion) - set(EMOTION_KINDS))
+    if bad:
+        raise UsageError(f"unknown emotion kind {bad[0]!r}; use speech or text")
     selection = selection or Selection()
     table = select_lines(ws, selection)
     if table.empty:
@@ -454,10 +535,14 @@ def run_features(
     for n, episode_id in enumerate(episodes):
         if progress:
             progress("features: episodes", n, len(episodes))
+        ids = table.loc[table["episode_id"] == episode_id, "id"].tolist()
+        if "text" in emotion:
+            emotion_episode(ws, episode_id, "text", emotion["text"], ids, progress)
         if kinds.get(episode_id) == "imported":
             skipped.append(episode_id)
             continue
-        ids = table.loc[table["episode_id"] == episode_id, "id"].tolist()
+        if "speech" in emotion:
+            emotion_episode(ws, episode_id, "speech", emotion["speech"], ids, progress)
         a, s = prosody_episode(ws, episode_id, ids, progress)
         analysed, seconds = analysed + a, seconds + s
     if progress:
@@ -465,6 +550,10 @@ def run_features(
     chars = character_timbre(table["speaker"].tolist(), table["id"].tolist(), X)
     save_characters(ws, model, chars)
     ws.set_meta(SELECTION_META, selection.to_json())
+    if emotion:
+        info = stored_emotion(ws)
+        info.update({k: {"name": m.name, "labels": list(m.labels)} for k, m in emotion.items()})
+        ws.set_meta(EMOTION_META, json.dumps(info, sort_keys=True))
     log.info("features: %d lines, %d analysed now", len(table), analysed)
     return FeaturesRun(len(table), len(chars), analysed, seconds, tuple(skipped))
 

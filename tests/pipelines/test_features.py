@@ -181,3 +181,31 @@ def test_no_voice_vectors_is_a_clear_error(tmp_path: Path):
         run_features(ws)
     ws.set_meta("voice_model", MODEL)
     ws.close()
+
+
+@pytest.mark.slow  # imports transformers (~5 s)
+def test_optional_emotion_models_are_cached_and_exported(ws: Workspace, tmp_path: Path):
+    pytest.importorskip("transformers")
+    from embeddings.emotion import load_emotion
+    from pipelines.export import export
+    from pipelines.features import emotion_rows
+    from tests.embeddings.test_emotion import tiny_speech_model, tiny_text_model
+
+    speech = load_emotion("speech", tiny_speech_model(tmp_path / "ser"))
+    text = load_emotion("text", tiny_text_model(tmp_path / "ter"))
+    run_features(ws, emotion={"speech": speech, "text": text})
+    table = select_lines(ws, Selection())
+    E = emotion_rows(ws, table, "speech")
+    assert E.shape == (len(table), 4)
+    np.testing.assert_allclose(E.sum(axis=1), 1.0, rtol=1e-5)
+    stored = ws.load_vectors("ep01", "emotion_text", text.name)
+    assert stored[:, 0].sum() == len(table)  # done flags of exactly the selected lines
+    (path,) = export(ws, "dataset", tmp_path / "ds")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["emotion_models"]["emotion"]["labels"] == list(speech.labels)
+    for r in doc["lines"]:
+        e = np.load(tmp_path / "ds" / r["features"]["emotion"])
+        t = np.load(tmp_path / "ds" / r["features"]["text"])
+        assert e.shape == (4,) and t.shape == (3,)
+    with pytest.raises(UsageError):
+        run_features(ws, emotion={"vision": speech})
