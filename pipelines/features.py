@@ -198,7 +198,12 @@ def require_librosa() -> None:
 
 
 def load_prosody(ws: Workspace, episode_id: str) -> np.ndarray | None:
-    """The stored prosody rows of an episode (one per line), or None before the first run."""
+    """The stored prosody rows of an episode (one per line), or None before the first run.
+
+    A file whose stage mark is gone is ignored: re-added subtitles (new lines) clear the
+    episode's marks, and its old rows belong to lines that no longer exist."""
+    if not ws.stage_done(episode_id, PROSODY, PROSODY_MODEL):
+        return None
     X = ws.load_vectors(episode_id, PROSODY, PROSODY_MODEL)
     if X is not None and X.shape[1] != len(PROSODY_COLUMNS):
         raise WorkspaceError(
@@ -263,7 +268,8 @@ def emotion_episode(
     from pipelines.media import SAMPLE_RATE, cut, load_audio
 
     modality = emotion_modality(kind)
-    stored = ws.load_vectors(episode_id, modality, model.name)
+    done = ws.stage_done(episode_id, modality, model.name)
+    stored = ws.load_vectors(episode_id, modality, model.name) if done else None
     X = (
         stored.copy()
         if stored is not None
@@ -302,7 +308,10 @@ def emotion_rows(ws: Workspace, table: pd.DataFrame, kind: str) -> np.ndarray | 
         return None
     out = np.full((len(table), len(info["labels"])), np.nan, dtype=np.float32)
     for episode_id, rows in table.groupby("episode_id", sort=False):
-        X = ws.load_vectors(str(episode_id), emotion_modality(kind), info["name"])
+        modality = emotion_modality(kind)
+        if not ws.stage_done(str(episode_id), modality, info["name"]):
+            continue
+        X = ws.load_vectors(str(episode_id), modality, info["name"])
         if X is None:
             continue
         got = X[rows["idx"].to_numpy()]

@@ -209,3 +209,15 @@ def test_optional_emotion_models_are_cached_and_exported(ws: Workspace, tmp_path
         assert e.shape == (4,) and t.shape == (3,)
     with pytest.raises(UsageError):
         run_features(ws, emotion={"vision": speech})
+
+
+def test_prosody_of_an_episode_whose_lines_changed_is_recomputed(ws: Workspace):
+    """Re-added subtitles clear the episode's stage marks: old rows (of other lines) are
+    ignored, not read as this episode's prosody."""
+    run_features(ws)
+    path = ws.vector_path("ep01", PROSODY, PROSODY_MODEL)
+    np.save(path, np.ones((3, len(PROSODY_COLUMNS)), dtype=np.float32))  # stale: 3 old lines
+    ws.unmark_stage("ep01", PROSODY, PROSODY_MODEL)
+    assert load_prosody(ws, "ep01") is None
+    assert run_features(ws).analysed_now == 6
+    assert load_prosody(ws, "ep01").shape[0] == ws.line_count("ep01")
