@@ -12,7 +12,8 @@ factor = compute seconds / seconds of speech (< 1 is faster than real time).
 ``centroids``: nearest-centroid accuracy of character timbre centroids on held-back lines
 (30 % per character, 5 seeds, mean): the demo episode (LibriSpeech voices with music), read
 speech (librispeech_test_other, 10 speakers x 10) and acted voices (../shared/data/
-acted_voices: 22 game characters and 5 VTubers, Japanese), with CAM++.
+acted_voices: 22 game characters and 5 VTubers, Japanese), with CAM++; ``--acted`` adds the
+acted pseudo-episodes of benchmarks/acted_data.py (SNR 15 dB).
 
 ``export``: a pseudo-season of N episodes, each the demo episode looped ``--loops`` times
 (80 x loops lines, distinct files), with the demo's vectors, labels and prosody tiled onto it
@@ -184,6 +185,27 @@ def cmd_centroids(args: argparse.Namespace) -> dict:
             paths = [DATA / "acted_voices" / r["clip"] for r in picked]
             names = np.array([f"{r['source']}/{r['speaker']}" for r in picked])
             out[label] = _accuracy(names, _embed_files(paths))
+    if args.acted:
+        out.update(acted_episodes())
+    return out
+
+
+def acted_episodes() -> dict:
+    """Acted pseudo-episodes (benchmarks/acted_data.py, SNR 15 dB: acted clips laid on real
+    named-ASS turn structures with music under them), built and embedded once, cached under
+    bench-out/features/acted; accuracy over each episode's characters."""
+    from benchmarks import acted_data
+    from benchmarks.grouping_data import load
+
+    specs = tuple(s for s in acted_data.SPECS if s.name.endswith("_snr15"))
+    roots = acted_data.build(OUT / "acted", specs=specs)
+    out = {}
+    for root in roots:
+        season = load(root)
+        for frame, X in zip(season.frames, season.X, strict=True):
+            keep = frame["character"].notna().to_numpy()
+            names = frame["character"][keep].astype(str).to_numpy()
+            out[f"acted pseudo-episode {root.name}"] = _accuracy(names, X[keep])
     return out
 
 
@@ -321,7 +343,10 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("speed")
     p.add_argument("--runs", type=int, default=3)
-    sub.add_parser("centroids")
+    p = sub.add_parser("centroids")
+    p.add_argument(
+        "--acted", action="store_true", help="also acted pseudo-episodes (builds 3, ~minutes)"
+    )
     p = sub.add_parser("export")
     p.add_argument("--episodes", type=int, default=26)
     p.add_argument("--loops", type=int, default=4, help="demo loops per episode (80 lines each)")
