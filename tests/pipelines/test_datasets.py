@@ -247,3 +247,13 @@ def test_imported_season_exports_timbre_without_audio(ws: Workspace, tmp_path: P
     assert line["prosody"]["f0_median_hz"] is None
     assert np.load(tmp_path / "ds" / line["features"]["timbre"]).shape == (16,)
     back.close()
+
+
+def test_lhotse_missing_names_the_extra(ws: Workspace, tmp_path: Path, monkeypatch):
+    import sys
+
+    from pipelines.errors import ModelError
+
+    monkeypatch.setitem(sys.modules, "lhotse", None)
+    with pytest.raises(ModelError, match=r"castlist\[lhotse\]"):
+        export(ws, "lhotse", tmp_path / "lh")

@@ -221,3 +221,23 @@ def test_prosody_of_an_episode_whose_lines_changed_is_recomputed(ws: Workspace):
     assert load_prosody(ws, "ep01") is None
     assert run_features(ws).analysed_now == 6
     assert load_prosody(ws, "ep01").shape[0] == ws.line_count("ep01")
+
+
+def test_missing_pitch_tracker_names_the_extra(ws: Workspace, monkeypatch):
+    import sys
+
+    from pipelines.errors import ModelError
+
+    monkeypatch.setitem(sys.modules, "librosa", None)  # import librosa raises ImportError
+    with pytest.raises(ModelError, match=r"castlist\[features\]"):
+        run_features(ws)
+
+
+@pytest.mark.slow  # imports transformers (~5 s)
+def test_cli_emotion_model_that_does_not_load(ws: Workspace, tmp_path: Path, capsys):
+    pytest.importorskip("transformers")
+    root = str(ws.root)
+    ws.close()
+    (tmp_path / "empty").mkdir()
+    assert main(["features", root, "--speech-emotion", str(tmp_path / "empty")]) == 2
+    assert "save_pretrained" in capsys.readouterr().err
