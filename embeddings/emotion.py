@@ -58,8 +58,9 @@ def _transformers() -> Any:
 
 
 def _model_name(kind: str, source: str) -> str:
-    """``<kind>-emotion-<folder or repo>-<hash>``: the hash covers the config and weights of
-    a local folder, so retrained weights in the same folder never mix with old rows."""
+    """``<kind>-emotion-<hash>-<folder or repo>``: the hash covers the config and weights of
+    a local folder, so retrained weights in the same folder never mix with old rows. The hash
+    comes first: vector file names keep only the first 40 characters of a model name."""
     path = Path(source)
     tag = path.name if path.is_dir() else source.replace("/", "_")
     digest = hashlib.sha256(source.encode())
@@ -69,7 +70,7 @@ def _model_name(kind: str, source: str) -> str:
             if f.is_file() and f.suffix in (".json", ".safetensors", ".bin", ".txt"):
                 digest.update(f.name.encode())
                 digest.update(f.read_bytes())
-    return f"{kind}-emotion-{tag}-{digest.hexdigest()[:8]}"
+    return f"{kind}-emotion-{digest.hexdigest()[:8]}-{tag}"
 
 
 class _HFClassifier:
