@@ -169,10 +169,47 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with Workspace.open(args.workspace) as ws:
         paths = export(
-            ws, args.format, args.output, include_skipped=args.include_skipped, force=args.force
+            ws,
+            args.format,
+            args.output,
+            include_skipped=args.include_skipped,
+            force=args.force,
+            video=args.video,
+            progress=ProgressPrinter(),
         )
     for path in paths:  # nothing for `-o -`: stdout carries the data only
         print(path)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from pipelines.features import Selection, run_features
+    from pipelines.workspace import Workspace
+
+    selection = Selection.parse(args.min_confidence, args.sources)
+    emotion = {}
+    for kind, source in (("speech", args.speech_emotion), ("text", args.text_emotion)):
+        if source:
+            from embeddings.emotion import load_emotion
+            from embeddings.errors import BackendUnavailable
+            from pipelines.errors import ModelError
+
+            try:
+                emotion[kind] = load_emotion(kind, source)
+            except BackendUnavailable as exc:
+                raise ModelError(str(exc)) from exc
+    with Workspace.open(args.workspace) as ws:
+        print(run_features(ws, selection, progress=ProgressPrinter(), emotion=emotion))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import write_report
+    from pipelines.workspace import Workspace
+
+    with Workspace.open(args.workspace) as ws:
+        out = Path(args.output) if args.output else ws.root / "report"
+        print(write_report(ws, out, force=args.force or not args.output))
     return 0
 
 
@@ -452,10 +489,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "export",
         cmd_export,
-        "write labelled lines as CSV, JSONL, RTTM, or per-line wav clips + manifest",
+        "write labelled lines as CSV, JSONL, RTTM, per-line wav clips + manifest, or a "
+        "training dataset (dataset, speaker-grouping, lhotse)",
     )
     workspace_arg(p)
-    p.add_argument("-f", "--format", choices=("csv", "jsonl", "rttm", "clips"), default="csv")
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=("csv", "jsonl", "rttm", "clips", "dataset", "speaker-grouping", "lhotse"),
+        default="csv",
+        help="dataset: <season>_dataset.json + wavs/ + features/ (run `castlist features` "
+        "first); speaker-grouping: meta.jsonl + parquet per episode; lhotse: manifests",
+    )
+    p.add_argument(
+        "--video", action="store_true", help="-f dataset: also 25 fps per-line video clips"
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -470,6 +518,41 @@ def build_parser() -> argparse.ArgumentParser:
         "replaces only the files it writes); without it an existing output is refused",
     )
     p.add_argument("--include-skipped", action="store_true", help="also export non-speech lines")
+
+    p = command(
+        "features",
+        cmd_features,
+        "timbre, prosody and face features of the labelled lines (cached per episode, resumable)",
+    )
+    workspace_arg(p)
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        help="only lines labelled at least this sure (0-1; hand labels count as 1)",
+    )
+    p.add_argument(
+        "--sources",
+        default="human,propagated",
+        help="label sources to include, comma-separated: human, propagated, cluster "
+        "(default: human,propagated)",
+    )
+    p.add_argument(
+        "--speech-emotion",
+        metavar="DIR|HUB_ID",
+        help="optional speech emotion model (a transformers audio classifier: a local "
+        "save_pretrained folder, or a hub id when online); needs castlist[emotion]",
+    )
+    p.add_argument(
+        "--text-emotion",
+        metavar="DIR|HUB_ID",
+        help="optional text emotion model (a transformers text classifier), as above",
+    )
+
+    p = command("report", cmd_report, "an HTML page per season: per character lines, time, prosody")
+    workspace_arg(p)
+    p.add_argument("-o", "--output", help="report folder (default: WS/report, replaced)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty -o folder")
 
     p = command("status", cmd_status, "what the workspace holds and how much is named")
     workspace_arg(p)
@@ -547,6 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
 # and first makes a rolling backup of castlist.db (pipelines/backup.py).
 WRITING_COMMANDS = (
     "add", "run", "label", "merge", "split", "move", "separate", "undo", "redo", "import",
+    "features",
 )  # fmt: skip
 
 

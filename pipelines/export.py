@@ -42,8 +42,10 @@ from pipelines.workspace import Workspace
 log = logging.getLogger(__name__)
 
 STDOUT = "-"
-FORMATS = ("csv", "jsonl", "rttm", "clips")
-FOLDER_FORMATS = ("rttm", "clips")
+FORMATS = ("csv", "jsonl", "rttm", "clips", "dataset", "speaker-grouping", "lhotse")
+FOLDER_FORMATS = ("rttm", "clips", "dataset", "speaker-grouping", "lhotse")
+DATASET_FORMATS = ("dataset", "speaker-grouping", "lhotse")
+"""Written by :mod:`pipelines.datasets` (the layouts downstream training tools read)."""
 COLUMNS = [
     "episode",
     "line_id",
@@ -230,13 +232,28 @@ def export(
     out: str | Path,
     include_skipped: bool = False,
     force: bool = False,
+    video: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[Path]:
-    """Write the workspace's lines as ``fmt`` to ``out`` (a file, a folder for RTTM and clips,
-    or ``-`` for stdout); returns the paths written (none for stdout)."""
+    """Write the workspace's lines as ``fmt`` to ``out`` (a file, a folder for RTTM, clips and
+    the dataset formats, or ``-`` for stdout); returns the paths written (none for stdout).
+    ``video`` adds 25 fps per-line clips to ``-f dataset``."""
     if fmt not in FORMATS:
         raise OutputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt == "clips" and str(out) == STDOUT:
-        raise OutputError("-f clips writes wav files and a manifest: give a folder, not -")
+    if fmt in ("clips", *DATASET_FORMATS) and str(out) == STDOUT:
+        raise OutputError(f"-f {fmt} writes a folder of files: give a folder, not -")
+    if video and fmt != "dataset":
+        raise OutputError("--video goes with -f dataset (per-line 25 fps clips)")
+    if fmt in DATASET_FORMATS:
+        from pipelines import datasets
+
+        labelled_lines(ws)  # the same clear errors as every export before touching -o
+        folder = output_folder(out, fmt, force)
+        if fmt == "dataset":
+            return datasets.write_dataset(ws, folder, video=video, progress=progress)
+        if fmt == "speaker-grouping":
+            return datasets.write_speaker_grouping(ws, folder, progress=progress)
+        return datasets.write_lhotse(ws, folder, progress=progress)
     df = labelled_lines(ws, include_skipped)
     if fmt == "rttm" and str(out) != STDOUT:
         return write_rttm(df, output_folder(out, fmt, force))

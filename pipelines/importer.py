@@ -28,18 +28,63 @@ REQUIRED = ("episode", "start", "end", "text")
 MAX_ID_BYTES = 64
 
 
-def read_lines_table(path: Path) -> pd.DataFrame:
-    """The lines table with its columns checked (times numeric, finite, end >= start)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: lines table not found")
+SPEAKER_GROUPING = {"人物": "speaker", "人物台词": "text", "开始时间": "start", "结束时间": "end"}
+"""Speaker-Grouping's column names (meta.jsonl / parquet) and castlist's; its times are
+``HH:MM:SS.mmm`` strings. Its ``audio_feature`` column imports as the voice vectors."""
+FEATURE_COLUMN = "audio_feature"
+
+
+def _read_one(path: Path) -> pd.DataFrame:
+    """One table file. A Speaker-Grouping table without an ``episode`` column takes its
+    episode id from its name (``ep01.parquet``) or its folder (``ep01/meta.jsonl``)."""
+    suffix = path.suffix.lower()
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+        if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
+        elif suffix == ".jsonl":
+            df = pd.read_json(path, lines=True, dtype=False)
         else:
             df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
         raise InputError(f"{path}: cannot read the lines table ({exc})") from exc
+    if SPEAKER_GROUPING.keys() - {"人物"} <= set(df.columns):
+        from pipelines.datasets import parse_sg_time
+
+        df = df.rename(columns=SPEAKER_GROUPING)
+        for col in ("start", "end"):
+            try:
+                df[col] = [parse_sg_time(v) for v in df[col]]
+            except ValueError as exc:
+                raise InputError(f"{path}: column {col!r}: {exc} (expected HH:MM:SS.mmm)") from exc
+        if "episode" not in df.columns:
+            df["episode"] = path.parent.name if suffix == ".jsonl" else path.stem
+    return df
+
+
+def _table_files(path: Path) -> list[Path]:
+    """The files a ``--lines`` path stands for: itself, or in a folder (a Speaker-Grouping
+    export) every ``*.parquet`` beside the episode folders, else every ``*/meta.jsonl``."""
+    if not path.is_dir():
+        if not path.is_file():
+            raise InputError(f"{path}: lines table not found")
+        return [path]
+    files = sorted(path.glob("*.parquet")) or sorted(path.glob("*/meta.jsonl"))
+    if not files:
+        raise InputError(
+            f"{path}: a folder of lines tables needs *.parquet files or */meta.jsonl "
+            "(a Speaker-Grouping export); or give one CSV/parquet file"
+        )
+    return files
+
+
+def read_lines_table(path: Path) -> pd.DataFrame:
+    """The lines table with its columns checked (times numeric, finite, end >= start).
+
+    CSV, parquet, JSONL, Speaker-Grouping tables (their column names and time format) and a
+    folder of Speaker-Grouping tables are read; see docs/import_format.md."""
+    path = Path(path)
+    parts = [_read_one(f).assign(_source=str(f)) for f in _table_files(path)]
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(
@@ -65,6 +110,22 @@ def read_lines_table(path: Path) -> pd.DataFrame:
     if "speaker" in df.columns:
         df["speaker"] = df["speaker"].fillna("").astype(str)
     return df
+
+
+def table_vectors(df: pd.DataFrame, path: Path) -> np.ndarray | None:
+    """The voice vectors a Speaker-Grouping parquet carries in ``audio_feature``, or None
+    when the table has none (or some rows lack them: their tools leave failed lines empty)."""
+    if FEATURE_COLUMN not in df.columns:
+        return None
+    rows = [np.asarray(v, dtype=np.float32).ravel() for v in df[FEATURE_COLUMN]]
+    dims = {r.size for r in rows}
+    if len(dims) != 1 or 0 in dims:
+        log.warning("%s: audio_feature is empty or ragged in some rows; not imported", path)
+        return None
+    X = np.stack(rows)
+    if not np.isfinite(X).all():
+        raise InputError(f"{path}: audio_feature has NaN or infinite values")
+    return X
 
 
 def _episode_ids(path: Path, column: pd.Series) -> pd.Series:
@@ -135,13 +196,21 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
     tool's guess) and is also written as a truth CSV beside the workspace for ``castlist
     eval``."""
     lines_path = Path(lines_path)
-    if not vectors:
-        raise InputError("give at least one --vectors MODALITY=FILE.npy (e.g. voice=voice.npy)")
     for modality in vectors:
         check_modality(modality)
     df = read_lines_table(lines_path)
     mats = {m: read_vectors(p, len(df), lines_path) for m, p in vectors.items()}
     models = {m: f"imported-{m}-{_sha(p)}" for m, p in vectors.items()}
+    carried = table_vectors(df, lines_path) if "voice" not in vectors else None
+    if carried is not None:  # a Speaker-Grouping parquet brings its own voice vectors
+        mats["voice"] = carried
+        digest = hashlib.sha256(np.ascontiguousarray(carried).tobytes()).hexdigest()[:12]
+        models["voice"] = f"imported-voice-{digest}"
+    if not mats:
+        raise InputError(
+            "give at least one --vectors MODALITY=FILE.npy (e.g. voice=voice.npy), or a "
+            "Speaker-Grouping parquet with an audio_feature column"
+        )
     has_speaker = "speaker" in df.columns
     df = df.reset_index(drop=True).assign(_row=np.arange(len(df)))
     summary = []
@@ -191,6 +260,7 @@ def _add(ws: Workspace, lines_path: Path, episode: str, part: pd.DataFrame, even
     """One workspace episode per table episode. The workspace keys episodes by media path, so
     each gets a distinct pseudo path ``TABLE#episode`` that never needs to exist."""
     media = Path(f"{lines_path.resolve()}#{episode}")
+    source = Path(part["_source"].iloc[0])  # the file the episode came from (a folder's part)
     return ws.add_episode(
-        media, lines_path, float(part["end"].max()), "imported", events, {}, episode_id=episode
+        media, source, float(part["end"].max()), "imported", events, {}, episode_id=episode
     )

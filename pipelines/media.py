@@ -371,3 +371,31 @@ def write_clip(
             args += ["-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav"]
             _run_ffmpeg(args, src, tmp, timeout=None)
     return out
+
+
+VIDEO_FPS = 25
+"""Frame rate of per-line video clips: what the talking-face and lip-sync models downstream
+read (seed 000's layout)."""
+
+
+def write_video_clip(
+    path: str | Path, out: str | Path, start: float, end: float, fps: int = VIDEO_FPS
+) -> Path:
+    """Write ``[start, end)`` of a video file as an H.264 mp4 at ``fps`` with 16 kHz mono AAC
+    audio; appears at ``out`` only once complete. Deterministic output (no encoder metadata
+    with dates, one thread), so re-exports give the same bytes."""
+    src = _check_input(path)
+    if end <= start:
+        raise MediaError(f"empty clip {start:.3f}-{end:.3f} s requested from {src}")
+    out = Path(out)
+    tmp = _temp_beside(out, ".mp4")
+    # -t after -i: as an input option a low-frame-rate source's last frame overshoots it
+    args = ["-ss", f"{start:.3f}", "-i", file_arg(src), "-t", f"{end - start:.3f}"]
+    args += ["-map", "0:v:0", "-map", "0:a:0?", "-r", str(fps), "-c:v", "libx264"]
+    args += ["-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "1"]
+    args += ["-c:a", "aac", "-ac", "1", "-ar", str(SAMPLE_RATE)]
+    args += ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+    args += ["-flags:a", "+bitexact", "-movflags", "+faststart", "-f", "mp4"]
+    _run_ffmpeg(args, src, tmp, timeout=None)
+    os.replace(tmp, out)
+    return out

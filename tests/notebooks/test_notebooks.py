@@ -16,6 +16,7 @@ PAIRS = sorted(NOTEBOOKS.glob("*.py"))
 EXPECT = {
     "quickstart": ("edge P / R / F1", "cluster map:"),
     "bring_your_own_embeddings": ("edge P / R / F1", "100.0% covered", "lines_named.csv"),
+    "dubbing_dataset": ("myseason_dataset.json", "re-imported unchanged: True", "report:"),
 }
 
 
@@ -44,6 +45,13 @@ def test_every_notebook_is_paired():
             ],
         ),
         "bring_your_own_embeddings",
+        pytest.param(
+            "dubbing_dataset",
+            marks=[
+                pytest.mark.slow,
+                pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg"),
+            ],
+        ),
     ],
 )
 def test_notebook_runs(name, tmp_path):
