@@ -5,7 +5,7 @@
 
 Builds a pseudo-episode (demo voices, a video track) once, then for each repeat runs
 `castlist init/add/run` in a child process and samples the child's RSS every 20 ms; the stage
-is read from the progress lines `run` prints. Prints the median peak per stage and overall.
+is read from the progress lines `run` prints. Prints the median peak per stage and overall, and the median wall time of `run`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def one_run(media: Path, subs: Path, root: Path, faces: str) -> dict[str, float]
     subprocess.run([*CLI, "init", str(root)], check=True, capture_output=True)
     subprocess.run([*CLI, "add", str(root), str(media), "--subs", str(subs)], check=True,
                    capture_output=True)  # fmt: skip
+    t0 = time.perf_counter()
     proc = subprocess.Popen(
         [*CLI, "run", str(root), "--faces", faces], stderr=subprocess.PIPE, text=True,
         stdout=subprocess.DEVNULL,
@@ -63,12 +64,14 @@ def one_run(media: Path, subs: Path, root: Path, faces: str) -> dict[str, float]
         raise SystemExit(f"castlist run failed with {proc.returncode}")
     out = {k: v / 2**20 for k, v in peaks.items()}
     out["overall"] = max(out.values())
+    out["seconds"] = time.perf_counter() - t0
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--minutes", type=float, default=24.0)
     ap.add_argument("--lines", type=int, default=330)
     ap.add_argument("--repeats", type=int, default=3)
@@ -82,11 +85,17 @@ def main() -> None:
                            video=True)  # fmt: skip
         runs = [one_run(ep.media, ep.srt, tmp / f"ws{i}", args.faces) for i in range(args.repeats)]
     print(f"episode: {ep.duration / 60:.1f} min, {args.lines} lines, --faces {args.faces}")
-    stages = sorted({k for r in runs for k in r}, key=lambda k: (k == "overall", k))
+    stages = sorted({k for r in runs for k in r} - {"seconds"}, key=lambda k: (k == "overall", k))
     print(f"{'stage':<12}{'median peak MiB':>16}   runs")
     for k in stages:
         vals = [r.get(k, 0.0) for r in runs]
         print(f"{k:<12}{statistics.median(vals):>16.0f}   " + " ".join(f"{v:.0f}" for v in vals))
+    secs = [r["seconds"] for r in runs]
+    print(
+        f"`castlist run` wall time: median {statistics.median(secs):.1f} s (runs "
+        + " / ".join(f"{v:.1f}" for v in secs)
+        + ")"
+    )
 
 
 if __name__ == "__main__":

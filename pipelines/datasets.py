@@ -228,9 +228,9 @@ def write_dataset(
 
 
 def _write_text(path: Path, text: str) -> None:
-    from pipelines.export import _atomic
+    from pipelines.atomic import atomic_text
 
-    with _atomic(path) as fh:
+    with atomic_text(path) as fh:
         fh.write(text)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.atomic import atomic_path
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.paths import component, safe_join
 from pipelines.records import AMBIENT, LabelSource
@@ -450,13 +450,8 @@ def characters_path(ws: Workspace, model: str, suffix: str) -> Path:
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
+    with atomic_path(path, suffix=path.suffix) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def save_characters(ws: Workspace, model: str, chars: Sequence[CharacterTimbre]) -> Path:

@@ -388,7 +388,7 @@ def write_video_clip(
     if end <= start:
         raise MediaError(f"empty clip {start:.3f}-{end:.3f} s requested from {src}")
     out = Path(out)
-    tmp = _temp_beside(out, ".mp4")
+    out.parent.mkdir(parents=True, exist_ok=True)
     # -t after -i: as an input option a low-frame-rate source's last frame overshoots it
     args = ["-ss", f"{start:.3f}", "-i", file_arg(src), "-t", f"{end - start:.3f}"]
     args += ["-map", "0:v:0", "-map", "0:a:0?", "-r", str(fps), "-c:v", "libx264"]
@@ -396,6 +396,6 @@ def write_video_clip(
     args += ["-c:a", "aac", "-ac", "1", "-ar", str(SAMPLE_RATE)]
     args += ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
     args += ["-flags:a", "+bitexact", "-movflags", "+faststart", "-f", "mp4"]
-    _run_ffmpeg(args, src, tmp, timeout=None)
-    os.replace(tmp, out)
+    with atomic_path(out, suffix=".mp4") as tmp:
+        _run_ffmpeg(args, src, tmp, timeout=None)
     return out
