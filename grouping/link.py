@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_array
 
+from .constraints import UnionFind
 from .knn import knn, normalize_rows
 
 __all__ = ["RosterLinker"]
@@ -117,13 +118,15 @@ class RosterLinker(ClusterMixin, BaseEstimator):
         return self.fit(centroids, episode_of_group, size, fixed, must_link, cannot_link).roster_
 
 
-class _Components:
+class _Components(UnionFind):
     """Union-find over groups that carries what a merge decision needs per component: the
-    size-weighted vector sum, its episodes, its known character id and its cannot-links."""
+    size-weighted vector sum, its episodes, its known character id and its cannot-links.
+    ``join`` keeps ``a`` as the root (not union by size), so the first-linked group's root
+    decides the order in which new characters are numbered."""
 
     def __init__(self, vec: np.ndarray, ep: np.ndarray, fx: np.ndarray, cannot_link) -> None:
         g = len(vec)
-        self.parent = np.arange(g)
+        super().__init__(g)
         self.vec = vec.copy()
         self.eps = [{int(e)} for e in ep]
         self.known = [int(f) for f in fx]
@@ -132,13 +135,6 @@ class _Components:
         for a, b in cannot_link:
             self.banned[int(a)].add(int(b))
             self.banned[int(b)].add(int(a))
-
-    def find(self, a: int) -> int:
-        parent = self.parent
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return int(a)
 
     def join(self, a: int, b: int) -> None:
         self.parent[b] = a
