@@ -78,7 +78,7 @@ def cmd_add(args: argparse.Namespace) -> int:
                     raise
                 added = add_episode(ws, media, asr="on", asr_model=args.asr_model)
             state = "added" if added.created else "already there, unchanged"
-            print(f"{added.episode.id}: {state} ({added.summary})")
+            print(f"{added.episode.id}: {state} ({added.summary}; from {added.source})")
     return 0
 
 
@@ -381,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("media", nargs="+", help="video/audio files; subtitles are found beside them")
     p.add_argument("--subs", help="subtitle file (SRT/ASS) for a single media file")
-    p.add_argument("--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)")
+    p.add_argument(
+        "--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)"
+    )
     p.add_argument("--subs-track", type=int, help="use embedded subtitle track N (from 0)")
     p.add_argument(
         "--asr",

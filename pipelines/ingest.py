@@ -7,6 +7,7 @@ so a bad file never leaves a half-added episode behind.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class Added:
     episode: Episode
     created: bool
     summary: SubtitleSummary
+    source: str = ""
+    """Where the lines came from, for the user: a file, an embedded track, or ASR."""
 
 
 def add_episode(
@@ -62,6 +65,9 @@ def add_episode(
         from pipelines.asr import transcribe_to_subtitles
 
         subs = transcribe_to_subtitles(ws, media, asr_model)
+        source = f"speech recognition -> {subs}"
+    else:
+        source = describe_source(ws, Path(subs))
     parsed = load_subtitles(subs)
     events = validate_against_media(with_hints(parsed.events), info.duration, subs)
     summary = summarize(events, parsed.n_comments)
@@ -73,8 +79,18 @@ def add_episode(
         events,
         {**summary.skipped, **({"comment": parsed.n_comments} if parsed.n_comments else {})},
     )
-    log.info("%s %s: %s", "added" if created else "unchanged", episode.id, summary)
-    return Added(episode, created, summary)
+    log.info("%s %s: %s; %s", "added" if created else "unchanged", episode.id, summary, source)
+    return Added(episode, created, summary, source)
+
+
+def describe_source(ws: Workspace, subs: Path) -> str:
+    """Name the subtitle source ("embedded subtitle track N" for a track extracted into the
+    cache, else the file): the user sees which of several tracks castlist picked, so a wrong
+    pick is noticed at once."""
+    m = re.search(r"\.track(\d+)\.\w+$", subs.name)
+    if m and subs.parent == ws.cache_dir / "subs":
+        return f"embedded subtitle track {m.group(1)}"
+    return f"subtitles {subs}"
 
 
 def find_episode_subtitles(
