@@ -49,10 +49,12 @@ def add_episode(
     subs_track: int | None = None,
     asr: str | None = None,
     asr_model: str | None = None,
+    asr_lang: str | None = None,
 ) -> Added:
     """Add one episode. Subtitles: ``subs``, else a file beside the media, else the media's
     embedded text track (``subs_lang``/``subs_track`` pick it and skip the file beside),
-    else speech recognition when ``asr`` is "on" or "auto"."""
+    else speech recognition when ``asr`` is "on" or "auto" (``asr_lang``: the spoken language,
+    detected when None)."""
     media = Path(media)
     if not media.exists():
         raise MediaError(f"{media}: file not found")
@@ -64,7 +66,7 @@ def add_episode(
     if subs is None:
         from pipelines.asr import transcribe_to_subtitles
 
-        subs = transcribe_to_subtitles(ws, media, asr_model)
+        subs = transcribe_to_subtitles(ws, media, asr_model, asr_lang)
         source = f"speech recognition -> {subs}"
     else:
         source = describe_source(ws, Path(subs))
