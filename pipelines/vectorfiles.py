@@ -17,6 +17,8 @@ import numpy as np
 STAGE_FILES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "voice": (("voice", None), ("linefeat", "v1")),  # None: the stage's key (the model)
     "faces": (("face", None), ("facemeta", None)),
+    # the vocals wav lives in cache/separated, not in vectors/: separate.prepare checks it
+    "separate": (),
 }
 
 

@@ -64,6 +64,12 @@ def test_separate_stage_end_to_end_on_a_tiny_mdx_model(audio_ws, tmp_path):
     # the voice stage and the clips now read the vocals
     assert episode_audio(audio_ws, ep) == out
     assert audio_ws.stage_done(ep, "separate", "UVR_MDX_NET_Voc_FT")
+    # the separate stage writes no vectors file, so the vectors check must not clear its mark
+    # (it did: every later `castlist run` separated the whole season again)
+    from pipelines.doctor import bad_stages, repair_vectors
+
+    assert bad_stages(audio_ws) == [] and repair_vectors(audio_ws) == []
+    assert audio_ws.stage_done(ep, "separate", "UVR_MDX_NET_Voc_FT")
     # cached: a second run does not separate again (no model file needed any more)
     model.unlink()
     assert prepare(audio_ws, None, Fake()).name == emb.name
