@@ -3,7 +3,7 @@
     python benchmarks/bench_hints.py --work /work/main/bench-out/grouping
 
 For each cached season (see benchmarks/grouping_data.py; read only: each run works on a copy of
-the database with the vectors linked) a share of the speech lines (10%, 30%, 100%) keeps its
+the database and vectors) a share of the speech lines (10%, 30%, 100%) keeps its
 character name from the named ASS as a ``name_hint``, the rest none, and castlist's real
 regroup (``group_season``) runs with no hand label. Reported per share: lines named correctly
 (speaker == the ASS character), lines named wrongly (the errors hints add), lines left unnamed.
@@ -38,13 +38,16 @@ def _copy_workspace(src: Path, dst: Path) -> Path:
     for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)
-    (dst / "vectors").symlink_to((src / "vectors").resolve())
+    # copied, not linked: the workspace refuses paths that resolve outside its folder
+    shutil.copytree(src / "vectors", dst / "vectors")
     return dst
 
 
 def run_share(root: Path, share: float, seed: int = 0) -> dict[str, float]:
     season = load(root)
     truth = pd.concat(season.frames, ignore_index=True)[["id", "character"]].dropna()
+    # lines_frame has a "character" column of its own (the season character id)
+    truth = truth.rename(columns={"character": "true_name"})
     rng = np.random.default_rng(seed)
     keep = rng.random(len(truth)) < share
     with tempfile.TemporaryDirectory(prefix="bench-hints-") as tmp:
@@ -55,7 +58,7 @@ def run_share(root: Path, share: float, seed: int = 0) -> dict[str, float]:
                 "UPDATE lines SET name_hint=? WHERE id=?",
                 [
                     (c, lid)
-                    for lid, c, k in zip(truth["id"], truth["character"], keep, strict=True)
+                    for lid, c, k in zip(truth["id"], truth["true_name"], keep, strict=True)
                     if k
                 ],
             )
@@ -63,7 +66,7 @@ def run_share(root: Path, share: float, seed: int = 0) -> dict[str, float]:
         df = ws.lines_frame(speech_only=True).merge(truth, on="id")
         ws.close()
     named = df["speaker"].notna()
-    right = named & (df["speaker"] == df["character"])
+    right = named & (df["speaker"] == df["true_name"])
     n = len(df)
     return {
         "lines": n,
