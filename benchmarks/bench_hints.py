@@ -13,6 +13,7 @@ Without hints every line stays unnamed, so the baseline is 0 named / 0 wrong.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import shutil
 import sys
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--work", default=str(REPO / "bench-out" / "grouping"))
     ap.add_argument("--shares", type=float, nargs="+", default=list(SHARES))
+    ap.add_argument("--seeds", type=int, default=1, help="draws of which lines keep names")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     roots = cached(Path(args.work))
@@ -88,11 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no cached seasons under {args.work}; build them with bench_grouping.py")
     rows = []
     for root in roots:
-        for share in args.shares:
-            r = run_share(root, share)
-            rows.append({"season": root.name, "share": share, **r})
+        for share, seed in itertools.product(args.shares, range(args.seeds)):
+            r = run_share(root, share, seed)
+            rows.append({"season": root.name, "share": share, "seed": seed, **r})
             print(
-                f"{root.name:40s} hints {share:>4.0%}: named right {r['right']:.1%}, "
+                f"{root.name:40s} seed {seed} hints {share:>4.0%}: named right {r['right']:.1%}, "
                 f"wrong {r['wrong']:.1%}, unnamed {r['unnamed']:.1%} ({r['lines']} lines)",
                 flush=True,
             )
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
             f"| {share:.0%} | {g['right'].mean():.1%} | {g['wrong'].mean():.1%} "
             f"| {g['unnamed'].mean():.1%} |"
         )
-    print(f"(mean over {len(roots)} seasons; {df.groupby('share')['lines'].sum().iloc[0]} lines)")
+    n_lines = df[df["seed"] == 0].groupby("share")["lines"].sum().iloc[0]
+    print(f"(mean over {len(roots)} seasons x {args.seeds} draws; {n_lines} lines)")
 
 
 if __name__ == "__main__":
