@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from pipelines.records import SubtitleEvent
+from pipelines.records import AMBIENT, SubtitleEvent
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,9 @@ def propose_names(
     named_as = {p.character: p for p in found}
     row_of = {lid: i for i, lid in enumerate(df["id"])}
     machine_names: dict[int, Counter] = defaultdict(Counter)
-    for lid, speaker, _, _ in label_rows:
+    # names a person gave (not in label_rows) or that spread from one: a hint never contradicts
+    human = [(lid, name) for lid, name in ws.human_labels().items() if name != AMBIENT]
+    for lid, speaker in [(r[0], r[1]) for r in label_rows] + human:
         if speaker is not None and lid in row_of:
             machine_names[int(roster[row_of[lid]])][speaker] += 1
     out = []
