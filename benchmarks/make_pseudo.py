@@ -2,6 +2,7 @@
 
     python benchmarks/make_pseudo.py                       # 2 episodes x 4 series x SNRs
     python benchmarks/make_pseudo.py --snr clean 10 --episodes 3 --video
+    python benchmarks/make_pseudo.py --snr 10 --keep-names 0.3  # ASS keeps 30% of its names
     python benchmarks/make_pseudo.py demo --out /tmp/demo  # the built-in demo episode
     python benchmarks/make_pseudo.py demo-data             # regenerate pipelines/demo_data
 
@@ -30,6 +31,7 @@ from pipelines.pseudo import (  # noqa: E402
     active_frames,
     build_demo,
     build_season,
+    thin_names,
 )
 
 DATA = REPO.parent / "shared" / "data"
@@ -84,6 +86,9 @@ def cmd_season(args: argparse.Namespace) -> None:
             )  # fmt: skip
             dt = time.perf_counter() - t0
             for ep in eps:
+                if args.keep_names < 1.0:
+                    kept = thin_names(ep.ass, args.keep_names, ep.ass, seed=args.seed)
+                    print(f"{ep.ass}: names kept on {kept} of {len(ep.truth)} lines")
                 n_chars = len({t.speaker for t in ep.truth})
                 n_voices = len({t.voice for t in ep.truth})
                 print(
@@ -162,6 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-ami", action="store_true", help="LibriSpeech voices only")
     ap.add_argument("--video", action="store_true", help="write .mkv with a video stream")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--keep-names", type=float, default=1.0, metavar="SHARE",
+        help="the .ass keeps the Name field on only this share of lines (0..1)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     if args.command == "demo-data":
         args.out = args.out or str(REPO / "pipelines" / "demo_data")

@@ -45,6 +45,32 @@ MIN_PART_S = 1.0
 
 INSTALL_HINT = "install the ASR extra: pip install 'castlist[asr]' (faster-whisper)"
 
+_WHISPER_LANG = {
+    "jpn": "ja", "jp": "ja", "eng": "en", "chi": "zh", "zho": "zh", "kor": "ko", "fre": "fr",
+    "fra": "fr", "ger": "de", "deu": "de", "spa": "es", "ita": "it", "por": "pt", "rus": "ru",
+}  # fmt: skip
+"""ISO 639-2 codes (what --subs-lang and MKV tracks use) -> whisper's two-letter codes."""
+
+
+def whisper_language(language: str | None) -> str | None:
+    """Whisper's code for ``language`` (``jpn`` and ``ja`` both give ``ja``); None: detect."""
+    if not language:
+        return None
+    lang = language.strip().lower()
+    return _WHISPER_LANG.get(lang, lang)
+
+
+def check_language(model, language: str | None, name: str) -> None:  # noqa: ANN001
+    """An English-only model (``*.en``, the bundled tiny.en) asked for another language would
+    transcribe Japanese as English gibberish: say which model to use instead."""
+    multilingual = getattr(getattr(model, "model", None), "is_multilingual", True)
+    if language and language != "en" and not multilingual:
+        raise ModelError(
+            f"the whisper model {name!r} is English-only and cannot transcribe {language!r}: "
+            "give a multilingual model with --asr-model (e.g. large-v3, or a CTranslate2 folder "
+            "such as kotoba-whisper-v2.0-faster for Japanese)"
+        )
+
 
 @dataclass(frozen=True)
 class Word:
@@ -261,10 +287,13 @@ def transcribe_to_subtitles(
 
     media = Path(media)
     name = model_name or default_model()
-    out = ws.cache_dir / "asr" / f"{_slug(media.stem)}.{_slug(Path(name).name)}.srt"
+    language = whisper_language(language)
+    lang_tag = f".{_slug(language)}" if language else ""
+    out = ws.cache_dir / "asr" / f"{_slug(media.stem)}.{_slug(Path(name).name)}{lang_tag}.srt"
     if out.is_file():
         return out
     model = load_model(name)
+    check_language(model, language, name)
     with tempfile.TemporaryDirectory(prefix="castlist-asr-") as tmp:
         wav = extract_audio(media, Path(tmp) / "audio.wav")
         audio = load_audio(wav)

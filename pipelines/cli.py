@@ -71,14 +71,23 @@ def cmd_add(args: argparse.Namespace) -> int:
         for media in args.media:
             try:
                 added = add_episode(
-                    ws, media, args.subs, args.subs_lang, args.subs_track, args.asr, args.asr_model
+                    ws,
+                    media,
+                    args.subs,
+                    args.subs_lang,
+                    args.subs_track,
+                    args.asr,
+                    args.asr_model,
+                    args.asr_lang,
                 )
             except NoSubtitles:
                 if args.asr is not None or not _ask(f"{media}: no subtitles; transcribe it?"):
                     raise
-                added = add_episode(ws, media, asr="on", asr_model=args.asr_model)
+                added = add_episode(
+                    ws, media, asr="on", asr_model=args.asr_model, asr_lang=args.asr_lang
+                )
             state = "added" if added.created else "already there, unchanged"
-            print(f"{added.episode.id}: {state} ({added.summary})")
+            print(f"{added.episode.id}: {state} ({added.summary}; from {added.source})")
     return 0
 
 
@@ -431,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
         "'--asr auto' only when no subtitles are found",
     )
     p.add_argument("--asr-model", help="whisper model: a name or a CTranslate2 folder")
+    p.add_argument(
+        "--asr-lang",
+        help="spoken language for --asr (ja, en, jpn, ...); detected when not given. "
+        "Not English: needs a multilingual --asr-model",
+    )
 
     p = command("run", cmd_run, "embed, group and name every line (resumable, cheap to re-run)")
     workspace_arg(p)

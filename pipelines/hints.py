@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from pipelines.records import SubtitleEvent
+from pipelines.records import AMBIENT, SubtitleEvent
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ MIN_SHARE = 0.6
 """Share of a character's hinted lines that must agree on one name before it is proposed."""
 MIN_VOTES = 2
 """Hinted lines a character needs before its name is proposed (one tag can be a typo)."""
+OWN_HINT_CONFIDENCE = 0.75
+"""Confidence of a line named by its own hint where its character's proposal says otherwise
+(or there is none): a subtitle naming the speaker is usually right, but typos, shared tags
+("Both", "Girls") and fansub nicknames keep it below a group's agreement."""
 META_KEY = "hint_proposals"
 """Workspace meta key holding the latest proposals, for the review queue."""
 SPEAKER_AS_HINT = "speaker_as_hint"
@@ -181,7 +185,9 @@ def proposals(
 ) -> list[Proposal]:
     """One proposal per season character whose hinted lines mostly agree on one name.
 
-    Two characters may not both take a name: the one with more agreeing lines keeps it."""
+    Two characters may take one name: when the grouping split one voice in two (close voices,
+    a shouted scene), both halves are that character, and the review queue asks about each
+    (a yes to both is a merge)."""
     found: list[Proposal] = []
     for r in np.unique(roster):
         rows = roster == r
@@ -195,13 +201,7 @@ def proposals(
         group = Counter(group_of[rows].tolist()).most_common(1)[0][0]
         found.append(Proposal(int(r), name, agree, hinted, int(rows.sum()), str(group)))
     found.sort(key=lambda p: (-p.agree, p.character))
-    taken: set[str] = set()
-    kept = []
-    for p in found:
-        if p.name not in taken:
-            taken.add(p.name)
-            kept.append(p)
-    return kept
+    return found
 
 
 def propose_names(
@@ -212,34 +212,46 @@ def propose_names(
     label_rows: list[tuple[str, str | None, str, float | None]],
     counts: Counter | None = None,
 ) -> list[tuple[str, str | None, str, float | None]]:
-    """``label_rows`` with unnamed lines of hint-named characters labelled ``"hint"``.
+    """``label_rows`` with unnamed lines named from subtitle hints (source ``"hint"``).
 
-    Only lines no one named stay open to a hint: a hand label is not in ``label_rows`` at all
-    (and the store never overwrites one), and a name propagated from hand labels wins. A
-    character whose hand-given or propagated name differs from its hint keeps its name. The
-    proposals are saved in the workspace meta for the review queue.
+    An unnamed line takes its own hint when it has one (the subtitle says who speaks *this*
+    line, which beats what its group's other lines say: groups merge close voices), else its
+    character's proposed name. Only lines no one named are open to a hint: a hand label is not
+    in ``label_rows`` at all (and the store never overwrites one), and a name propagated from
+    hand labels wins. A character whose hand-given or propagated name differs from a hint
+    keeps its name, for all its lines: a person has shown that hint wrong for that voice.
+    The proposals are saved in the workspace meta for the review queue.
     """
     hints = usable_hints(ws, df)
     found = proposals(hints, roster, group_of) if hints.any() else []
     if ws.get_meta(META_KEY) is not None or found:
         ws.set_meta(META_KEY, json.dumps([p.__dict__ for p in found]))
-    if not found:
+    if not hints.any():
         return label_rows
     named_as = {p.character: p for p in found}
     row_of = {lid: i for i, lid in enumerate(df["id"])}
     machine_names: dict[int, Counter] = defaultdict(Counter)
-    for lid, speaker, _, _ in label_rows:
+    # names a person gave (not in label_rows) or that spread from one: a hint never contradicts
+    human = [(lid, name) for lid, name in ws.human_labels().items() if name != AMBIENT]
+    for lid, speaker in [(r[0], r[1]) for r in label_rows] + human:
         if speaker is not None and lid in row_of:
             machine_names[int(roster[row_of[lid]])][speaker] += 1
     out = []
     for row in label_rows:
         lid, speaker, _, _ = row
         i = row_of.get(lid)
-        p = named_as.get(int(roster[i])) if i is not None else None
-        if speaker is None and p is not None:
-            other = [n for n in machine_names.get(p.character, ()) if n != p.name]
-            if not other:
-                row = (lid, p.name, HINT_SOURCE, round(p.agree / max(p.hinted, 1), 3))
+        if speaker is None and i is not None:
+            character = int(roster[i])
+            p = named_as.get(character)
+            taken = machine_names.get(character, Counter())
+            # its own hint first, else the character's proposal; never against a person's name
+            name = next(
+                (n for n in (hints[i], p.name if p else "") if n and not set(taken) - {n}), ""
+            )
+            if name:
+                agreed = p is not None and p.name == name
+                conf = p.agree / max(p.hinted, 1) if agreed else OWN_HINT_CONFIDENCE
+                row = (lid, name, HINT_SOURCE, round(conf, 3))
                 if counts is not None:
                     counts[HINT_SOURCE] += 1
                     counts["unnamed"] -= 1

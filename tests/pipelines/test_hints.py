@@ -3,14 +3,19 @@ beat a person."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipelines.hints import (
     HINT_SOURCE,
+    OWN_HINT_CONFIDENCE,
     SPEAKER_AS_HINT,
     hint_questions,
     proposals,
+    propose_names,
     split_tag,
     style_names,
     with_hints,
@@ -79,8 +84,8 @@ def test_proposals_need_agreement_and_one_character_per_name():
     roster = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
     hints = np.array(["A", "A", "", "B", "A", "", "", "C", "D", ""])
     got = proposals(hints, roster, np.array([f"g{r}" for r in roster]))
-    # character 0: A 2 of 3 hinted; character 1: A once (below MIN_VOTES, and A is taken);
-    # character 2: C and D split
+    # character 0: A 2 of 3 hinted; character 1: A once (below MIN_VOTES); character 2: C and D
+    # split
     assert [(p.character, p.name, p.agree, p.hinted, p.size) for p in got] == [(0, "A", 2, 3, 4)]
 
 
@@ -135,3 +140,74 @@ def test_imported_speakers_stay_truth_unless_asked(make_ws):
     ws.set_meta(SPEAKER_AS_HINT, "1")
     group_season(ws, MODEL)
     assert set(ws.lines_frame()["source"]) == {HINT_SOURCE}
+
+
+class _MetaWS:
+    """Just what propose_names reads and writes of a workspace."""
+
+    def __init__(self, human: dict[str, str] | None = None) -> None:
+        self.meta: dict[str, str] = {}
+        self.human = human or {}
+
+    def human_labels(self) -> dict[str, str]:
+        return self.human
+
+    def episodes(self) -> list:
+        return []
+
+    def get_meta(self, key: str) -> str | None:
+        return self.meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.meta[key] = value
+
+
+def _propose(
+    roster: list[int],
+    hints: list[str],
+    speakers: list[str | None],
+    human: dict[str, str] | None = None,
+):
+    ids = [f"l{i}" for i in range(len(roster))]
+    df = pd.DataFrame({"id": ids, "name_hint": hints, "episode": "ep01"})
+    rows = [
+        (lid, sp, "propagated" if sp else "cluster", None)
+        for lid, sp in zip(ids, speakers, strict=True)
+    ]
+    counts = Counter({"unnamed": sum(sp is None for sp in speakers)})
+    r = np.array(roster)
+    rows = [row for row in rows if row[0] not in (human or {})]  # as season.py passes them
+    out = propose_names(_MetaWS(human), df, r, np.array([f"g{x}" for x in roster]), rows, counts)
+    return [(sp, round(c, 2) if c is not None else None) for _, sp, _, c in out], counts
+
+
+def test_a_line_s_own_hint_beats_its_group_and_names_lines_of_unproposed_groups():
+    # character 0: A, A, A, B (A proposed; the B line keeps its own B); character 1: C and D
+    # split (no proposal): its hinted lines take their own, the unhinted one stays open
+    got, counts = _propose(
+        [0, 0, 0, 0, 0, 1, 1, 1], ["A", "A", "A", "B", "", "C", "D", ""], [None] * 8
+    )
+    assert [sp for sp, _ in got] == ["A", "A", "A", "B", "A", "C", "D", None]
+    assert got[0][1] == 0.75 and got[3][1] == OWN_HINT_CONFIDENCE  # 3 of 4 agree; own hint
+    assert counts == {HINT_SOURCE: 7, "unnamed": 1}
+
+
+def test_two_characters_one_voice_split_in_two_both_take_the_name():
+    got, _ = _propose([0, 0, 0, 1, 1, 1], ["A", "A", "", "A", "A", ""], [None] * 6)
+    assert [sp for sp, _ in got] == ["A"] * 6
+
+
+def test_a_hint_never_names_a_line_against_its_character_s_propagated_name():
+    # a person named character 0 "Itsuki" (propagated to two lines); its open lines hinted
+    # "Kyon" stay open, and a line hinted "Itsuki" may take it
+    got, _ = _propose(
+        [0, 0, 0, 0, 1, 1], ["", "", "Kyon", "Itsuki", "B", "B"], ["Itsuki", "Itsuki"] + [None] * 4
+    )
+    assert [sp for sp, _ in got] == ["Itsuki", "Itsuki", None, "Itsuki", "B", "B"]
+
+
+def test_a_hint_never_names_a_character_against_a_person_even_without_propagation():
+    # a person named line l0 "Itsuki" and nothing propagated: its character's lines hinted
+    # "Kyon" stay open (before: the hint named them "Kyon" against the person)
+    got, _ = _propose([0, 0, 0, 1, 1], ["", "Kyon", "Kyon", "B", "B"], [None] * 5, {"l0": "Itsuki"})
+    assert [sp for sp, _ in got] == [None, None, "B", "B"]

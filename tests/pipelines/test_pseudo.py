@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import fftconvolve
 
-from pipelines.errors import SubtitleError
+from pipelines.errors import InputError, SubtitleError
 from pipelines.evaluate import read_truth
 from pipelines.pseudo import (
     SAMPLE_RATE,
@@ -29,6 +29,7 @@ from pipelines.pseudo import (
     build_season,
     demo_pool,
     synthetic_turns,
+    thin_names,
     turns_from_ass,
 )
 
@@ -299,3 +300,31 @@ def test_demo_builds_from_package_data(tmp_path):
         audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
         assert audio["sample_rate"] == str(SAMPLE_RATE)
         assert float(info["format"]["duration"]) == pytest.approx(ep.duration, abs=0.6)
+
+
+def _named_ass(path: Path, n: int) -> Path:
+    subs = pysubs2.SSAFile()
+    for i in range(n):
+        subs.events.append(
+            pysubs2.SSAEvent(start=i * 1000, end=i * 1000 + 800, text=f"l{i}", name=f"C{i % 3}")
+        )
+    subs.save(str(path))
+    return path
+
+
+def test_thin_names_keeps_about_the_share_asked_and_nothing_else_changes(tmp_path: Path) -> None:
+    src = _named_ass(tmp_path / "full.ass", 400)
+    kept = thin_names(src, 0.3, tmp_path / "thin.ass", seed=1)
+    before, after = pysubs2.load(str(src)), pysubs2.load(str(tmp_path / "thin.ass"))
+    named = [ev for ev in after.events if ev.name]
+    assert kept == len(named)
+    assert 0.22 < kept / 400 < 0.38
+    assert [(e.start, e.end, e.text) for e in before] == [(e.start, e.end, e.text) for e in after]
+    # a kept name is the line's own name, never another line's
+    assert all(a.name == b.name for a, b in zip(before, after, strict=True) if b.name)
+    # deterministic for a seed; everything kept at 1.0, nothing at 0.0
+    assert thin_names(src, 0.3, tmp_path / "again.ass", seed=1) == kept
+    assert thin_names(src, 1.0, tmp_path / "all.ass") == 400
+    assert thin_names(src, 0.0, tmp_path / "none.ass") == 0
+    with pytest.raises(InputError):
+        thin_names(src, 1.5, tmp_path / "bad.ass")

@@ -3,8 +3,6 @@ on-disk format (an ONNX file plus the UVR index files it reads), offline."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,42 +13,9 @@ from pipelines.errors import ModelError
 from pipelines.records import SubtitleEvent
 from pipelines.workspace import Workspace
 
-MODEL = "UVR-MDX-NET-Voc_FT.onnx"
-DIM_F, DIM_T_SET, N_FFT = 64, 8, 2048  # input [batch, 4, 64, 256]
+pytest.importorskip("onnx")
 
-
-def make_mdx_model_dir(folder: Path, seed: int = 0) -> Path:
-    """A UVR MDX-Net model (1x1 convolution, random weights) and the index files
-    audio-separator reads before it loads one."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    w = (np.eye(4) + 0.05 * rng.normal(size=(4, 4))).astype(np.float32).reshape(4, 4, 1, 1)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w"], ["output"])],
-        "tiny_mdx",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4, DIM_F, 2**DIM_T_SET])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4, DIM_F, 2**DIM_T_SET])],
-        [numpy_helper.from_array(w, "w")],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = folder / MODEL
-    onnx.save(model, str(path))
-    md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    lists = ("vr_download_list", "mdx_download_vip_list", "mdx23c_download_list")
-    lists += ("mdx23c_download_vip_list", "roformer_download_list", "demucs_download_list")
-    checks = {k: {} for k in lists} | {"mdx_download_list": {"UVR-MDX-NET Voc FT": MODEL}}
-    (folder / "download_checks.json").write_text(json.dumps(checks))
-    (folder / "vr_model_data.json").write_text("{}")
-    params = {"compensate": 1.0, "mdx_dim_f_set": DIM_F, "mdx_dim_t_set": DIM_T_SET}
-    params |= {"mdx_n_fft_scale_set": N_FFT, "primary_stem": "Vocals"}
-    (folder / "mdx_model_data.json").write_text(json.dumps({md5: params}))
-    return path
-
+from benchmarks.tiny_separator import MODEL, make_mdx_model_dir  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / "pipelines" / "demo_data"
 
@@ -98,6 +63,12 @@ def test_separate_stage_end_to_end_on_a_tiny_mdx_model(audio_ws, tmp_path):
     assert np.abs(vocals).max() > 0.01  # the model's output, not silence
     # the voice stage and the clips now read the vocals
     assert episode_audio(audio_ws, ep) == out
+    assert audio_ws.stage_done(ep, "separate", "UVR_MDX_NET_Voc_FT")
+    # the separate stage writes no vectors file, so the vectors check must not clear its mark
+    # (it did: every later `castlist run` separated the whole season again)
+    from pipelines.doctor import bad_stages, repair_vectors
+
+    assert bad_stages(audio_ws) == [] and repair_vectors(audio_ws) == []
     assert audio_ws.stage_done(ep, "separate", "UVR_MDX_NET_Voc_FT")
     # cached: a second run does not separate again (no model file needed any more)
     model.unlink()

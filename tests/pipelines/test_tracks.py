@@ -148,6 +148,7 @@ def test_add_uses_the_embedded_track_and_reads_its_names(two_tracks, tmp_path):
     assert [ln.name_hint for ln in lines] == ["Kyon", "Haruhi", "Kyon", "Haruhi"]
     assert lines[3].text == "No you are not."  # the hearing-impaired tag left the text
     assert Path(added.episode.subs).parent == ws.cache_dir / "subs"
+    assert added.source == "embedded subtitle track 1"
     # adding it again is a no-op: the extracted track is byte-identical
     assert add_episode(ws, two_tracks).created is False
     ws.close()
@@ -173,4 +174,6 @@ def test_cli_add_with_track_and_without_subtitles(two_tracks, tmp_path, capsys, 
     assert main(["add", str(ws), str(bare)]) == 2
     assert asked == [f"{bare}: no subtitles; transcribe it?"]
     assert main(["add", str(ws), str(two_tracks), "--subs-lang", "eng"]) == 0
-    assert "4 speech lines" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 speech lines" in out
+    assert "from embedded subtitle track 1" in out  # which of the tracks was used is said
