@@ -132,6 +132,37 @@ _PHRASES = (
 )  # fmt: skip
 
 
+def _speaker_sequence(
+    rng: np.random.Generator, mains: list[str], weights: np.ndarray, n_main_lines: int
+) -> tuple[list[str], set[int]]:
+    """Who speaks each main line: scenes of a few characters who alternate, with bursts (the
+    same character goes on); every main character speaks at least twice. Returns the speakers
+    and the line indices where scenes start."""
+    n_main = len(mains)
+    speakers: list[str] = []
+    scene_starts: set[int] = set()
+    while len(speakers) < n_main_lines:
+        k = int(rng.integers(2, min(4, n_main) + 1))
+        cast = list(rng.choice(mains, size=k, replace=False, p=weights / weights.sum()))
+        scene_starts.add(len(speakers))
+        prev = None
+        for _ in range(int(rng.integers(6, 18))):
+            if prev is not None and rng.random() < 0.2:
+                who = prev  # burst: the same character goes on
+            else:
+                options = [c for c in cast if c != prev]
+                p = np.array([weights[mains.index(c)] for c in options])
+                who = str(rng.choice(options, p=p / p.sum()))
+            speakers.append(who)
+            prev = who
+    speakers = speakers[:n_main_lines]
+    for c in mains:  # every main character speaks at least twice
+        if speakers.count(c) < 2:
+            for _ in range(2 - speakers.count(c)):
+                speakers[int(rng.integers(len(speakers)))] = c
+    return speakers, scene_starts
+
+
 def synthetic_turns(
     n_lines: int = 80,
     n_main: int = 6,
@@ -155,29 +186,7 @@ def synthetic_turns(
     mains = list(_MAIN_NAMES[:n_main])
     weights = 1.0 / np.arange(1, n_main + 1) ** 0.8
 
-    # who speaks: scenes of a few characters who alternate, with bursts
-    speakers: list[str] = []
-    scene_starts: set[int] = set()
-    n_main_lines = n_lines - n_minor_lines
-    while len(speakers) < n_main_lines:
-        k = int(rng.integers(2, min(4, n_main) + 1))
-        cast = list(rng.choice(mains, size=k, replace=False, p=weights / weights.sum()))
-        scene_starts.add(len(speakers))
-        prev = None
-        for _ in range(int(rng.integers(6, 18))):
-            if prev is not None and rng.random() < 0.2:
-                who = prev  # burst: the same character goes on
-            else:
-                options = [c for c in cast if c != prev]
-                p = np.array([weights[mains.index(c)] for c in options])
-                who = str(rng.choice(options, p=p / p.sum()))
-            speakers.append(who)
-            prev = who
-    speakers = speakers[:n_main_lines]
-    for c in mains:  # every main character speaks at least twice
-        if speakers.count(c) < 2:
-            for _ in range(2 - speakers.count(c)):
-                speakers[int(rng.integers(len(speakers)))] = c
+    speakers, scene_starts = _speaker_sequence(rng, mains, weights, n_lines - n_minor_lines)
     for i, name in enumerate(_MINOR_NAMES[:n_minor]):
         pos = int(rng.integers(1, len(speakers)))
         speakers[pos:pos] = [name] * (1 + (i % 2))
