@@ -69,7 +69,9 @@ def test_cli_run_reports_a_missing_model_in_one_line(make_ws, tmp_path, capsys):
 
 def test_weights_are_remembered_for_the_same_voice(make_ws, tmp_path, monkeypatch):
     ws = make_ws([[0, 1, 0, 1, 2, 2]])
-    for episode in ws.episodes():
+    for episode in ws.episodes():  # embedded already: both files of the voice stage exist
+        n = ws.line_count(episode.id)
+        ws.save_vectors(episode.id, "linefeat", "v1", np.ones((n, 3), dtype=np.float32))
         ws.mark_stage(episode.id, "voice", MODEL)
     ws.set_meta("face_style", "off")
     weights = tmp_path / "embedding_model.pth"
