@@ -143,6 +143,9 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
     rep = sizes.sort_values("n", ascending=False).drop_duplicates("character")
     rep_group = dict(zip(rep["character"].astype(str), rep["group_id"], strict=True))
     n_of = np.bincount(character, minlength=len(chars))
+    # a season character can span groups of several episodes: say so, so "18-line group
+    # ep02-g0" never sits beside a 10-line ep02-g0 on the Groups page
+    groups_of = sizes.groupby("character")["group_id"].nunique()
     dismissed = _dismissed(ws)
     out: list[Question] = []
     seen_lines: set[str] = set()
@@ -162,13 +165,19 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
                 else ()
             )
             size = int(n_of[c.a])
+            spans = int(groups_of.get(chars[c.a], 1))
+            what = (
+                f"{size}-line group"
+                if spans <= 1
+                else f"{size}-line voice (in {spans} groups of several episodes)"
+            )
             if top:
-                text = f"Is this {size}-line group {top}?"
+                text = f"Is this {what} {top}?"
             else:
                 hint = ""
                 if sugg:
                     hint = f" (closest named: {sugg[0][0]} {sugg[0][1]:.0%}; probably someone new)"
-                text = f"Who is this {size}-line group?{hint}"
+                text = f"Who is this {what}?{hint}"
             q = Question(
                 f"group:{gid}", "group", (gid, *top_group), lid, sugg, c.saves, text,
                 tuple(str(df.at[i, "id"]) for i in c.lines), size,

@@ -124,3 +124,24 @@ def test_simulated_annotator_never_loses_names_and_finishes_cheaply(tmp_path):
     assert curve.worst_drop_pp() <= MAX_DROP_PP
     assert curve.per_100(1.0) <= 10
     assert curve.named_per_answer() >= 3
+
+
+def test_a_group_question_gives_the_size_of_what_it_asks_about(make_ws):
+    """A season character spanning two episodes is not "an 18-line group" when its
+    largest group (the id shown beside the question) has 10 lines: the text says it is a
+    voice in several groups, and a one-group question's size is its group's size."""
+    ws = make_ws([SPEAKERS, SPEAKERS])
+    regroup(ws)
+    df = ws.lines_frame(speech_only=True)
+    spans = df.groupby("character")["group_id"].nunique()
+    qs = [q for q in questions(ws, limit=50) if q.kind == "group"]
+    assert qs
+    for q in qs:
+        character = df.loc[df["group_id"] == q.groups[0], "character"].iloc[0]
+        if spans[character] > 1:
+            assert f"{q.size}-line voice (in {spans[character]} groups" in q.text, q.text
+            assert "-line group" not in q.text
+        else:
+            assert f"{q.size}-line group" in q.text
+            assert q.size == int((df["group_id"] == q.groups[0]).sum())
+    assert any(spans[df.loc[df["group_id"] == q.groups[0], "character"].iloc[0]] > 1 for q in qs)
