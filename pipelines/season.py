@@ -30,9 +30,9 @@ from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
 from pipelines.faces_stage import face_fuser
+from pipelines.hints import propose_names
 from pipelines.ids import match_ids, retired_ids
 from pipelines.label_space import label_projection
-from pipelines.hints import propose_names
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import IdMinter, Workspace
 
@@ -389,7 +389,14 @@ def group_season(
             else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
         )
         X = project(fuse_faces(episode.id, X_all))[df["idx"].to_numpy()]  # voice alone w/o faces
-        labels = clusterer.fit_predict(X, core_score, episode_constraints(df, human, locks, cannot))
+        labels = clusterer.fit_predict(
+            X,
+            core_score,
+            episode_constraints(df, human, locks, cannot),
+            # a split's or separate's cannot-links are hard cases, not a sample of different
+            # voices: the similarity calibration learns from names, locks and timing only
+            calibration_constraints=episode_constraints(df, human, locks, []),
+        )
         if getattr(clusterer, "calibration_", None) is not None:
             evidence[episode.id] = clusterer.calibration_.evidence()
         keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)
