@@ -218,14 +218,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from pipelines.hints import hint_questions
-    from pipelines.review import questions
+    from pipelines.review import answer_commands, questions
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         for text in hint_questions(ws)[: args.limit]:
             print(f"[subtitles] {text}")
-        for q in questions(ws, limit=args.limit):
-            print(f"[saves {q.saves:.1f}] {q.text}")
+        for n, q in enumerate(questions(ws, limit=args.limit), 1):
+            where = f" (group {q.groups[0]})" if q.kind == "group" else ""
+            samples = f"; sample lines {', '.join(q.lines)}" if q.lines else ""
+            print(f"{n}. {q.text}{where} [{q.gain}{samples}]")
+            for command in answer_commands(q, args.workspace):
+                print(f"   {command}")
     return 0
 
 
@@ -381,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(p)
     p.add_argument("media", nargs="+", help="video/audio files; subtitles are found beside them")
     p.add_argument("--subs", help="subtitle file (SRT/ASS) for a single media file")
-    p.add_argument("--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)")
+    p.add_argument(
+        "--subs-lang", help="use the embedded subtitle track in this language (eng, jpn)"
+    )
     p.add_argument("--subs-track", type=int, help="use embedded subtitle track N (from 0)")
     p.add_argument(
         "--asr",
