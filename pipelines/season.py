@@ -405,10 +405,12 @@ def group_season(
             X,
             core_score,
             episode_constraints(df, human, locks, cannot),
-            # a split's or separate's cannot-links are hard cases and overlapping lines share
-            # audio: neither is a sample of different voices, so the similarity calibration
-            # learns from hand names and locks only
-            calibration_constraints=episode_constraints(df, human, locks, [], timing=False),
+            # no human or timing pair is a fair sample of "same" or "different" voices: a
+            # split's cannot-links and the lines a review asks about are the hard cases, and
+            # overlapping lines share audio. Learning from them flipped an episode to "weak
+            # evidence" after one review answer (21 points of right names lost), so the
+            # similarity calibration reads the episode's own pair distribution only
+            calibration_constraints=Constraints(),
         )
         if getattr(clusterer, "calibration_", None) is not None:
             evidence[episode.id] = clusterer.calibration_.evidence()

@@ -7,6 +7,8 @@ and split 483 lines of 17 voices into 187 groups. Overlaps stay cannot-links for
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from pipelines.records import SubtitleEvent
@@ -59,3 +61,21 @@ def test_overlapping_lines_do_not_teach_the_calibration(tmp_path):
     assert result.n_groups <= 8, result  # four voices: not shattered into dozens of groups
     evidence = ws.get_meta("voice_evidence")
     assert evidence and '"weak"' not in evidence, evidence
+
+
+def test_hand_names_do_not_move_the_calibration(tmp_path):
+    """The lines a review asks about are the hard ones, so the pairs hand names make are no
+    fair sample of one voice: one answer flipped an episode to "weak evidence" and lost 21
+    points of right names. Naming lines leaves the episode's calibration as it was."""
+    ws, who = _overlapping_episode(tmp_path / "ws")
+    regroup(ws)
+    before = ws.get_meta("voice_evidence")
+    ids = ws.lines_frame(speech_only=True)["id"].tolist()
+    # the hard cases: lines of four different voices, all given one name, and more
+    for k, name in enumerate(("Ann", "Bob")):
+        picks = [ids[i] for i in range(k, len(ids), 7)][:12]
+        ws.name_lines(picks, name, who="test")
+    regroup(ws)
+    after = json.loads(ws.get_meta("voice_evidence"))["per_episode"]["ep01"]
+    assert after["source"] == "mixture"  # no known pairs learnt from
+    assert after["voice_evidence"] == json.loads(before)["per_episode"]["ep01"]["voice_evidence"]
