@@ -326,16 +326,17 @@ def main(argv: list[str] | None = None) -> None:
         "--precision", action="store_true", help="open-set precision with 1/2/3/all named, only"
     )
     ap.add_argument(
-        "--no-projection",
-        action="store_true",
-        help="group without the label-space projection learnt from hand labels (A/B: one right "
-        "answer re-learning it merged two voices, a 14.7-point drop on angel_beats ep03)",
+        "--projection",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="group in the label space re-learnt from hand labels (pipelines.season."
+        "LEARN_LABEL_SPACE; default: the shipped setting)",
     )
     args = ap.parse_args(argv)
-    if args.no_projection:
+    if args.projection is not None:
         import pipelines.season
 
-        pipelines.season.label_projection = lambda *a, **k: lambda X: X
+        pipelines.season.LEARN_LABEL_SPACE = args.projection
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     tables = {}

@@ -250,6 +250,15 @@ similarity distribution (grouping/calibrate.py) raises them where different voic
 (acted voices: ~0.47 instead of 0.38), so such an episode over-splits instead of merging into a
 few giant groups (`python benchmarks/bench_acted.py`)."""
 
+LEARN_LABEL_SPACE = False
+"""Group in a space re-learnt from the hand labels at every regroup (pipelines.label_space).
+Off: in the simulated review (`python benchmarks/bench_review.py --work bench-out/grouping
+--seasons 2`, with and without `--no-projection`) it tripled the operations to 100% right
+names (angel_beats ep03 30.9 vs 13.4 per 100 lines; durarara ep03 46.5 vs 11.6) and one right
+answer, naming a stray line of one voice, re-learnt it enough to merge that voice with another
+(14.7 and 43.3 points of right names lost; 0.0 on durarara without it). bench_labels measures
+it on and off (it sets this flag)."""
+
 VOICE_EVIDENCE = "voice_evidence"
 """Workspace meta key: JSON of the last regroup's calibration (weak/ok per episode)."""
 
@@ -376,7 +385,11 @@ def group_season(
     retired: list[tuple[str, str, str | None, str]] = []
     clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
     fuse_faces = face_fuser(ws, voice_model)
-    project = label_projection(ws, voice_model, human, fuse_faces)  # identity until enough labels
+    project = (
+        label_projection(ws, voice_model, human, fuse_faces)  # identity until enough labels
+        if LEARN_LABEL_SPACE
+        else lambda X: X
+    )
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
     if refine and model is not None and len(human) >= 40:
