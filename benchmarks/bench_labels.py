@@ -330,13 +330,14 @@ def end_to_end(
     truth = _truth_of(root)
     _set_labels(ws, align(ws, truth), per_voice, seed)
     model = ws.get_meta("voice_model")
-    saved = season.label_projection
+    saved = season.label_projection, season.LEARN_LABEL_SPACE
+    season.LEARN_LABEL_SPACE = projection
     if not projection:
         season.label_projection = lambda *a, **k: lambda X: X
     try:
         season.group_season(ws, model, propagator=turn_propagator(ws, model) if turns else None)
     finally:
-        season.label_projection = saved
+        season.label_projection, season.LEARN_LABEL_SPACE = saved
     out = align(ws, truth)
     human = ws.human_labels()
     other = ~out["id"].isin(list(human)).to_numpy()

@@ -325,7 +325,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--precision", action="store_true", help="open-set precision with 1/2/3/all named, only"
     )
+    ap.add_argument(
+        "--projection",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="group in the label space re-learnt from hand labels (pipelines.season."
+        "LEARN_LABEL_SPACE; default: the shipped setting)",
+    )
     args = ap.parse_args(argv)
+    if args.projection is not None:
+        import pipelines.season
+
+        pipelines.season.LEARN_LABEL_SPACE = args.projection
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     tables = {}

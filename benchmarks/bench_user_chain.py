@@ -58,14 +58,18 @@ def import_table(season: Path, episode: str, out: Path) -> tuple[Path, Path]:
 
 
 def run(*argv: object) -> str:
+    """One castlist command; its output, or SystemExit with it when the command failed (a
+    failed export silently re-read an older file once and scored the wrong workspace)."""
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        castlist([str(a) for a in argv])
+        code = castlist([str(a) for a in argv])
+    if code:
+        raise SystemExit(f"castlist {' '.join(map(str, argv))} failed ({code}):\n{buf.getvalue()}")
     return buf.getvalue()
 
 
 def export(ws: Path, path: Path) -> pd.DataFrame:
-    run("export", ws, "-f", "csv", "-o", path)
+    run("export", ws, "-f", "csv", "-o", path, "--force")
     with open(path, newline="") as fh:
         return pd.DataFrame(list(csv.DictReader(fh)))
 

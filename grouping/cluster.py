@@ -148,7 +148,13 @@ def _merge_must_links(
             labels[members] = next_label
             next_label += 1
             continue
-        target = int(labs[np.argmax(counts)])
+        # the biggest group holding one of its lines, not the one holding most of them: the
+        # hand-named lines of a voice gather its strays (lines it said elsewhere, named one by
+        # one in a review); moving them all into the group of two strays left the voice's own
+        # 50-line group without its hand-named line, and unnamed (-16 points in one answer)
+        group_size = np.bincount(before[before >= 0])[labs]
+        ties = -np.arange(labs.size)  # then more of its lines, then the first group
+        target = int(labs[np.lexsort((ties, counts, group_size))[-1]])
         for lab in labs:
             if lab == target:
                 continue
@@ -162,6 +168,26 @@ def _merge_must_links(
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def _rejoin_must_links(
+    labels: np.ndarray, comp: np.ndarray, X: np.ndarray, cons: Constraints, merge_above: float
+) -> np.ndarray:
+    """Labels where every must-link component that ended in several groups (or partly in
+    none) is one group again: the group holding most of it, or a new group of its own when
+    a cannot-link pushes it out of that one."""
+    split = [
+        c for c in np.flatnonzero(np.bincount(comp) > 1) if np.unique(labels[comp == c]).size > 1
+    ]
+    if not split:
+        return labels
+    labels = _merge_must_links(labels, comp, X, merge_above)
+    labels = enforce_cannot_links(labels, X, cons, comp)
+    for c in split:
+        members = np.flatnonzero(comp == c)
+        if (labels[members] < 0).any():
+            labels[members] = labels.max(initial=-1) + 1
+    return labels
 
 
 def enforce_cannot_links(
@@ -361,7 +387,17 @@ class ReliableFirstClustering(ClusterMixin, BaseEstimator):
         params = {k: (v + shift if v > -1.0 else v) for k, v in params.items()}
         return Xc, params, True
 
-    def fit(self, X, reliability=None, constraints: Constraints | None = None):
+    def fit(
+        self,
+        X,
+        reliability=None,
+        constraints: Constraints | None = None,
+        calibration_constraints: Constraints | None = None,
+    ):
+        """``calibration_constraints``: the known pairs ``calibrate`` may learn from (default:
+        ``constraints``). Pairs a person cut apart (split, separate) are pairs the voices
+        confused, not a sample of different speakers: fifteen of them from one split moved
+        the calibration enough to shatter a whole episode into single lines."""
         Xn = normalize_rows(X)
         n = len(Xn)
         if self.leftover not in ("cluster", "singleton", "noise"):
@@ -378,7 +414,9 @@ class ReliableFirstClustering(ClusterMixin, BaseEstimator):
             raise ValueError("a constraint names a line index beyond the data")
         cons.check(n)
         comp = cons.components(n)
-        Xn, th, weak = self._calibrate(Xn, cons)
+        Xn, th, weak = self._calibrate(
+            Xn, cons if calibration_constraints is None else calibration_constraints
+        )
         self.thresholds_ = th
         # with weak voice evidence a short line's vector is no worse a guide than a long one's,
         # and attaching short lines to their single nearest core line chained errors
@@ -428,6 +466,10 @@ class ReliableFirstClustering(ClusterMixin, BaseEstimator):
             labels = enforce_cannot_links(labels, Xn, cons, comp)
             strength[left] = r[left].clip(0, 1)
 
+        # 5. attaching and the leftover clustering place lines one by one: a unit a person
+        # tied together (moved into one group) that they pulled apart is tied up again
+        labels = _rejoin_must_links(labels, comp, Xn, cons, th["must_merge_threshold"])
+
         self.labels_ = relabel(labels)
         self.probabilities_ = np.where(self.labels_ >= 0, np.clip(strength, 0.0, 1.0), 0.0)
         self.reliable_ = reliable
@@ -444,8 +486,14 @@ class ReliableFirstClustering(ClusterMixin, BaseEstimator):
         )
         return self
 
-    def fit_predict(self, X, reliability=None, constraints: Constraints | None = None):
-        return self.fit(X, reliability, constraints).labels_
+    def fit_predict(
+        self,
+        X,
+        reliability=None,
+        constraints: Constraints | None = None,
+        calibration_constraints: Constraints | None = None,
+    ):
+        return self.fit(X, reliability, constraints, calibration_constraints).labels_
 
     def _attach(self, Xn, labels, cand, r, cons: Constraints, core) -> np.ndarray:
         """Assign candidates (most reliable first) to the best-scoring group built from core

@@ -264,14 +264,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from pipelines.hints import hint_questions
-    from pipelines.review import questions
+    from pipelines.review import answer_commands, questions
     from pipelines.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         for text in hint_questions(ws)[: args.limit]:
             print(f"[subtitles] {text}")
-        for q in questions(ws, limit=args.limit):
-            print(f"[saves {q.saves:.1f}] {q.text}")
+        for n, q in enumerate(questions(ws, limit=args.limit), 1):
+            where = f" (group {q.groups[0]})" if q.kind == "group" else ""
+            samples = f"; sample lines {', '.join(q.lines)}" if q.lines else ""
+            print(f"{n}. {q.text}{where} [{q.gain}{samples}]")
+            for command in answer_commands(q, args.workspace):
+                print(f"   {command}")
     return 0
 
 

@@ -58,6 +58,11 @@ def _size(after: Frame, group: str | None) -> int:
     return int((after["group_id"] == group).sum()) if group else 0
 
 
+def _group_size(after: Frame, group: str, now: str = "") -> str:
+    """ "ep01-g7 (1 line)": a group id with its size, in words that agree in number."""
+    return f"{group} ({now}{_n(_size(after, group), 'line')})"
+
+
 def _newly_human(before: Frame, after: Frame, name: str) -> pd.Index:
     now = after.index[(after["source"] == _HUMAN) & (after["speaker"] == name)]
     was = before.reindex(now)
@@ -95,13 +100,13 @@ def _describe_name_group(
     size = _size(after, group)
     if len(old):
         head = (
-            f"renamed group {group} ({size} lines) from {old.mode().iloc[0]} to {name} "
+            f"renamed group {group} ({_n(size, 'line')}) from {old.mode().iloc[0]} to {name} "
             f"({_n(len(old), 'line')} renamed, {len(changed) - len(old)} newly named)"
         )
     elif len(changed):
-        head = f"named group {group} ({size} lines) {name}"
+        head = f"named group {group} ({_n(size, 'line')}) {name}"
     else:
-        head = f"group {group} ({size} lines) was already named {name}; nothing changed"
+        head = f"group {group} ({_n(size, 'line')}) was already named {name}; nothing changed"
     chars = set(after.loc[after["group_id"] == group, "character_id"].dropna())
     return ["; ".join([head, *_spread(name, after, chars, result, " (weak voice match)")])]
 
@@ -149,17 +154,17 @@ def describe(
         out = _describe_name_lines(action, before, after, result, ws_arg)
     elif action.verb == "merge":
         target, *rest = action.args["groups"]
-        out = [f"merged {', '.join(rest)} into {target} (now {_size(after, target)} lines)"]
+        out = [f"merged {', '.join(rest)} into {target} (now {_n(_size(after, target), 'line')})"]
     elif action.verb == "move":
         group, lines = action.args["group"], action.args["lines"]
-        out = [f"moved {_n(len(lines), 'line')} into {group} (now {_size(after, group)} lines)"]
+        out = [f"moved {_n(len(lines), 'line')} into {_group_size(after, group, 'now ')}"]
     elif action.verb == "split":
         lines = action.args["lines"]
         left = sorted(set(before.reindex(lines)["group_id"].dropna()))
         into = sorted(set(after.reindex(lines)["group_id"].dropna()))
         out = [
             f"split {_n(len(lines), 'line')} off {', '.join(left) or 'their group'} into "
-            f"{', '.join(f'{g} ({_size(after, g)} lines)' for g in into)}; "
+            f"{', '.join(_group_size(after, g) for g in into)}; "
             "they will not rejoin the lines they left"
         ]
     elif action.verb == "separate":

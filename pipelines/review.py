@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,25 @@ class Question:
             return "one answer then names both"
         n = max(1, int(round(self.saves)))
         return "names 1 line" if n == 1 else f"names about {n} lines"
+
+
+def answer_commands(q: Question, ws_arg: str) -> list[str]:
+    """The CLI commands that answer ``q`` (NAME: the name to give), so that what ``castlist
+    review`` prints can be acted on with the ids it shows."""
+    ws = shlex.quote(ws_arg)
+    top = q.suggestions[0][0] if q.suggestions else None
+    if q.kind == "group":
+        name = top if q.text.startswith("Is this") and top else "NAME"
+        return [f"castlist label {ws} --group {q.groups[0]} --name {shlex.quote(name)}"]
+    if q.kind == "same":
+        a, b = q.groups[:2]
+        return [f"yes: castlist merge {ws} {a} {b}", f"no: castlist separate {ws} {a} {b}"]
+    if q.kind == "who":
+        return [
+            f"castlist label {ws} --line {q.line_id} --name NAME",
+            f"(crowd, song, narration: castlist label {ws} --ambient --line {q.line_id})",
+        ]
+    return [f"yes: castlist label {ws} --ambient --line {q.line_id}"]
 
 
 def _dismissed(ws: Workspace) -> set[str]:
@@ -143,6 +163,9 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
     rep = sizes.sort_values("n", ascending=False).drop_duplicates("character")
     rep_group = dict(zip(rep["character"].astype(str), rep["group_id"], strict=True))
     n_of = np.bincount(character, minlength=len(chars))
+    # a season character can span groups of several episodes: say so, so "18-line group
+    # ep02-g0" never sits beside a 10-line ep02-g0 on the Groups page
+    groups_of = sizes.groupby("character")["group_id"].nunique()
     dismissed = _dismissed(ws)
     out: list[Question] = []
     seen_lines: set[str] = set()
@@ -162,13 +185,15 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
                 else ()
             )
             size = int(n_of[c.a])
+            spans = int(groups_of.get(chars[c.a], 1))
+            what = f"{size}-line group" if spans <= 1 else f"{size}-line voice ({spans} groups)"
             if top:
-                text = f"Is this {size}-line group {top}?"
+                text = f"Is this {what} {top}?"
             else:
-                hint = ""
-                if sugg:
+                hint = " (probably someone not named yet)" if named.any() else ""
+                if sugg and sugg[0][1] >= 0.05:  # "closest: Oto 0%" says nothing
                     hint = f" (closest named: {sugg[0][0]} {sugg[0][1]:.0%}; probably someone new)"
-                text = f"Who is this {size}-line group?{hint}"
+                text = f"Who is this {what}?{hint}"
             q = Question(
                 f"group:{gid}", "group", (gid, *top_group), lid, sugg, c.saves, text,
                 tuple(str(df.at[i, "id"]) for i in c.lines), size,

@@ -94,9 +94,19 @@ def _pair_chain(members: list[int]) -> list[tuple[int, int]]:
 
 
 def episode_constraints(
-    df: pd.DataFrame, human: dict[str, str], locks: dict[str, str], cannot: list[tuple[str, str]]
+    df: pd.DataFrame,
+    human: dict[str, str],
+    locks: dict[str, str],
+    cannot: list[tuple[str, str]],
+    timing: bool = True,
 ) -> Constraints:
     """Constraints over the rows of one episode's candidate lines (``df`` order).
+
+    ``timing``: add the cannot-links of lines overlapping in time (False for the pairs the
+    similarity calibration learns from: two overlapping lines' vectors share audio, so on a
+    pseudo-episode their 33 different-speaker pairs averaged cosine 0.50 against 0.05 for
+    different speakers at large, and calling the voice evidence weak split 483 lines of 17
+    voices into 187 groups).
 
     Human decisions can contradict each other (a merged group, then one of its lines named
     as someone else). Newer, finer decisions win: a line whose hand name differs from the
@@ -130,6 +140,8 @@ def episode_constraints(
         if not keep.all():
             log.info("%d contradictory cannot-links dropped", int((~keep).sum()))
             human_cons = Constraints(human_cons.must_link, cl[keep])
+    if not timing:
+        return human_cons
     timing = Constraints.from_intervals(df["start"].to_numpy(), df["end"].to_numpy())
     if len(timing.cannot_link) and len(human_cons.must_link):
         # a person said two overlapping lines are one speaker (one line split in two events):
@@ -238,6 +250,15 @@ hold for vectors as well separated as the LibriSpeech pseudo-episodes; each epis
 similarity distribution (grouping/calibrate.py) raises them where different voices sit closer
 (acted voices: ~0.47 instead of 0.38), so such an episode over-splits instead of merging into a
 few giant groups (`python benchmarks/bench_acted.py`)."""
+
+LEARN_LABEL_SPACE = False
+"""Group in a space re-learnt from the hand labels at every regroup (pipelines.label_space).
+Off: in the simulated review (`python benchmarks/bench_review.py --work bench-out/grouping
+--seasons 2`, with and without `--no-projection`) it tripled the operations to 100% right
+names (angel_beats ep03 30.9 vs 13.4 per 100 lines; durarara ep03 46.5 vs 11.6) and one right
+answer, naming a stray line of one voice, re-learnt it enough to merge that voice with another
+(14.7 and 43.3 points of right names lost; 0.0 on durarara without it). bench_labels measures
+it on and off (it sets this flag)."""
 
 VOICE_EVIDENCE = "voice_evidence"
 """Workspace meta key: JSON of the last regroup's calibration (weak/ok per episode)."""
@@ -362,7 +383,11 @@ def group_season(
     retired: list[tuple[str, str, str | None, str]] = []
     clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
     fuse_faces = face_fuser(ws, voice_model)
-    project = label_projection(ws, voice_model, human, fuse_faces)  # identity until enough labels
+    project = (
+        label_projection(ws, voice_model, human, fuse_faces)  # identity until enough labels
+        if LEARN_LABEL_SPACE
+        else lambda X: X
+    )
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
     if refine and model is not None and len(human) >= 40:
@@ -387,7 +412,17 @@ def group_season(
             else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
         )
         X = project(fuse_faces(episode.id, X_all))[df["idx"].to_numpy()]  # voice alone w/o faces
-        labels = clusterer.fit_predict(X, core_score, episode_constraints(df, human, locks, cannot))
+        labels = clusterer.fit_predict(
+            X,
+            core_score,
+            episode_constraints(df, human, locks, cannot),
+            # no human or timing pair is a fair sample of "same" or "different" voices: a
+            # split's cannot-links and the lines a review asks about are the hard cases, and
+            # overlapping lines share audio. Learning from them flipped an episode to "weak
+            # evidence" after one review answer (21 points of right names lost), so the
+            # similarity calibration reads the episode's own pair distribution only
+            calibration_constraints=Constraints(),
+        )
         if getattr(clusterer, "calibration_", None) is not None:
             evidence[episode.id] = clusterer.calibration_.evidence()
         keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)

@@ -6,10 +6,12 @@ import dataclasses
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT
 from pipelines.review import Question, answer, questions
 from pipelines.run import regroup
+from pipelines.workspace import Workspace
 
 SPEAKERS = [0, 1, 2, 0, 1, 2, 0, 1, 0, 2, 1, 0, 3, 0, 1, 2, 0, 1, 2, 0]
 
@@ -124,3 +126,46 @@ def test_simulated_annotator_never_loses_names_and_finishes_cheaply(tmp_path):
     assert curve.worst_drop_pp() <= MAX_DROP_PP
     assert curve.per_100(1.0) <= 10
     assert curve.named_per_answer() >= 3
+
+
+def test_a_group_question_gives_the_size_of_what_it_asks_about(make_ws):
+    """A season character spanning two episodes is not "an 18-line group" when its
+    largest group (the id shown beside the question) has 10 lines: the text says it is a
+    voice in several groups, and a one-group question's size is its group's size."""
+    ws = make_ws([SPEAKERS, SPEAKERS])
+    regroup(ws)
+    df = ws.lines_frame(speech_only=True)
+    spans = df.groupby("character")["group_id"].nunique()
+    qs = [q for q in questions(ws, limit=50) if q.kind == "group"]
+    assert qs
+    for q in qs:
+        character = df.loc[df["group_id"] == q.groups[0], "character"].iloc[0]
+        if spans[character] > 1:
+            assert f"{q.size}-line voice ({spans[character]} groups)" in q.text, q.text
+            assert "-line group" not in q.text
+        else:
+            assert f"{q.size}-line group" in q.text
+            assert q.size == int((df["group_id"] == q.groups[0]).sum())
+    assert any(spans[df.loc[df["group_id"] == q.groups[0], "character"].iloc[0]] > 1 for q in qs)
+
+
+def test_cli_review_prints_commands_that_answer_with_the_ids_it_shows(make_ws, capsys):
+    """Issue 9, item 1 for `castlist review`: a user can act on what it prints; the first
+    printed command, run as printed (NAME filled in), names the group it showed."""
+    ws = make_ws([SPEAKERS])
+    regroup(ws)
+    root = str(ws.root)
+    assert main(["label", root, "--line", ws.lines()[0].id, "--name", "Alice"]) == 0
+    capsys.readouterr()
+    assert main(["review", root]) == 0
+    out = capsys.readouterr().out
+    assert "(0%)" not in out and " 0%;" not in out
+    commands = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("castlist label")]
+    assert commands, out
+    first = commands[0].split()
+    assert first[3] == "--group" and first[-1] == "NAME", first
+    group = first[4]
+    assert f"(group {group})" in out
+    assert main([*first[1:-1], "Bob"]) == 0
+    frame = Workspace.open(root).lines_frame(speech_only=True)
+    assert (frame.loc[frame["group_id"] == group, "speaker"] == "Bob").all()

@@ -9,7 +9,9 @@ from collections import Counter
 import pandas as pd
 
 from pipelines.ids import match_ids, retired_ids
-from pipelines.workspace import Workspace
+from pipelines.outcome import describe
+from pipelines.season import SeasonResult
+from pipelines.workspace import Action, Workspace
 from tests.pipelines.trust_helpers import castlist, exported, import_season, lines_of
 
 SPEAKERS = [0, 1, 2, 3, 0, 0, 1, 2] * 5  # char0 biggest, char3 smallest
@@ -134,18 +136,46 @@ def test_label_says_what_it_named_and_how_far_it_spread(tmp_path, capsys):
     assert f"{SPEAKERS.count(1) - 1} more lines propagated" in out
 
 
-def test_naming_a_loosely_placed_line_says_so_and_offers_the_group_command(tmp_path, capsys):
+def test_naming_a_loosely_placed_first_line_names_its_group(tmp_path, capsys):
+    """The 0.5 s "eh..." case of item 4: the line joined its group only loosely, yet nothing
+    contradicts it, so its name reaches the whole group and the output says how far."""
     ws = import_season(tmp_path, SPEAKERS, loose={0: 0})
     group = Workspace.open(ws).line("ep01-0000").group
+    size = (Workspace.open(ws).lines_frame()["group_id"] == group).sum()
     code, out, _ = castlist(capsys, "label", ws, "--line", "ep01-0000", "--name", "Kyon")
     assert code == 0
-    assert "ep01-0000 only loosely belongs to group " + group in out
-    command = f"castlist label {ws} --group {group} --name Kyon"
-    assert command in out
-    code, out, _ = castlist(capsys, *command.split()[1:])
-    assert code == 0 and f"named group {group}" in out
+    assert f"named 1 line Kyon (ep01-0000); {size - 1} more lines propagated" in out
+    assert "note:" not in out
     frame = Workspace.open(ws).lines_frame()
     assert (frame.loc[frame["group_id"] == group, "speaker"] == "Kyon").all()
+
+
+def test_a_loose_line_whose_name_did_not_spread_says_so_and_offers_the_group_command():
+    """When the regroup reports a hand-named line as loose (its name did not reach its
+    group), the output says so and prints the exact command that names the group."""
+    lines = [f"ep01-{i:04d}" for i in range(6)]
+    base = pd.DataFrame(
+        {
+            "group_id": ["ep01-g0"] * 5 + ["ep01-g1"],
+            "character_id": ["C001"] * 5 + ["C002"],
+            "character": ["C001"] * 5 + ["C002"],
+            "speaker": [None] * 6,
+            "source": ["cluster"] * 6,
+        },
+        index=pd.Index(lines, name="id"),
+    )
+    after = base.copy()
+    after.loc["ep01-0000", ["speaker", "source"]] = ["Kyon", "human"]
+    result = SeasonResult(loose={"ep01-0000"})
+    action = Action(1, "now", "me", "name", {"lines": ["ep01-0000"], "name": "Kyon"}, "done")
+    out = describe(action, base, after, result, "my ws")
+    assert out[0].startswith("action #1: named 1 line Kyon (ep01-0000)")
+    assert "4 lines of that character left unnamed" in out[0]
+    assert out[1].startswith("note: ep01-0000 only loosely belongs to group ep01-g0 (5 lines")
+    assert out[1].endswith("castlist label 'my ws' --group ep01-g0 --name Kyon")
+    # once the group carries the name, there is nothing to offer
+    after.loc[lines[:5], "speaker"] = "Kyon"
+    assert not any("note:" in line for line in describe(action, base, after, result, "ws"))
 
 
 # ---------------------------------------------------------------------------- item 7
