@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from grouping.review import rank_candidates
+from grouping.review import Candidate, rank_candidates
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import Workspace
@@ -106,132 +106,16 @@ def _lines(n: int) -> str:
 def questions(ws: Workspace, limit: int = 20) -> list[Question]:
     """The ``limit`` questions that name the most lines per answer, best first (empty before
     grouping)."""
-    model = ws.get_meta("voice_model")
-    df = ws.lines_frame(speech_only=True)
-    if model is None or df.empty:
+    season = _Season.read(ws)
+    if season is None:
         return []
-    df = df[df["group_id"].notna()].reset_index(drop=True)
-    if df.empty:
-        return []
-    rows, vecs = [], []
-    for ep_id, part in df.groupby("episode_id", sort=False):
-        X = ws.load_vectors(ep_id, "voice", model)
-        if X is None:
-            continue
-        rows.append(part.index.to_numpy())
-        vecs.append(X[part["idx"].to_numpy()])
-    if not rows:
-        return []
-    order = np.concatenate(rows)
-    df = df.loc[order].reset_index(drop=True)
-    X = np.concatenate(vecs)
-    human = (df["source"] == LabelSource.HUMAN.value).to_numpy()
-    chars, character = np.unique(df["character"].astype(str), return_inverse=True)
-    groups, group = np.unique(df["group_id"].astype(str), return_inverse=True)
-    speaker = df["speaker"].where(df["speaker"].notna() & (df["speaker"] != AMBIENT), None)
-    has = speaker.notna().to_numpy()
-    # a character's name: the name most of its named lines carry
-    name_of: dict[int, str] = {}
-    for g in np.unique(character[has]):
-        name_of[int(g)] = str(speaker[has & (character == g)].value_counts().index[0])
-    named = np.zeros(len(chars), bool)
-    named[list(name_of)] = True
-    char_of_name = {v: k for k, v in sorted(name_of.items(), reverse=True)}
-    name_idx = np.array(
-        [
-            char_of_name.get(s, int(c)) if ok else -1
-            for s, c, ok in zip(speaker, character, has, strict=True)
-        ]
-    )
-    hand = np.where(human & has, name_idx, -1)
-    conf = np.where(has, df["confidence"].fillna(0.0).to_numpy(dtype=float), 0.0)
-    conf[human] = 1.0
-    reliability = df["reliability"].fillna(0.5).to_numpy(dtype=float)
-    # pairs a person already separated (cannot-links between characters' lines)
-    char_of_line = dict(zip(df["id"], character.tolist(), strict=True))
-    separated = set()
-    for a, b in ws.cannot_links():
-        ca, cb = char_of_line.get(a), char_of_line.get(b)
-        if ca is not None and cb is not None and ca != cb:
-            separated.add((min(ca, cb), max(ca, cb)))
-    cands = rank_candidates(
-        X, character, named, conf, human, reliability, separated,
-        name=name_idx, group=group, unusual=unusual_lines(df), hand_name=hand,
-    )  # fmt: skip
-
-    sizes = df.groupby(["character", "group_id"]).size().reset_index(name="n")
-    rep = sizes.sort_values("n", ascending=False).drop_duplicates("character")
-    rep_group = dict(zip(rep["character"].astype(str), rep["group_id"], strict=True))
-    n_of = np.bincount(character, minlength=len(chars))
-    # a season character can span groups of several episodes: say so, so "18-line group
-    # ep02-g0" never sits beside a 10-line ep02-g0 on the Groups page
-    groups_of = sizes.groupby("character")["group_id"].nunique()
     dismissed = _dismissed(ws)
     out: list[Question] = []
     seen_lines: set[str] = set()
-
-    def label(g: int) -> str:
-        return name_of.get(g, chars[g])
-
-    for c in cands:
-        if c.kind == "group":
-            lid = str(df.at[c.lines[0], "id"]) if c.lines else None
-            gid = str(groups[group[c.lines[0]]]) if c.lines else rep_group[chars[c.a]]
-            sugg = tuple((label(k), p) for k, p in c.suggestions)
-            top = sugg[0][0] if sugg and sugg[0][1] >= 0.5 else None
-            top_group = (
-                (rep_group[chars[c.suggestions[0][0]]],)
-                if top and c.suggestions[0][0] != c.a
-                else ()
-            )
-            size = int(n_of[c.a])
-            spans = int(groups_of.get(chars[c.a], 1))
-            what = f"{size}-line group" if spans <= 1 else f"{size}-line voice ({spans} groups)"
-            if top:
-                text = f"Is this {what} {top}?"
-            else:
-                hint = " (probably someone not named yet)" if named.any() else ""
-                if sugg and sugg[0][1] >= 0.05:  # "closest: Oto 0%" says nothing
-                    hint = f" (closest named: {sugg[0][0]} {sugg[0][1]:.0%}; probably someone new)"
-                text = f"Who is this {what}?{hint}"
-            q = Question(
-                f"group:{gid}", "group", (gid, *top_group), lid, sugg, c.saves, text,
-                tuple(str(df.at[i, "id"]) for i in c.lines), size,
-            )  # fmt: skip
-        elif c.kind == "same":
-            ga, gb = rep_group[chars[c.a]], rep_group[chars[c.b]]
-            qid = "same:" + "|".join(sorted((ga, gb)))
-            text = (
-                f"Are these two unnamed groups ({_lines(int(n_of[c.a]))}, "
-                f"{_lines(int(n_of[c.b]))}) one character?"
-            )
-            small = int(min(n_of[c.a], n_of[c.b]))
-            q = Question(qid, "same", (ga, gb), None, (), c.saves, text, (), small)
-        else:
-            lid = str(df.at[c.a, "id"])
-            if lid in seen_lines:
-                continue
-            row = df.iloc[c.a]
-            if c.kind == "who":
-                sugg = tuple((label(g), p) for g, p in c.suggestions)
-                hint = ""
-                if sugg and sugg[0][1] >= 0.2:
-                    hint = " Maybe: " + ", ".join(f"{n} {p:.0%}" for n, p in sugg if p >= 0.05)
-                elif sugg:
-                    hint = f" Probably someone not named yet (closest: {sugg[0][0]})."
-                text = (
-                    f"Who says {lid} ({row['start']:.1f}-{row['end']:.1f} s) "
-                    f'"{_short(row["text"])}"?' + hint
-                )
-                q = Question(
-                    "who:" + lid, "who", (str(row["group_id"]),), lid, sugg, c.saves, text, (), 1
-                )
-            else:
-                text = f'Is {lid} "{_short(row["text"])}" ambient (crowd, song, narration)?'
-                q = Question(
-                    "ambient:" + lid, "ambient", (str(row["group_id"]),), lid, (), c.saves, text,
-                    (), 1,
-                )  # fmt: skip
+    for c in season.candidates(ws):
+        if c.kind in ("who", "ambient") and str(season.df.at[c.a, "id"]) in seen_lines:
+            continue
+        q = season.question(c)
         if q.id in dismissed:
             continue
         if q.line_id and q.kind != "group":
@@ -240,6 +124,148 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
         if len(out) >= limit:
             break
     return out
+
+
+class _Season:
+    """The grouped speech lines of a season as the review ranks them: vectors, character and
+    group indices, names, and the wording of each kind of question."""
+
+    def __init__(self, df: pd.DataFrame, X: np.ndarray) -> None:
+        self.df, self.X = df, X
+        self.chars, self.character = np.unique(df["character"].astype(str), return_inverse=True)
+        self.groups, self.group = np.unique(df["group_id"].astype(str), return_inverse=True)
+        speaker = df["speaker"].where(df["speaker"].notna() & (df["speaker"] != AMBIENT), None)
+        has = speaker.notna().to_numpy()
+        character = self.character
+        # a character's name: the name most of its named lines carry
+        self.name_of: dict[int, str] = {
+            int(g): str(speaker[has & (character == g)].value_counts().index[0])
+            for g in np.unique(character[has])
+        }
+        self.named = np.zeros(len(self.chars), bool)
+        self.named[list(self.name_of)] = True
+        char_of_name = {v: k for k, v in sorted(self.name_of.items(), reverse=True)}
+        self.name_idx = np.array(
+            [
+                char_of_name.get(s, int(c)) if ok else -1
+                for s, c, ok in zip(speaker, character, has, strict=True)
+            ]
+        )
+        self.has = has
+        sizes = df.groupby(["character", "group_id"]).size().reset_index(name="n")
+        rep = sizes.sort_values("n", ascending=False).drop_duplicates("character")
+        self.rep_group = dict(zip(rep["character"].astype(str), rep["group_id"], strict=True))
+        self.n_of = np.bincount(character, minlength=len(self.chars))
+        # a season character can span groups of several episodes: say so, so "18-line group
+        # ep02-g0" never sits beside a 10-line ep02-g0 on the Groups page
+        self.groups_of = sizes.groupby("character")["group_id"].nunique()
+
+    @classmethod
+    def read(cls, ws: Workspace) -> _Season | None:
+        model = ws.get_meta("voice_model")
+        df = ws.lines_frame(speech_only=True)
+        if model is None or df.empty:
+            return None
+        df = df[df["group_id"].notna()].reset_index(drop=True)
+        rows, vecs = [], []
+        for ep_id, part in df.groupby("episode_id", sort=False):
+            X = ws.load_vectors(ep_id, "voice", model)
+            if X is None:
+                continue
+            rows.append(part.index.to_numpy())
+            vecs.append(X[part["idx"].to_numpy()])
+        if not rows:
+            return None
+        df = df.loc[np.concatenate(rows)].reset_index(drop=True)
+        return cls(df, np.concatenate(vecs))
+
+    def candidates(self, ws: Workspace) -> list[Candidate]:
+        df = self.df
+        human = (df["source"] == LabelSource.HUMAN.value).to_numpy()
+        hand = np.where(human & self.has, self.name_idx, -1)
+        conf = np.where(self.has, df["confidence"].fillna(0.0).to_numpy(dtype=float), 0.0)
+        conf[human] = 1.0
+        reliability = df["reliability"].fillna(0.5).to_numpy(dtype=float)
+        # pairs a person already separated (cannot-links between characters' lines)
+        char_of_line = dict(zip(df["id"], self.character.tolist(), strict=True))
+        separated = set()
+        for a, b in ws.cannot_links():
+            ca, cb = char_of_line.get(a), char_of_line.get(b)
+            if ca is not None and cb is not None and ca != cb:
+                separated.add((min(ca, cb), max(ca, cb)))
+        return rank_candidates(
+            self.X, self.character, self.named, conf, human, reliability, separated,
+            name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
+        )  # fmt: skip
+
+    def label(self, g: int) -> str:
+        return self.name_of.get(g, self.chars[g])
+
+    def question(self, c: Candidate) -> Question:
+        if c.kind == "group":
+            return self._group_question(c)
+        if c.kind == "same":
+            return self._same_question(c)
+        return self._line_question(c)
+
+    def _group_question(self, c: Candidate) -> Question:
+        df, chars = self.df, self.chars
+        lid = str(df.at[c.lines[0], "id"]) if c.lines else None
+        gid = str(self.groups[self.group[c.lines[0]]]) if c.lines else self.rep_group[chars[c.a]]
+        sugg = tuple((self.label(k), p) for k, p in c.suggestions)
+        top = sugg[0][0] if sugg and sugg[0][1] >= 0.5 else None
+        top_group = (
+            (self.rep_group[chars[c.suggestions[0][0]]],)
+            if top and c.suggestions[0][0] != c.a
+            else ()
+        )
+        size = int(self.n_of[c.a])
+        spans = int(self.groups_of.get(chars[c.a], 1))
+        what = f"{size}-line group" if spans <= 1 else f"{size}-line voice ({spans} groups)"
+        if top:
+            text = f"Is this {what} {top}?"
+        else:
+            hint = " (probably someone not named yet)" if self.named.any() else ""
+            if sugg and sugg[0][1] >= 0.05:  # "closest: Oto 0%" says nothing
+                hint = f" (closest named: {sugg[0][0]} {sugg[0][1]:.0%}; probably someone new)"
+            text = f"Who is this {what}?{hint}"
+        return Question(
+            f"group:{gid}", "group", (gid, *top_group), lid, sugg, c.saves, text,
+            tuple(str(df.at[i, "id"]) for i in c.lines), size,
+        )  # fmt: skip
+
+    def _same_question(self, c: Candidate) -> Question:
+        ga, gb = self.rep_group[self.chars[c.a]], self.rep_group[self.chars[c.b]]
+        qid = "same:" + "|".join(sorted((ga, gb)))
+        text = (
+            f"Are these two unnamed groups ({_lines(int(self.n_of[c.a]))}, "
+            f"{_lines(int(self.n_of[c.b]))}) one character?"
+        )
+        small = int(min(self.n_of[c.a], self.n_of[c.b]))
+        return Question(qid, "same", (ga, gb), None, (), c.saves, text, (), small)
+
+    def _line_question(self, c: Candidate) -> Question:
+        row = self.df.iloc[c.a]
+        lid = str(row["id"])
+        if c.kind == "ambient":
+            text = f'Is {lid} "{_short(row["text"])}" ambient (crowd, song, narration)?'
+            return Question(
+                "ambient:" + lid, "ambient", (str(row["group_id"]),), lid, (), c.saves, text,
+                (), 1,
+            )  # fmt: skip
+        sugg = tuple((self.label(g), p) for g, p in c.suggestions)
+        hint = ""
+        if sugg and sugg[0][1] >= 0.2:
+            hint = " Maybe: " + ", ".join(f"{n} {p:.0%}" for n, p in sugg if p >= 0.05)
+        elif sugg:
+            hint = f" Probably someone not named yet (closest: {sugg[0][0]})."
+        text = (
+            f"Who says {lid} ({row['start']:.1f}-{row['end']:.1f} s) "
+            f'"{_short(row["text"])}"?' + hint
+        )
+        return Question(
+            "who:" + lid, "who", (str(row["group_id"]),), lid, sugg, c.saves, text, (), 1
+        )
 
 
 def answer(
@@ -257,49 +283,64 @@ def answer(
     from pipelines.run import regroup
 
     reply = reply.strip()
-    low = reply.lower()
     if not reply:
         raise UsageError("an empty reply; answer 'yes', 'no', a name, 'ambient' or 'skip'")
-    if low == "skip":
+    if reply.lower() == "skip":
         _dismiss(ws, question.id)
         return None
-    if question.kind == "group":
-        if not question.lines:
-            raise UsageError(f"{question.id}: the question names no lines")
-        top = question.suggestions[0][0] if question.suggestions else None
-        if low == "ambient":
-            ws.mark_ambient(ws.group_lines(question.groups[0]), who=who, base_rev=base_rev)
-        elif low == "no":
-            if len(question.groups) < 2:
-                _dismiss(ws, question.id)
-                return None
-            ws.separate_groups(*question.groups[:2], who=who, base_rev=base_rev)
-        elif low == "yes":
-            if top is None or question.suggestions[0][1] < 0.5:
-                raise UsageError(f"{question.id}: nobody is suggested; answer with a name")
-            ws.name_lines(list(question.lines[:1]), top, who=who, base_rev=base_rev)
-        else:
-            ws.name_lines(list(question.lines[:1]), reply, who=who, base_rev=base_rev)
-    elif question.kind == "same":
-        if low not in ("yes", "no"):
-            raise UsageError(f"{question.id}: answer 'yes', 'no' or 'skip', not {reply!r}")
-        a, b = question.groups
-        if low == "yes":
-            ws.merge_groups([a, b], who=who, base_rev=base_rev)
-        else:
-            ws.separate_groups(a, b, who=who, base_rev=base_rev)
-    elif question.kind in ("who", "ambient"):
-        if question.line_id is None:
-            raise UsageError(f"{question.id}: the question names no line")
-        if low in ("ambient", "yes" if question.kind == "ambient" else "ambient"):
-            ws.mark_ambient([question.line_id], who=who, base_rev=base_rev)
-        elif question.kind == "ambient" and low == "no":
-            _dismiss(ws, question.id)
-            return None
-        elif low in ("yes", "no"):
-            raise UsageError(f"{question.id}: answer with the speaker's name, not {reply!r}")
-        else:
-            ws.name_lines([question.line_id], reply, who=who, base_rev=base_rev)
-    else:
+    act = {"group": _answer_group, "same": _answer_same, "who": _answer_line,
+           "ambient": _answer_line}.get(question.kind)  # fmt: skip
+    if act is None:
         raise UsageError(f"unknown question kind {question.kind!r}")
+    if not act(ws, question, reply, {"who": who, "base_rev": base_rev}):
+        _dismiss(ws, question.id)
+        return None
     return regroup(ws)
+
+
+def _answer_group(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
+    """Apply a reply to a group question; False: nothing to change (dismiss it)."""
+    if not question.lines:
+        raise UsageError(f"{question.id}: the question names no lines")
+    low = reply.lower()
+    if low == "ambient":
+        ws.mark_ambient(ws.group_lines(question.groups[0]), **edit)
+    elif low == "no":
+        if len(question.groups) < 2:
+            return False
+        ws.separate_groups(*question.groups[:2], **edit)
+    elif low == "yes":
+        if not question.suggestions or question.suggestions[0][1] < 0.5:
+            raise UsageError(f"{question.id}: nobody is suggested; answer with a name")
+        ws.name_lines(list(question.lines[:1]), question.suggestions[0][0], **edit)
+    else:
+        ws.name_lines(list(question.lines[:1]), reply, **edit)
+    return True
+
+
+def _answer_same(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
+    low = reply.lower()
+    if low not in ("yes", "no"):
+        raise UsageError(f"{question.id}: answer 'yes', 'no' or 'skip', not {reply!r}")
+    a, b = question.groups
+    if low == "yes":
+        ws.merge_groups([a, b], **edit)
+    else:
+        ws.separate_groups(a, b, **edit)
+    return True
+
+
+def _answer_line(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
+    """A ``who`` or ``ambient`` question about one line."""
+    if question.line_id is None:
+        raise UsageError(f"{question.id}: the question names no line")
+    low = reply.lower()
+    if low in ("ambient", "yes" if question.kind == "ambient" else "ambient"):
+        ws.mark_ambient([question.line_id], **edit)
+    elif question.kind == "ambient" and low == "no":
+        return False
+    elif low in ("yes", "no"):
+        raise UsageError(f"{question.id}: answer with the speaker's name, not {reply!r}")
+    else:
+        ws.name_lines([question.line_id], reply, **edit)
+    return True
