@@ -66,3 +66,8 @@ def label_projection(
 
 def _identity(X: np.ndarray) -> np.ndarray:
     return X
+
+
+def is_identity(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """Whether ``fn`` (from :func:`label_projection`) leaves the vectors as they are."""
+    return fn is _identity
