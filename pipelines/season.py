@@ -30,6 +30,7 @@ from grouping.confidence import (
 from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
+from grouping.turns import TurnSmoother
 from pipelines.faces_stage import face_fuser
 from pipelines.hints import propose_names
 from pipelines.ids import match_ids, retired_ids
@@ -286,8 +287,9 @@ nearest-centroid classifier on the same labels (acted benchmark, 3 labels per ch
 of the other lines named right against the classifier's 0.39): a labelled neighbour is barely
 evidence, over-split groups carry little, and every small unnamed group held its lines back.
 So names come from the nearest named character's mean labelled vector (in the space learned
-from the labels), every line gets one, and its probability says how sure that is
-(``python benchmarks/bench_labels.py acted``)."""
+from the labels), smoothed by the turn-taking of the dialogue (grouping/turns.py); every line
+gets one, and its probability says how sure that is (``python benchmarks/bench_labels.py
+acted``)."""
 
 
 def weak_season(evidence: dict[str, dict], lines: dict[str, int]) -> bool:
@@ -480,14 +482,19 @@ def group_season(
 
     # --- names: spread from hand labels, abstain when unsure
     if (y >= 0).any():
+        weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
         if propagator is None:
-            weak = weak_season(evidence, df.groupby("episode").size().to_dict())
             propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
         propagator = propagator.fit(X, y, groups=np.where(trusted | (y < 0), roster, -1))
         # no X: the training lines' probabilities *with* their character's evidence (passing X
         # would score them by kNN alone, which left most of a one-label character unnamed)
         proba = propagator.predict_proba()
         pred = propagator.predict()
+        if weak:
+            # where the voice barely tells characters apart, who spoke the lines around a line
+            # is evidence too (grouping/turns.py); hand-named lines anchor their neighbours
+            proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
+            pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
     else:
         propagator = None
     character_name: dict[int, str] = {}

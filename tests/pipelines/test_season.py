@@ -252,3 +252,42 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     assert weak_right > knn_right + 0.3
     assert weak_season({"a": {"voice_evidence": "weak"}, "b": {}}, {"a": 3, "b": 2})
     assert not weak_season({"a": {"voice_evidence": "weak"}, "b": {}}, {"a": 2, "b": 2})
+
+
+def test_weak_voice_evidence_leans_on_the_turn_taking(make_ws):
+    """Dialogue-like order (a character speaks 2-4 lines in a row, 2 s apart): on weak voice
+    evidence the neighbours' names count, so more lines are named right than by the voice
+    alone (acted benchmark, 3 labels per character: +0.06-0.09)."""
+    from grouping.propagate import NamePropagator
+    from pipelines.season import WEAK_PROPAGATION, group_season
+    from tests.grouping.test_propagate import acted_like
+    from tests.pipelines.conftest import MODEL
+
+    X, truth = acted_like(n_chars=5, per=16, dim=32, seed=5, noise=1.0, common_share=0.8)
+    rng = np.random.default_rng(1)
+    pools = {c: list(np.flatnonzero(truth == c)) for c in range(5)}
+    order: list[int] = []
+    while any(pools.values()):
+        c = int(rng.choice([k for k, v in pools.items() if v]))
+        take = int(rng.integers(2, 5))
+        order += pools[c][:take]
+        pools[c] = pools[c][take:]
+    X, truth = X[order].astype(np.float32), truth[order]
+    ws = make_ws([list(truth)])
+    ws.save_vectors(ws.episodes()[0].id, "voice", MODEL, X)
+    regroup(ws)
+    lines = ws.lines()
+    for c in range(5):
+        ids = [ln.id for ln, t in zip(lines, truth, strict=True) if t == c][:3]
+        ws.name_lines(ids, f"c{c}")
+    human = set(ws.human_labels())
+
+    def right() -> float:
+        pairs = [(ln.speaker, t) for ln, t in zip(ws.lines(), truth, strict=True)]
+        keep = [ln.id not in human for ln in ws.lines()]
+        return float(np.mean([s == f"c{t}" for (s, t), k in zip(pairs, keep, strict=True) if k]))
+
+    group_season(ws, MODEL, propagator=NamePropagator(**WEAK_PROPAGATION))  # the voice alone
+    voice_only = right()
+    regroup(ws)
+    assert right() > voice_only + 0.05
