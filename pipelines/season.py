@@ -292,6 +292,13 @@ gets one, and its probability says how sure that is (``python benchmarks/bench_l
 acted``)."""
 
 
+def _raw_verdict(previous: dict | None, voice_model: str) -> str | None:
+    """The weak/ok verdict an earlier regroup read on this episode's unprojected vectors."""
+    if not previous or previous.get("model") != voice_model:
+        return None
+    return previous.get("raw_voice_evidence")
+
+
 def weak_season(evidence: dict[str, dict], lines: dict[str, int]) -> bool:
     """Whether most lines (``lines``: episode id -> line count) sit in weak-evidence episodes."""
     weak = sum(n for ep, n in lines.items() if evidence.get(ep, {}).get("voice_evidence") == "weak")
@@ -398,6 +405,7 @@ def group_season(
 
     frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
     evidence: dict[str, dict] = {}
+    previous = json.loads(ws.get_meta(VOICE_EVIDENCE) or "{}").get("per_episode", {})
     for episode in ws.episodes():
         X_all = ws.load_vectors(episode.id, "voice", voice_model)
         if X_all is None:
@@ -419,12 +427,20 @@ def group_season(
         cons = episode_constraints(df, human, locks, cannot)
         labels = clusterer.fit_predict(X, core_score, cons)
         if getattr(clusterer, "calibration_", None) is not None:
-            evidence[episode.id] = clusterer.calibration_.evidence()
+            ev = evidence[episode.id] = clusterer.calibration_.evidence()
             if not is_identity(project):
                 # whitened by the labels, the vectors calibrate better than the voices are told
-                # apart: whether the evidence is weak is read on the vectors before the projection
-                raw = SimilarityCalibration().fit(fused, cons.cannot_link, must_link=cons.must_link)
-                evidence[episode.id]["voice_evidence"] = raw.evidence()["voice_evidence"]
+                # apart: whether the evidence is weak is read on the vectors before the
+                # projection (once per episode and model: the calibration costs ~1 s)
+                ev["voice_evidence"] = (
+                    _raw_verdict(previous.get(episode.id), voice_model)
+                    or (
+                        SimilarityCalibration()
+                        .fit(fused, cons.cannot_link, must_link=cons.must_link)
+                        .evidence()["voice_evidence"]
+                    )
+                )
+            ev["raw_voice_evidence"], ev["model"] = ev["voice_evidence"], voice_model
         keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)
         group_keys += keys
         retired += gone

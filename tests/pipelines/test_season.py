@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from pipelines.records import AMBIENT
@@ -220,7 +222,7 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     """Acted-like vectors (one character ~0.48, two ~0.36): the read-speech propagator abstains
     on nearly every line; on weak evidence each line takes its nearest named character."""
     from grouping.propagate import NamePropagator
-    from pipelines.season import group_season, voice_evidence_line, weak_season
+    from pipelines.season import VOICE_EVIDENCE, group_season, voice_evidence_line, weak_season
     from tests.grouping.test_propagate import acted_like
     from tests.pipelines.conftest import MODEL
 
@@ -247,6 +249,9 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     knn_right, knn_named = right()
     regroup(ws)
     assert voice_evidence_line(ws) is not None
+    # the verdict read before the label projection is kept for the next regroup
+    stored = json.loads(ws.get_meta(VOICE_EVIDENCE))["per_episode"][ep.id]
+    assert stored["raw_voice_evidence"] == "weak" and stored["model"] == MODEL
     weak_right, weak_named = right()
     assert weak_named == 1.0 and knn_named < 0.5
     assert weak_right > knn_right + 0.3
