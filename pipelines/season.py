@@ -436,7 +436,7 @@ def group_season(
                     _raw_verdict(previous.get(episode.id), voice_model)
                     or (
                         SimilarityCalibration()
-                        .fit(fused, cons.cannot_link, must_link=cons.must_link)
+                        .fit(fused, must_link=cons.must_link)  # cannot-links: see grouping.cluster
                         .evidence()["voice_evidence"]
                     )
                 )
