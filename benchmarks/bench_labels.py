@@ -336,12 +336,13 @@ def end_to_end(
     truth = _truth_of(root)
     _set_labels(ws, align(ws, truth), per_voice, seed)
     model = ws.get_meta("voice_model")
-    saved = season.label_projection
+    saved, saved_flag = season.label_projection, season.LEARNED_SPACE
     season.label_projection = learned if projection else (lambda *a, **k: lambda X: X)
+    season.LEARNED_SPACE = projection
     try:
         season.group_season(ws, model, propagator=turn_propagator(ws, model) if turns else None)
     finally:
-        season.label_projection = saved
+        season.label_projection, season.LEARNED_SPACE = saved, saved_flag
     out = align(ws, truth)
     human = ws.human_labels()
     other = ~out["id"].isin(list(human)).to_numpy()

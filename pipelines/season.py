@@ -34,7 +34,7 @@ from grouping.turns import TurnSmoother
 from pipelines.faces_stage import face_fuser
 from pipelines.hints import propose_names
 from pipelines.ids import match_ids, retired_ids
-from pipelines.label_space import is_identity, label_projection
+from pipelines.label_space import identity, is_identity, label_projection
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.workspace import IdMinter, Workspace
 
@@ -305,6 +305,15 @@ def weak_season(evidence: dict[str, dict], lines: dict[str, int]) -> bool:
     return 2 * weak > sum(lines.values())
 
 
+LEARNED_SPACE = False
+"""Whether grouping and naming work in the space learned from hand labels
+(pipelines/label_space.py). Off: on the LibriSpeech pseudo-episodes it lowered the share of
+lines named right from 1 / 3 hand labels per voice and episode from 0.952 / 0.961 to 0.915 /
+0.867 (``python benchmarks/bench_grouping.py --cached --only labels``), and on the acted
+episodes it moved castlist's names by +0.00 / +0.02 / +0.00 / -0.01 with 1 / 2 / 3 / 5 labels
+per character (``python benchmarks/bench_labels.py acted``: castlist with and without it)."""
+
+
 LINKING = {"threshold": 0.5}
 """RosterLinker settings: on real vectors (episodes 1-2 labelled, episode 3 scored) a link
 bar of 0.5 was as good or better than 0.6/0.7 on every series."""
@@ -397,7 +406,8 @@ def group_season(
     retired: list[tuple[str, str, str | None, str]] = []
     clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
     fuse_faces = face_fuser(ws, voice_model)
-    project = label_projection(ws, voice_model, human, fuse_faces)  # identity until enough labels
+    # identity until enough labels
+    project = label_projection(ws, voice_model, human, fuse_faces) if LEARNED_SPACE else identity
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
     if refine and model is not None and len(human) >= 40:
