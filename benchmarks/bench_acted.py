@@ -52,6 +52,9 @@ MODELS = ("campplus", "anime", "ecapa")
 HAC_THRESHOLDS = np.round(np.arange(-0.3, 0.951, 0.01), 2)
 # castlist before issue 10: the same clustering with thresholds fixed at the LibriSpeech tuning
 UNCALIBRATED = {k: v for k, v in CLUSTERING.items() if k != "calibrate"}
+# the calibration without its weak-evidence path (thresholds only raised, tail at 1.2 spreads):
+# what it did before weak episodes were centred
+RAISE_ONLY = {**CLUSTERING, "weak_strategy": "raise", "tail_z": 1.2}
 
 
 def load_acted(work: Path = acted_data.DEFAULT_WORK) -> list[Season]:
@@ -125,6 +128,7 @@ def method_rows(X: np.ndarray, df: pd.DataFrame, t: np.ndarray) -> list[dict]:
     dur = (df["end"] - df["start"]).to_numpy(dtype=float)
     labels = {
         "castlist": castlist_labels(X, df),
+        "castlist, raise-only calibration": castlist_labels(X, df, RAISE_ONLY),
         "castlist, uncalibrated (before)": castlist_labels(X, df, UNCALIBRATED),
         "HDBSCAN": HDBSCANBaseline().fit_predict(X),
         "Speaker-Grouping AHC": SpeakerGroupingBaseline().fit_predict(

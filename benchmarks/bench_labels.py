@@ -38,6 +38,8 @@ DATA = REPO.parent / "shared" / "data"
 CLIPS_CACHE = Path("/work/main/bench-out/acted-clips")
 SAMPLE_RATE = 16_000
 log = logging.getLogger("bench_labels")
+PROJECTION_KW: dict = {}
+"""LabelProjection settings under test (``--min-dof``); empty: the class defaults."""
 
 
 # --------------------------------------------------------------------------- clip vectors
@@ -127,7 +129,7 @@ def clip_table(
             acc: dict[str, list[float]] = {}
             for seed in range(seeds):
                 y = pick_labels(truth, k, np.random.default_rng(seed))
-                P = LabelProjection().fit(Xs, y)
+                P = LabelProjection(**PROJECTION_KW).fit(Xs, y)
                 Xp = P.transform(Xs)
                 preds = {
                     "centroid (cosine)": nearest_centroid(Xs, y),
@@ -316,11 +318,15 @@ def end_to_end(
     pipelines.season.group_season (the label-learned space on or off) and score the names of
     the other lines; the centroid / 1-NN baselines use the same labels on the raw vectors."""
     import shutil
+    from functools import partial
 
     import pipelines.season as season
+    from grouping.projection import LabelProjection
     from pipelines.evaluate import align
     from pipelines.label_space import label_projection
     from pipelines.workspace import Workspace
+
+    learned = partial(label_projection, projection=LabelProjection(**PROJECTION_KW))
 
     dst = tmp / f"{root.name}-{per_voice}-{seed}-{int(projection)}"
     if dst.exists():
@@ -330,14 +336,13 @@ def end_to_end(
     truth = _truth_of(root)
     _set_labels(ws, align(ws, truth), per_voice, seed)
     model = ws.get_meta("voice_model")
-    saved = season.label_projection, season.LEARN_LABEL_SPACE
-    season.LEARN_LABEL_SPACE = projection
-    if not projection:
-        season.label_projection = lambda *a, **k: lambda X: X
+    saved, saved_flag = season.label_projection, season.LEARNED_SPACE
+    season.label_projection = learned if projection else (lambda *a, **k: lambda X: X)
+    season.LEARNED_SPACE = projection
     try:
         season.group_season(ws, model, propagator=turn_propagator(ws, model) if turns else None)
     finally:
-        season.label_projection, season.LEARN_LABEL_SPACE = saved
+        season.label_projection, season.LEARNED_SPACE = saved, saved_flag
     out = align(ws, truth)
     human = ws.human_labels()
     other = ~out["id"].isin(list(human)).to_numpy()
@@ -360,7 +365,7 @@ def end_to_end(
         for name, fn in (("centroid", nearest_centroid), ("1-NN", one_nn)):
             p = np.array(uniq)[fn(X, y)]
             row[name] = _score(p[other], tru[other])[0]
-        proj_space = label_projection(ws, model, human)(X)
+        proj_space = learned(ws, model, human)(X)
         p = np.array(uniq)[nearest_centroid(proj_space, y)]
         row["centroid (projected)"] = _score(p[other], tru[other])[0]
     ws.close()
@@ -395,7 +400,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per", type=int, nargs="*", default=[1, 2, 3, 5], help="labels per voice")
     ap.add_argument("--turns", action="store_true", help="also castlist with turn-taking evidence")
     ap.add_argument("--seeds", type=int, default=20, help="random label draws per setting")
+    ap.add_argument("--min-dof", type=int, help="LabelProjection min_dof (default: the class's)")
     args = ap.parse_args(argv)
+    if args.min_dof is not None:
+        PROJECTION_KW["min_dof"] = args.min_dof
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     pd.set_option("display.width", 200)

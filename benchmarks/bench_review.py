@@ -330,13 +330,13 @@ def main(argv: list[str] | None = None) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="group in the label space re-learnt from hand labels (pipelines.season."
-        "LEARN_LABEL_SPACE; default: the shipped setting)",
+        "LEARNED_SPACE; default: the shipped setting)",
     )
     args = ap.parse_args(argv)
     if args.projection is not None:
         import pipelines.season
 
-        pipelines.season.LEARN_LABEL_SPACE = args.projection
+        pipelines.season.LEARNED_SPACE = args.projection
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     tables = {}

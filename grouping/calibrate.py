@@ -11,8 +11,11 @@ the pair cosines gives both distributions; pairs should merge only above the bul
 different-speaker pairs (``threshold_``). The even-odds point of the mixture was tried and is
 unstable where it matters: on acted voices the one-speaker component is a small shoulder and
 its crossing wandered to 0.69 (HAC in hindsight: 0.47). Pairs known
-to differ (lines overlapping in time, or named differently by a person) and pairs known to be
-one speaker (the same hand name) take over from the mixture's guesses as they accumulate. The gap
+to differ and pairs known to be one speaker (the same hand name) take over from the mixture's
+guesses as they accumulate. ReliableFirstClustering passes only the latter: its cannot-links
+are mostly lines overlapping in time, whose audio holds both voices, so they sit far closer
+than two speakers do (LibriSpeech pseudo-episodes: 0.40-0.65 against ~0.07) and would drag the
+different-speaker estimate up. The gap
 between the two components in units of their spread (``separation_``) says whether the voices
 can be told apart at all; below ``weak_below`` the evidence is weak, and the caller should
 rather over-split (a merge is one annotator operation) than build one giant group (a move per

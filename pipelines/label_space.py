@@ -66,3 +66,13 @@ def label_projection(
 
 def _identity(X: np.ndarray) -> np.ndarray:
     return X
+
+
+identity = _identity
+"""The projection that leaves vectors as they are (what :func:`label_projection` returns
+without enough labels)."""
+
+
+def is_identity(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """Whether ``fn`` (from :func:`label_projection`) leaves the vectors as they are."""
+    return fn is _identity

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from grouping.calibrate import SimilarityCalibration
 from grouping.cluster import ReliableFirstClustering
 from grouping.confidence import (
     LineConfidence,
@@ -29,10 +30,11 @@ from grouping.confidence import (
 from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
+from grouping.turns import TurnSmoother
 from pipelines.faces_stage import face_fuser
 from pipelines.hints import propose_names
 from pipelines.ids import match_ids, retired_ids
-from pipelines.label_space import label_projection
+from pipelines.label_space import identity, is_identity, label_projection
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.vectorfiles import LINE_FEATURES, LINEFEAT
 from pipelines.workspace import IdMinter, Workspace
@@ -251,14 +253,6 @@ similarity distribution (grouping/calibrate.py) raises them where different voic
 (acted voices: ~0.47 instead of 0.38), so such an episode over-splits instead of merging into a
 few giant groups (`python benchmarks/bench_acted.py`)."""
 
-LEARN_LABEL_SPACE = False
-"""Group in a space re-learnt from the hand labels at every regroup (pipelines.label_space).
-Off: in the simulated review (`python benchmarks/bench_review.py --work bench-out/grouping
---seasons 2`, with and without `--no-projection`) it tripled the operations to 100% right
-names (angel_beats ep03 30.9 vs 13.4 per 100 lines; durarara ep03 46.5 vs 11.6) and one right
-answer, naming a stray line of one voice, re-learnt it enough to merge that voice with another
-(14.7 and 43.3 points of right names lost; 0.0 on durarara without it). bench_labels measures
-it on and off (it sets this flag)."""
 
 VOICE_EVIDENCE = "voice_evidence"
 """Workspace meta key: JSON of the last regroup's calibration (weak/ok per episode)."""
@@ -292,6 +286,52 @@ def voice_evidence_line(ws: Workspace) -> str | None:
         f"{ev['separation']:.1f}, >= 2.5 is ok): voices sit close, so groups were over-split; "
         "merging two groups is one action"
     )
+
+
+WEAK_PROPAGATION = {
+    "vote": "centroid",
+    "abstain_below": 0.0,
+    "open_set": False,
+    "group_weight": 0.0,
+}
+"""NamePropagator settings when most of the season's lines come from episodes with weak voice
+evidence (acted voices: two lines of one character at cosine ~0.42, two characters at ~0.36).
+There the read-speech settings abstained on ~90% of the lines and named the rest worse than a
+nearest-centroid classifier on the same labels (acted benchmark, 3 labels per character: 0.17
+of the other lines named right against the classifier's 0.39): a labelled neighbour is barely
+evidence, over-split groups carry little, and every small unnamed group held its lines back.
+So names come from the nearest named character's mean labelled vector (in the space learned
+from the labels), smoothed by the turn-taking of the dialogue (grouping/turns.py); every line
+gets one, and its probability says how sure that is (``python benchmarks/bench_labels.py
+acted``)."""
+
+
+def _raw_verdict(previous: dict | None, voice_model: str) -> str | None:
+    """The weak/ok verdict an earlier regroup read on this episode's unprojected vectors."""
+    if not previous or previous.get("model") != voice_model:
+        return None
+    return previous.get("raw_voice_evidence")
+
+
+def weak_season(evidence: dict[str, dict], lines: dict[str, int]) -> bool:
+    """Whether most lines (``lines``: episode id -> line count) sit in weak-evidence episodes."""
+    weak = sum(n for ep, n in lines.items() if evidence.get(ep, {}).get("voice_evidence") == "weak")
+    return 2 * weak > sum(lines.values())
+
+
+LEARNED_SPACE = False
+"""Whether grouping and naming work in the space learned from hand labels
+(pipelines/label_space.py). Off: on the LibriSpeech pseudo-episodes it lowered the share of
+lines named right from 1 / 3 hand labels per voice and episode from 0.952 / 0.961 to 0.915 /
+0.867 (``python benchmarks/bench_grouping.py --cached --only labels``), and on the acted
+episodes it moved castlist's names by +0.00 / +0.02 / +0.00 / -0.01 with 1 / 2 / 3 / 5 labels
+per character (``python benchmarks/bench_labels.py acted``: castlist with and without it);
+the simulated review of acted episodes to 90% correct names cost 55-82 operations per 100 lines
+with it and 37-78 without (``python benchmarks/bench_review.py --acted``). On the LibriSpeech
+review it tripled the operations to 100% right names (angel_beats ep03 30.9 vs 13.4 per 100
+lines; durarara ep03 46.5 vs 11.6): one right answer naming a stray line of one voice re-learnt
+the space enough to merge that voice with another (14.7 and 43.3 points of right names lost;
+``python benchmarks/bench_review.py --projection``)."""
 
 
 LINKING = {"threshold": 0.5}
@@ -383,11 +423,8 @@ def group_season(
     retired: list[tuple[str, str, str | None, str]] = []
     clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
     fuse_faces = face_fuser(ws, voice_model)
-    project = (
-        label_projection(ws, voice_model, human, fuse_faces)  # identity until enough labels
-        if LEARN_LABEL_SPACE
-        else lambda X: X
-    )
+    # identity until enough labels
+    project = label_projection(ws, voice_model, human, fuse_faces) if LEARNED_SPACE else identity
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
     if refine and model is not None and len(human) >= 40:
@@ -395,6 +432,7 @@ def group_season(
 
     frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
     evidence: dict[str, dict] = {}
+    previous = json.loads(ws.get_meta(VOICE_EVIDENCE) or "{}").get("per_episode", {})
     for episode in ws.episodes():
         X_all = ws.load_vectors(episode.id, "voice", voice_model)
         if X_all is None:
@@ -411,20 +449,31 @@ def group_season(
             if core_by == "confidence"
             else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
         )
-        X = project(fuse_faces(episode.id, X_all))[df["idx"].to_numpy()]  # voice alone w/o faces
-        labels = clusterer.fit_predict(
-            X,
-            core_score,
-            episode_constraints(df, human, locks, cannot),
-            # no human or timing pair is a fair sample of "same" or "different" voices: a
-            # split's cannot-links and the lines a review asks about are the hard cases, and
-            # overlapping lines share audio. Learning from them flipped an episode to "weak
-            # evidence" after one review answer (21 points of right names lost), so the
-            # similarity calibration reads the episode's own pair distribution only
-            calibration_constraints=Constraints(),
-        )
+        fused = fuse_faces(episode.id, X_all)[df["idx"].to_numpy()]  # voice alone w/o faces
+        X = fused if is_identity(project) else project(fused)
+        cons = episode_constraints(df, human, locks, cannot)
+        # no human or timing pair is a fair sample of "same" or "different" voices: a split's
+        # cannot-links and the lines a review asks about are the hard cases, and overlapping
+        # lines share audio. Learning from them flipped an episode to "weak evidence" after one
+        # review answer (21 points of right names lost) and every LibriSpeech episode with
+        # overlaps to weak (edge F1 0.96 -> 0.55), so the similarity calibration reads the
+        # episode's own pair distribution only
+        labels = clusterer.fit_predict(X, core_score, cons, calibration_constraints=Constraints())
         if getattr(clusterer, "calibration_", None) is not None:
-            evidence[episode.id] = clusterer.calibration_.evidence()
+            ev = evidence[episode.id] = clusterer.calibration_.evidence()
+            if not is_identity(project):
+                # whitened by the labels, the vectors calibrate better than the voices are told
+                # apart: whether the evidence is weak is read on the vectors before the
+                # projection (once per episode and model: the calibration costs ~1 s)
+                ev["voice_evidence"] = (
+                    _raw_verdict(previous.get(episode.id), voice_model)
+                    or (
+                        SimilarityCalibration()
+                        .fit(fused)  # the episode's own pairs only: see the clustering above
+                        .evidence()["voice_evidence"]
+                    )
+                )
+            ev["raw_voice_evidence"], ev["model"] = ev["voice_evidence"], voice_model
         keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)
         group_keys += keys
         retired += gone
@@ -482,13 +531,19 @@ def group_season(
 
     # --- names: spread from hand labels, abstain when unsure
     if (y >= 0).any():
-        propagator = (propagator or NamePropagator()).fit(
-            X, y, groups=np.where(trusted | (y < 0), roster, -1)
-        )
+        weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
+        if propagator is None:
+            propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
+        propagator = propagator.fit(X, y, groups=np.where(trusted | (y < 0), roster, -1))
         # no X: the training lines' probabilities *with* their character's evidence (passing X
         # would score them by kNN alone, which left most of a one-label character unnamed)
         proba = propagator.predict_proba()
         pred = propagator.predict()
+        if weak:
+            # where the voice barely tells characters apart, who spoke the lines around a line
+            # is evidence too (grouping/turns.py); hand-named lines anchor their neighbours
+            proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
+            pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
     else:
         propagator = None
     character_name: dict[int, str] = {}

@@ -36,7 +36,7 @@ def test_one_label_per_speaker_leaves_the_space_alone(make_ws):
 def test_repeated_labels_change_the_space_and_never_move_a_hand_label(make_ws, monkeypatch):
     import pipelines.season
 
-    monkeypatch.setattr(pipelines.season, "LEARN_LABEL_SPACE", True)  # off by default
+    monkeypatch.setattr(pipelines.season, "LEARNED_SPACE", True)  # off by default
     ws = make_ws([SPEAKERS])
     labels = _first_lines(ws, 4)
     # one deliberately "wrong" hand label: a person's word stands over any voice evidence
