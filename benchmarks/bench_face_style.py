@@ -31,7 +31,7 @@ def frame(path: Path, width: int) -> np.ndarray:
     return np.asarray(image.resize((width, round(image.height * width / image.width))))
 
 
-def old_rule(frames, live, anime) -> str:  # noqa: ANN001
+def old_rule(frames, live, anime) -> str:
     """The rule before issue 8: anime when animeface fires in >= 0.4x YuNet's frames."""
     lh = sum(bool(b) for b in live.detect(frames))
     ah = sum(bool(b) for b in anime.detect(frames))
@@ -40,7 +40,7 @@ def old_rule(frames, live, anime) -> str:  # noqa: ANN001
     return "anime" if ah >= 1 and ah >= 0.4 * lh else "live"
 
 
-def new_rule(frames, live, anime) -> tuple[str, str]:  # noqa: ANN001
+def new_rule(frames, live, anime) -> tuple[str, str]:
     g = guess_style(frames, live, _BothScales(anime, GUESS_WIDTH))
     return (g.style if g.live_hits or g.anime_hits else "off"), g.reason
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_ui import build  # noqa: E402
-from pipelines.outcome import describe, frame  # noqa: E402
-from pipelines.run import regroup  # noqa: E402
-from pipelines.workspace import Workspace  # noqa: E402
+from benchmarks.bench_ui import build
+from pipelines.outcome import describe, frame
+from pipelines.run import regroup
+from pipelines.workspace import Workspace
 
 
 def _members(df, column: str) -> dict[str, frozenset]:

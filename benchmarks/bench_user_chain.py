@@ -32,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.cli import main as castlist  # noqa: E402
+from pipelines.cli import main as castlist
 
 CACHE = Path("/work/main/bench-out/grouping/angel_beats_a6564__snr10_s0")
 

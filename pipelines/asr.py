@@ -60,7 +60,7 @@ def whisper_language(language: str | None) -> str | None:
     return _WHISPER_LANG.get(lang, lang)
 
 
-def check_language(model, language: str | None, name: str) -> None:  # noqa: ANN001
+def check_language(model, language: str | None, name: str) -> None:
     """An English-only model (``*.en``, the bundled tiny.en) asked for another language would
     transcribe Japanese as English gibberish: say which model to use instead."""
     multilingual = getattr(getattr(model, "model", None), "is_multilingual", True)
@@ -92,7 +92,7 @@ def default_model() -> str:
     return str(get_model_path())
 
 
-def load_model(name: str | None = None, compute_type: str = "int8"):  # noqa: ANN201
+def load_model(name: str | None = None, compute_type: str = "int8"):
     """A faster-whisper model from a CTranslate2 folder or a model name (hub, when online)."""
     try:
         from faster_whisper import WhisperModel
@@ -134,7 +134,7 @@ def speech_regions(audio: np.ndarray, max_gap_s: float = 0.3) -> list[tuple[floa
 def transcribe_words(
     audio: np.ndarray,
     model,
-    language: str | None = None,  # noqa: ANN001
+    language: str | None = None,
 ) -> list[list[Word]]:
     """Whisper's segments over the VAD's speech regions, as lists of timed words."""
     segments: list[list[Word]] = []
@@ -248,7 +248,7 @@ def words_to_events(lines: Sequence[Sequence[Word]]) -> list[SubtitleEvent]:
 
 def transcribe(
     audio: np.ndarray,
-    model,  # noqa: ANN001
+    model,
     embed: Callable[[list[np.ndarray]], np.ndarray] | None = None,
     language: str | None = None,
 ) -> list[SubtitleEvent]:
@@ -277,7 +277,7 @@ def _slug(text: str) -> str:
 
 
 def transcribe_to_subtitles(
-    ws,  # noqa: ANN001
+    ws,
     media: str | Path,
     model_name: str | None = None,
     language: str | None = None,

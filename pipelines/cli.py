@@ -26,7 +26,7 @@ EXIT_INTERRUPTED = 130
 class ProgressPrinter:
     """Progress on stderr: a rewritten line on a terminal, a line every 10% otherwise."""
 
-    def __init__(self, stream=None) -> None:  # noqa: ANN001
+    def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self._last: dict[str, int] = {}
@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _selected_lines(ws, args: argparse.Namespace) -> list[str]:  # noqa: ANN001
+def _selected_lines(ws, args: argparse.Namespace) -> list[str]:
     ids: list[str] = list(args.line or [])
     for group in args.group or []:
         ids += ws.group_lines(group)

@@ -244,7 +244,7 @@ class _BothScales:
     enough: measured on the anime pictures at 480 px, it finds faces the plain frame misses
     and misses some the plain frame finds."""
 
-    def __init__(self, detector, width: int = GUESS_WIDTH) -> None:  # noqa: ANN001
+    def __init__(self, detector, width: int = GUESS_WIDTH) -> None:
         self.detector = detector
         self.width = width
 

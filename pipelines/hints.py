@@ -167,7 +167,7 @@ class Proposal:
         )
 
 
-def usable_hints(ws, df: pd.DataFrame) -> np.ndarray:  # noqa: ANN001
+def usable_hints(ws, df: pd.DataFrame) -> np.ndarray:
     """Per row of ``df``, its name hint when hints of its episode count as evidence, else ""."""
     imported = {ep.id for ep in ws.episodes() if ep.kind == "imported"}
     hints = df["name_hint"].fillna("").astype(str).to_numpy()
@@ -205,7 +205,7 @@ def proposals(
 
 
 def propose_names(
-    ws,  # noqa: ANN001
+    ws,
     df: pd.DataFrame,
     roster: np.ndarray,
     group_of: np.ndarray,
@@ -262,7 +262,7 @@ def propose_names(
     return out
 
 
-def hint_questions(ws) -> list[str]:  # noqa: ANN001
+def hint_questions(ws) -> list[str]:
     """The review queue's questions about hint-named groups, most supported first."""
     raw = ws.get_meta(META_KEY)
     if not raw:

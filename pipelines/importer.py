@@ -45,7 +45,7 @@ def _read_one(path: Path) -> pd.DataFrame:
             df = pd.read_json(path, lines=True, dtype=False)
         else:
             df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
+    except Exception as exc:
         raise InputError(f"{path}: cannot read the lines table ({exc})") from exc
     if SPEAKER_GROUPING.keys() - {"人物"} <= set(df.columns):
         from pipelines.datasets import parse_sg_time
@@ -169,7 +169,7 @@ def read_vectors(path: Path, n_rows: int, lines_path: Path) -> np.ndarray:
         raise InputError(f"{path}: vectors file not found")
     try:
         X = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise InputError(f"{path}: not a .npy matrix ({exc})") from exc
     if X.ndim != 2:
         raise InputError(f"{path}: expected a 2-d matrix (lines x dims), got shape {X.shape}")
@@ -256,7 +256,7 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
     return "\n".join(out)
 
 
-def _add(ws: Workspace, lines_path: Path, episode: str, part: pd.DataFrame, events):  # noqa: ANN001, ANN202
+def _add(ws: Workspace, lines_path: Path, episode: str, part: pd.DataFrame, events):
     """One workspace episode per table episode. The workspace keys episodes by media path, so
     each gets a distinct pseudo path ``TABLE#episode`` that never needs to exist."""
     media = Path(f"{lines_path.resolve()}#{episode}")

@@ -47,7 +47,7 @@ def voice_weights_arg(values: list[str] | str | None) -> str | dict[str, str] | 
     return plain[0] if plain else named
 
 
-def voice_embedder(name: str, weights: str | dict[str, str] | None = None):  # noqa: ANN201
+def voice_embedder(name: str, weights: str | dict[str, str] | None = None):
     """The voice backend ``name`` (a fusion when '+'-joined), errors as CastlistErrors."""
     from embeddings.errors import BackendUnavailable
 
@@ -63,7 +63,7 @@ def run(
     ws: Workspace,
     voice: str | None = None,
     progress: Progress | None = None,
-    embedder=None,  # noqa: ANN001
+    embedder=None,
     voice_weights: list[str] | str | None = None,
     separate: str | None = None,
 ) -> str:

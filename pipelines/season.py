@@ -339,7 +339,6 @@ LINKING = {"threshold": 0.5}
 bar of 0.5 was as good or better than 0.6/0.7 on every series."""
 
 
-
 def episode_reliability(
     ws: Workspace, episode_id: str, df: pd.DataFrame, X: np.ndarray, model: LineConfidence | None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
@@ -506,46 +505,13 @@ def group_season(
     group_of = np.array(group_keys)
     trusted = names_own_group(X, df["id"].to_numpy(), group_of, df["episode"], human, trusted)
 
-    # --- season roster: link episode groups into characters
-    groups, gidx = np.unique(group_of, return_inverse=True)
-    centroids = np.zeros((len(groups), X.shape[1]), dtype=np.float32)
-    np.add.at(centroids, gidx, X)
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
-    sizes = np.bincount(gidx, minlength=len(groups))
-    episode_code = pd.factorize(df["episode"])[0]
-    group_episode = np.zeros(len(groups), dtype=np.int64)
-    group_episode[gidx] = episode_code
     names = sorted({n for n in human.values() if n != AMBIENT})
     name_id = {n: i for i, n in enumerate(names)}
     y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
-    fixed = np.full(len(groups), -1)
-    for g in range(len(groups)):
-        votes = y[(gidx == g) & (y >= 0) & trusted]
-        if votes.size:
-            fixed[g] = np.bincount(votes).argmax()
-    group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
-    linker = (linker or RosterLinker(**LINKING)).fit(
-        centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
+    groups, roster = _link_roster(
+        df, X, group_of, y, trusted, locks, cannot, linker or RosterLinker(**LINKING)
     )
-    roster = linker.roster_[gidx]
-
-    # --- names: spread from hand labels, abstain when unsure
-    if (y >= 0).any():
-        weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
-        if propagator is None:
-            propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
-        propagator = propagator.fit(X, y, groups=np.where(trusted | (y < 0), roster, -1))
-        # no X: the training lines' probabilities *with* their character's evidence (passing X
-        # would score them by kNN alone, which left most of a one-label character unnamed)
-        proba = propagator.predict_proba()
-        pred = propagator.predict()
-        if weak:
-            # where the voice barely tells characters apart, who spoke the lines around a line
-            # is evidence too (grouping/turns.py); hand-named lines anchor their neighbours
-            proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
-            pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
-    else:
-        propagator = None
+    propagator, proba, pred = _spread_names(df, X, y, roster, trusted, evidence, propagator)
     character_name: dict[int, str] = {}
     for r in np.unique(roster):
         votes = y[(roster == r) & (y >= 0) & trusted]
@@ -580,6 +546,67 @@ def group_season(
     result.n_groups = len(groups)
     result.n_characters = len(np.unique(roster))
     return result
+
+
+def _link_roster(
+    df: pd.DataFrame,
+    X: np.ndarray,
+    group_of: np.ndarray,
+    y: np.ndarray,
+    trusted: np.ndarray,
+    locks: dict[str, str],
+    cannot: list[tuple[str, str]],
+    linker: RosterLinker,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The season roster: episode groups linked into characters; a group whose trusted lines
+    carry a hand name is fixed to that name's character. Returns (groups, character per line)."""
+    groups, gidx = np.unique(group_of, return_inverse=True)
+    centroids = np.zeros((len(groups), X.shape[1]), dtype=np.float32)
+    np.add.at(centroids, gidx, X)
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    sizes = np.bincount(gidx, minlength=len(groups))
+    group_episode = np.zeros(len(groups), dtype=np.int64)
+    group_episode[gidx] = pd.factorize(df["episode"])[0]
+    fixed = np.full(len(groups), -1)
+    for g in range(len(groups)):
+        votes = y[(gidx == g) & (y >= 0) & trusted]
+        if votes.size:
+            fixed[g] = np.bincount(votes).argmax()
+    group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
+    linker.fit(
+        centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
+    )
+    return groups, linker.roster_[gidx]
+
+
+def _spread_names(
+    df: pd.DataFrame,
+    X: np.ndarray,
+    y: np.ndarray,
+    roster: np.ndarray,
+    trusted: np.ndarray,
+    evidence: dict[str, dict],
+    propagator: NamePropagator | None,
+) -> tuple[NamePropagator | None, np.ndarray | None, np.ndarray | None]:
+    """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; returns
+    (fitted propagator, class probabilities, predicted name index or -1), all None when
+    nothing is named."""
+    if not (y >= 0).any():
+        return None, None, None
+    weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
+    if propagator is None:
+        propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
+    propagator = propagator.fit(X, y, groups=np.where(trusted | (y < 0), roster, -1))
+    # no X: the training lines' probabilities *with* their character's evidence (passing X
+    # would score them by kNN alone, which left most of a one-label character unnamed)
+    proba = propagator.predict_proba()
+    pred = propagator.predict()
+    if weak:
+        # where the voice barely tells characters apart, who spoke the lines around a line
+        # is evidence too (grouping/turns.py); hand-named lines anchor their neighbours
+        proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
+        pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
+    return propagator, proba, pred
 
 
 def names_own_group(

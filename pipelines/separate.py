@@ -58,15 +58,15 @@ def model_key(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_")[:40] or "model"
 
 
-def separated_path(ws, episode_id: str, model: str) -> Path:  # noqa: ANN001
+def separated_path(ws, episode_id: str, model: str) -> Path:
     return ws.cache_dir / "separated" / f"{episode_id}.{model_key(model)}.wav"
 
 
-def current_model(ws) -> str | None:  # noqa: ANN001
+def current_model(ws) -> str | None:
     return ws.get_meta(META_KEY) or None
 
 
-def separated_audio(ws, episode_id: str) -> Path | None:  # noqa: ANN001
+def separated_audio(ws, episode_id: str) -> Path | None:
     """The episode's cached vocals when a separation model is on and has run, else None."""
     model = current_model(ws)
     if model is None:
@@ -75,14 +75,14 @@ def separated_audio(ws, episode_id: str) -> Path | None:  # noqa: ANN001
     return path if path.is_file() else None
 
 
-def _import_separator():  # noqa: ANN202
+def _import_separator():
     if "onnx2torch" not in sys.modules:
         try:
             import onnx2torch  # noqa: F401
         except ImportError:
             stub = types.ModuleType("onnx2torch")
 
-            def convert(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+            def convert(*_a, **_k):
                 raise ModelError(
                     "this separation model needs onnx2torch (and torchvision); castlist runs MDX "
                     "models on onnxruntime with their own segment size"
@@ -97,7 +97,7 @@ def _import_separator():  # noqa: ANN202
     return Separator
 
 
-def load_separator(model: str, work_dir: Path):  # noqa: ANN201
+def load_separator(model: str, work_dir: Path):
     """An audio-separator Separator with ``model`` loaded, writing into ``work_dir``."""
     folder, name = model_location(model)
     if not (folder / name).is_file():
@@ -124,7 +124,7 @@ def load_separator(model: str, work_dir: Path):  # noqa: ANN201
     return sep
 
 
-def separate_episode(ws, episode_id: str, model: str, separator=None) -> Path:  # noqa: ANN001
+def separate_episode(ws, episode_id: str, model: str, separator=None) -> Path:
     """Vocals of one episode as a 16 kHz mono wav (cached: a second call only looks)."""
     out = separated_path(ws, episode_id, model)
     if out.is_file() and ws.stage_done(episode_id, "separate", model_key(model)):
@@ -156,16 +156,16 @@ def separate_episode(ws, episode_id: str, model: str, separator=None) -> Path:  
 class SeparatedEmbedder:
     """A voice embedder whose name says the vectors came from separated audio."""
 
-    def __init__(self, inner, model: str) -> None:  # noqa: ANN001
+    def __init__(self, inner, model: str) -> None:
         self.inner = inner
         self.name = f"{inner.name}+sep-{model_key(model)}"
         self.dim = inner.dim
 
-    def __call__(self, items, /, **kwargs):  # noqa: ANN001, ANN003, ANN204
+    def __call__(self, items, /, **kwargs):
         return self.inner(items, **kwargs)
 
 
-def prepare(ws, model: str | None, embedder, progress=None):  # noqa: ANN001, ANN201
+def prepare(ws, model: str | None, embedder, progress=None):
     """Turn separation on (a model name/path), off ("off"/"none"), or leave it as it is
     (None); run it over every episode when on. Returns the embedder the voice stage uses."""
     if model is not None:

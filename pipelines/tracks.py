@@ -198,7 +198,7 @@ def extract_tracks(
     return final
 
 
-def _cleanup(paths) -> None:  # noqa: ANN001
+def _cleanup(paths) -> None:
     for p in paths:
         Path(p).unlink(missing_ok=True)
 

@@ -33,7 +33,7 @@ from ui.state import Session, show_flash, workspace_root
 PAGES = ("Overview", "Groups", "Group", "Review", "Map", "History")
 
 
-def sidebar(sess: Session, lines):  # noqa: ANN001, ANN201
+def sidebar(sess: Session, lines):
     with st.sidebar:
         st.title("castlist")
         st.caption(f"{sess.root} · revision #{sess.rev}")

@@ -135,7 +135,7 @@ def bulk_actions(sess: Session, lines: pd.DataFrame, picked: list[str]) -> None:
             placeholder="name for the selected groups",
         )
 
-        def name_all(ws, rev):  # noqa: ANN001, ANN202
+        def name_all(ws, rev):
             for g in picked:
                 ws.name_group(g, _text("bulk-name"), who=WHO, base_rev=rev)
 

@@ -77,7 +77,7 @@ def _answer(
     """A one-click (one-key) answer; ``reply`` may be a callable read when clicked."""
     review = _review_module()
 
-    def do(ws, rev):  # noqa: ANN001, ANN202
+    def do(ws, rev):
         text = reply() if callable(reply) else reply
         return review.answer(ws, q, text, who=WHO, base_rev=rev)
 

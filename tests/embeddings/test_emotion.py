@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from embeddings.emotion import EmotionModel, load_emotion  # noqa: E402
-from embeddings.errors import BackendUnavailable  # noqa: E402
+from embeddings.emotion import EmotionModel, load_emotion
+from embeddings.errors import BackendUnavailable
 
 SPEECH_LABELS = ("neutral", "happy", "angry", "sad")
 TEXT_LABELS = ("negative", "neutral", "positive")

@@ -176,7 +176,7 @@ def test_face_roster_groups_people_and_draws_the_sheet(tmp_path, video, live):
 
 def test_guess_turns_faces_off_when_no_sampled_frame_has_a_face(tmp_path, video):
     class Blind:
-        def detect(self, images):  # noqa: ANN001, ANN201
+        def detect(self, images):
             return [[] for _ in images]
 
     ws, _ = _workspace(tmp_path / "ws", video)

@@ -15,7 +15,7 @@ from pipelines.workspace import Workspace
 
 pytest.importorskip("onnx")
 
-from benchmarks.tiny_separator import MODEL, make_mdx_model_dir  # noqa: E402
+from benchmarks.tiny_separator import MODEL, make_mdx_model_dir
 
 DEMO = Path(__file__).resolve().parents[2] / "pipelines" / "demo_data"
 

@@ -13,7 +13,7 @@ from pipelines.workspace import DB_NAME, Workspace
 from tests.reliability.store_fixtures import first_group, make_workspace
 
 
-def label(root, name: str, capsys=None) -> int:  # noqa: ANN001
+def label(root, name: str, capsys=None) -> int:
     with Workspace.open(root) as ws:
         line = ws.lines()[0].id
     code = main(["label", str(root), "--line", line, "--name", name])

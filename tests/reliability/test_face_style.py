@@ -31,7 +31,7 @@ class Planted:
     def __init__(self, hits: int, size: int) -> None:
         self.hits, self.size = hits, size
 
-    def detect(self, images):  # noqa: ANN001, ANN201
+    def detect(self, images):
         return [
             [(10, 10, self.size, self.size)] if i < self.hits else [] for i in range(len(images))
         ]
@@ -178,7 +178,7 @@ def test_an_anime_still_with_no_face_found_says_why(tmp_path: Path) -> None:
 
 def test_both_scales_maps_boxes_back() -> None:
     class SeesOnlyBig:
-        def detect(self, images):  # noqa: ANN001, ANN201
+        def detect(self, images):
             return [[(200, 100, 120, 120)] if im.shape[1] >= 1280 else [] for im in images]
 
     small = np.zeros((360, 640, 3), dtype=np.uint8)

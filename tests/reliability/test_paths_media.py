@@ -37,7 +37,7 @@ def test_probe_extract_and_cut_a_dashed_name(dashed: Path, tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["-clip.wav", "-i.mkv", "-out.wav"]
 
 
-def test_castlist_add_a_dashed_name(dashed: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_castlist_add_a_dashed_name(dashed: Path, tmp_path: Path, capsys) -> None:
     Path("-i.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nhello\n")
     assert main(["init", "ws"]) == 0
     code = main(["add", "ws", "--", str(dashed)])

@@ -65,7 +65,7 @@ def fill(folder: Path, leave: int) -> Path:
     return filler
 
 
-def one_line_error(capsys) -> str:  # noqa: ANN001
+def one_line_error(capsys) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1, err
     return err
@@ -106,7 +106,7 @@ def test_init_on_a_full_disk_says_disk_full(tmp_path, capsys) -> None:
 def test_sqlite_disk_full_is_not_reported_as_damage(tmp_path, capsys, monkeypatch) -> None:
     root = make_workspace(tmp_path / "ws")
 
-    def full(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def full(self, *args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(Workspace, "name_group", full)
@@ -118,7 +118,7 @@ def test_sqlite_disk_full_is_not_reported_as_damage(tmp_path, capsys, monkeypatc
 def test_enospc_anywhere_is_disk_full(tmp_path, capsys, monkeypatch) -> None:
     root = make_workspace(tmp_path / "ws")
 
-    def full(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(root / "cache" / "x.wav"))
 
     monkeypatch.setattr(Workspace, "name_group", full)
@@ -194,7 +194,7 @@ def test_unwritable_database_opens_read_only_by_trying(tmp_path, capsys, monkeyp
     root = make_workspace(tmp_path / "ws")
     real = store.connect
 
-    def connect(path, mode=store.READ_WRITE):  # noqa: ANN001, ANN202
+    def connect(path, mode=store.READ_WRITE):
         if mode == store.READ_WRITE:
             raise sqlite3.OperationalError("unable to open database file")
         return real(path, mode)
@@ -214,7 +214,7 @@ def test_read_only_workspace_folder_for_the_lock(tmp_path, capsys, monkeypatch) 
     root = make_workspace(tmp_path / "ws")
     real_open = os.open
 
-    def refuse(path, flags, *args):  # noqa: ANN001, ANN002, ANN202
+    def refuse(path, flags, *args):
         if str(path).endswith(lock.LOCK_NAME):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
         return real_open(path, flags, *args)
@@ -230,7 +230,7 @@ def test_permission_denied_names_the_file(tmp_path, capsys, monkeypatch) -> None
     root = make_workspace(tmp_path / "ws")
     real_open = os.open
 
-    def refuse(path, flags, *args):  # noqa: ANN001, ANN002, ANN202
+    def refuse(path, flags, *args):
         if str(path).endswith(lock.LOCK_NAME):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real_open(path, flags, *args)

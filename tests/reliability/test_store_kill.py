@@ -47,7 +47,7 @@ def cli(*args: object) -> subprocess.CompletedProcess:
     )
 
 
-def prepared(root: Path, episodes) -> Path:  # noqa: ANN001
+def prepared(root: Path, episodes) -> Path:
     assert cli("init", root).returncode == 0
     for ep in episodes:
         done = cli("add", root, ep.media, "--subs", ep.srt)

@@ -22,7 +22,7 @@ class FakeEmbedder:
     name = MODEL
     dim = 16
 
-    def __call__(self, segments, progress=None):  # noqa: ANN001, ANN204
+    def __call__(self, segments, progress=None):
         rng = np.random.default_rng(7)
         return rng.normal(size=(len(segments), self.dim)).astype(np.float32)
 
@@ -121,7 +121,7 @@ def test_a_failed_vectors_write_leaves_no_temporary_file(tmp_path, monkeypatch) 
 
     root = make_workspace(tmp_path / "ws")
 
-    def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(np, "save", full)

@@ -66,7 +66,7 @@ class FakePopen:
         return 0
 
 
-def run_ui(ws: Path, monkeypatch, capsys, *extra: str) -> tuple[dict, str]:  # noqa: ANN001
+def run_ui(ws: Path, monkeypatch, capsys, *extra: str) -> tuple[dict, str]:
     FakePopen.calls.clear()
     monkeypatch.setattr(subprocess, "Popen", FakePopen)
     assert cli.main(["ui", str(ws), "--port", "8999", *extra]) == 0

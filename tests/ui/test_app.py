@@ -15,7 +15,7 @@ from pipelines.workspace import Workspace
 from ui.review_page import QUEUE_LIMIT
 
 
-def by_label(widgets, label: str):  # noqa: ANN001, ANN201
+def by_label(widgets, label: str):
     found = [w for w in widgets if w.label == label]
     assert found, f"no widget {label!r} among {[w.label for w in widgets]}"
     return found[0]
@@ -54,12 +54,12 @@ HEADERS = {
 
 
 @pytest.mark.parametrize("page", list(HEADERS))
-def test_every_page_renders(app, page: str) -> None:  # noqa: ANN001
+def test_every_page_renders(app, page: str) -> None:
     at = app(page)
     assert at.header[0].value.startswith(HEADERS[page])
 
 
-def test_overview_counts_match_workspace(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_overview_counts_match_workspace(app, ws_path: Path) -> None:
     at = app("Overview")
     metrics = {m.label: m.value for m in at.metric}
     df = frame(ws_path)
@@ -73,7 +73,7 @@ def test_overview_counts_match_workspace(app, ws_path: Path) -> None:  # noqa: A
     assert "groups to review" not in metrics
 
 
-def test_name_group(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_name_group(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     at = app("Group", open_anchor=members[0])
@@ -87,7 +87,7 @@ def test_name_group(app, ws_path: Path) -> None:  # noqa: ANN001
     assert at.header[0].value.startswith("Alice")
 
 
-def test_merge_selected_cards(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_merge_selected_cards(app, ws_path: Path) -> None:
     a, b = biggest_groups(ws_path, 2)
     lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
     at = app("Groups", group_sort="largest first")
@@ -101,7 +101,7 @@ def test_merge_selected_cards(app, ws_path: Path) -> None:  # noqa: ANN001
         assert ws.history()[0].verb == "merge"
 
 
-def test_merge_from_group_page(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_merge_from_group_page(app, ws_path: Path) -> None:
     a, b = biggest_groups(ws_path, 2)
     lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
     at = app("Group", open_anchor=lines_a[0])
@@ -111,7 +111,7 @@ def test_merge_from_group_page(app, ws_path: Path) -> None:  # noqa: ANN001
     assert df.loc[lines_a + lines_b, "group_id"].nunique() == 1
 
 
-def test_split_selected_lines(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_split_selected_lines(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     off = members[:2]
@@ -127,7 +127,7 @@ def test_split_selected_lines(app, ws_path: Path) -> None:  # noqa: ANN001
     assert tuple(sorted((off[0], members[-1]))) in cannot
 
 
-def test_split_least_similar(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_split_least_similar(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     at = app("Group", open_anchor=members[0])
@@ -143,7 +143,7 @@ def test_split_least_similar(app, ws_path: Path) -> None:  # noqa: ANN001
     assert df.at[split[0], "group_id"] not in set(df.loc[rest, "group_id"])
 
 
-def test_move_lines(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_move_lines(app, ws_path: Path) -> None:
     a, b = biggest_groups(ws_path, 2)
     lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
     moving = lines_a[:1]
@@ -158,7 +158,7 @@ def test_move_lines(app, ws_path: Path) -> None:  # noqa: ANN001
     assert df.at[moving[0], "group_id"] != df.at[lines_a[-1], "group_id"]
 
 
-def test_group_ambient_and_lines_named(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_group_ambient_and_lines_named(app, ws_path: Path) -> None:
     a, b = biggest_groups(ws_path, 2)
     lines_a, lines_b = group_ids(ws_path, a), group_ids(ws_path, b)
     at = app("Group", open_anchor=lines_a[0])
@@ -175,7 +175,7 @@ def test_group_ambient_and_lines_named(app, ws_path: Path) -> None:  # noqa: ANN
     assert (df.loc[lines_b[:2], "speaker"] == "Bob").all()
 
 
-def test_bulk_ambient_and_name(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_bulk_ambient_and_name(app, ws_path: Path) -> None:
     a, b = biggest_groups(ws_path, 2)
     lines_a = group_ids(ws_path, a)
     at = app("Groups", group_sort="largest first")
@@ -185,7 +185,7 @@ def test_bulk_ambient_and_name(app, ws_path: Path) -> None:  # noqa: ANN001
     assert (frame(ws_path).set_index("id").loc[lines_a, "speaker"] == "Cara").all()
 
 
-def test_undo_redo_across_reloads(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_undo_redo_across_reloads(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     at = app("Group", open_anchor=members[0])
@@ -206,7 +206,7 @@ def test_undo_redo_across_reloads(app, ws_path: Path) -> None:  # noqa: ANN001
     assert verbs[:3] == ["redo", "undo", "name_group"]
 
 
-def test_conflict_from_another_tab(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_conflict_from_another_tab(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     at = app("Group", open_anchor=members[0])  # tab 1 renders the group
@@ -220,7 +220,7 @@ def test_conflict_from_another_tab(app, ws_path: Path) -> None:  # noqa: ANN001
     assert not (df["speaker"] == "Alice").any()
 
 
-def test_rename_character(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_rename_character(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     with Workspace.open(ws_path) as ws:
@@ -234,7 +234,7 @@ def test_rename_character(app, ws_path: Path) -> None:  # noqa: ANN001
     assert not (df["speaker"] == "Alice").any()
 
 
-def test_filters_narrow_the_cards(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_filters_narrow_the_cards(app, ws_path: Path) -> None:
     at = app("Groups")
     before = [c.value for c in at.caption if "groups match" in c.value][0]
     at.text_input(key="f_text").input("where is it").run()
@@ -246,7 +246,7 @@ def test_filters_narrow_the_cards(app, ws_path: Path) -> None:  # noqa: ANN001
     assert n_after == expected
 
 
-def test_review_answers(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_review_answers(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     with Workspace.open(ws_path) as ws:
         ws.name_group(gid, "Alice")
@@ -279,7 +279,7 @@ def test_review_answers(app, ws_path: Path) -> None:  # noqa: ANN001
         assert ws.history()[0].verb == "undo"
 
 
-def test_map_and_truth_table(app, ws_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_map_and_truth_table(app, ws_path: Path, tmp_path: Path) -> None:
     from tests.ui.conftest import SPEAKERS
 
     df = frame(ws_path)
@@ -296,7 +296,7 @@ def test_map_and_truth_table(app, ws_path: Path, tmp_path: Path) -> None:  # noq
     assert int(table.to_numpy().sum()) == len(df)
 
 
-def test_review_page_says_it_plainly(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_review_page_says_it_plainly(app, ws_path: Path) -> None:
     """Issue 9: each key once, the question not repeated, no 0% answers, "names about N
     lines" rather than "saves about 0.2 operations"."""
     gid = biggest_groups(ws_path, 1)[0]
@@ -315,7 +315,7 @@ def test_review_page_says_it_plainly(app, ws_path: Path) -> None:  # noqa: ANN00
     assert question.startswith(("Who is this", "Is this", "Who says this line?"))
 
 
-def test_history_reads_as_sentences(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_history_reads_as_sentences(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     with Workspace.open(ws_path) as ws:
@@ -334,7 +334,7 @@ def test_history_reads_as_sentences(app, ws_path: Path) -> None:  # noqa: ANN001
     assert not any("{" in w or "'" in w for w in what)
 
 
-def test_cards_count_lines_in_words(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_cards_count_lines_in_words(app, ws_path: Path) -> None:
     gid = biggest_groups(ws_path, 1)[0]
     members = group_ids(ws_path, gid)
     with Workspace.open(ws_path) as ws:
@@ -349,7 +349,7 @@ def test_cards_count_lines_in_words(app, ws_path: Path) -> None:  # noqa: ANN001
     assert not any(c.endswith(" 1 lines") for c in cards)
 
 
-def test_group_page_opens_on_the_biggest_unnamed_group(app, ws_path: Path) -> None:  # noqa: ANN001
+def test_group_page_opens_on_the_biggest_unnamed_group(app, ws_path: Path) -> None:
     first = biggest_groups(ws_path, 1)[0]
     with Workspace.open(ws_path) as ws:
         ws.name_group(first, "Alice")

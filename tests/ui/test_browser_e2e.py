@@ -114,13 +114,13 @@ def browser(tmp_path: Path):
         driver.quit()
 
 
-def _wait_text(driver, text: str, timeout: float = 30) -> None:  # noqa: ANN001
+def _wait_text(driver, text: str, timeout: float = 30) -> None:
     WebDriverWait(driver, timeout).until(
         EC.presence_of_element_located((By.XPATH, f"//*[contains(text(), {text!r})]"))
     )
 
 
-def _idle(driver, timeout: float = 30) -> None:  # noqa: ANN001
+def _idle(driver, timeout: float = 30) -> None:
     """Wait until Streamlit has finished the current run (no 'running' status widget)."""
     time.sleep(0.4)
     WebDriverWait(driver, timeout).until(
@@ -128,7 +128,7 @@ def _idle(driver, timeout: float = 30) -> None:  # noqa: ANN001
     )
 
 
-def _click_text(driver, tag: str, text: str) -> None:  # noqa: ANN001
+def _click_text(driver, tag: str, text: str) -> None:
     el = WebDriverWait(driver, 30).until(
         EC.element_to_be_clickable((By.XPATH, f"//{tag}[.//*[contains(text(), {text!r})]]"))
     )
@@ -137,7 +137,7 @@ def _click_text(driver, tag: str, text: str) -> None:  # noqa: ANN001
     _idle(driver)
 
 
-def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:  # noqa: ANN001
+def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:
     root, url = server
     with Workspace.open(root) as ws:
         df = ws.lines_frame(speech_only=True)
@@ -225,19 +225,19 @@ def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:  # noq
     assert "{'" not in history and "'lines'" not in history
 
 
-def _page_text(driver) -> str:  # noqa: ANN001
+def _page_text(driver) -> str:
     _idle(driver)
     return driver.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
 
 
-def _save(driver, path: Path) -> None:  # noqa: ANN001
+def _save(driver, path: Path) -> None:
     driver.execute_script("window.scrollTo(0, 0);")
     time.sleep(0.3)
     assert driver.save_screenshot(str(path))
     assert path.stat().st_size > 10_000
 
 
-def _tick_card(driver, group_id: str) -> None:  # noqa: ANN001
+def _tick_card(driver, group_id: str) -> None:
     """Tick the 'select' box of the card whose title shows ``group_id``."""
     box = WebDriverWait(driver, 30).until(
         EC.element_to_be_clickable(
