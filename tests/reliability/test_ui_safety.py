@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from pipelines import cli
 from pipelines.workspace import Workspace
 from tests.reliability.paths_helpers import build_ws
+from tests.ui.conftest import open_app as ui_app
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "ui" / "app.py")
@@ -38,14 +39,7 @@ def ws(template: Path, tmp_path: Path) -> Path:
 
 
 def open_app(ws: Path, page: str = "Overview", **state: object) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["workspace"] = str(ws)
-    at.session_state["page"] = page
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return ui_app(ws, page, timeout=60, **state)
 
 
 # ------------------------------------------------------------------ bind address, password env

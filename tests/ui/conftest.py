@@ -82,19 +82,24 @@ def ws_path(template_ws: Path, tmp_path: Path) -> Path:
     return dst
 
 
+def open_app(ws: Path, page: str = "Overview", timeout: float = 30, **state: object) -> AppTest:
+    """The app on workspace ``ws`` at ``page``, rendered, with ``state`` in its session."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.session_state["workspace"] = str(ws)
+    at.session_state["page"] = page
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @pytest.fixture
 def app(ws_path: Path):
     """Open the app on ``ws_path``; call with a page name, get the rendered AppTest back."""
 
     def start(page: str = "Overview", **state: object) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=30)
-        at.session_state["workspace"] = str(ws_path)
-        at.session_state["page"] = page
-        for key, value in state.items():
-            at.session_state[key] = value
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
+        return open_app(ws_path, page, **state)
 
     return start
 
