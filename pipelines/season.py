@@ -364,9 +364,14 @@ def episode_reliability(
         return heuristic_reliability(durations), None, []
 
 
+MIN_LABELLED_FOR_RECALIBRATION = 40
+"""Hand-labelled lines a season needs before the confidence model is recalibrated on them:
+fewer give Platt scaling too few lines of both outcomes to fit a slope."""
+
+
 def refine_with_labels(
     model: LineConfidence, F: np.ndarray, names: list[str], X: np.ndarray, y: np.ndarray,
-    min_labelled: int = 40,
+    min_labelled: int = MIN_LABELLED_FOR_RECALIBRATION,
 ) -> LineConfidence:  # fmt: skip
     """Recalibrate the shipped model on this season's own hand labels (Platt scaling of its
     score), when there are enough labelled lines of both outcomes; otherwise unchanged.
@@ -426,7 +431,7 @@ def group_season(
     project = label_projection(ws, voice_model, human, fuse_faces) if LEARNED_SPACE else identity
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
-    if refine and model is not None and len(human) >= 40:
+    if refine and model is not None and len(human) >= MIN_LABELLED_FOR_RECALIBRATION:
         model = _refined_model(ws, voice_model, human, model)
 
     frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
