@@ -40,8 +40,15 @@ for episode in ("ep01", "ep02"):
     for _ in range(60):
         who = int(rng.choice(len(cast), p=[0.3, 0.3, 0.15, 0.15, 0.1]))
         dur = float(rng.uniform(0.8, 4.0))
-        rows.append({"episode": episode, "start": t, "end": t + dur,
-                     "text": f"line by {cast[who]}", "speaker": cast[who]})
+        rows.append(
+            {
+                "episode": episode,
+                "start": t,
+                "end": t + dur,
+                "text": f"line by {cast[who]}",
+                "speaker": cast[who],
+            }
+        )
         vectors.append(voices[who] + 0.45 * rng.normal(size=64))
         t += dur + float(rng.uniform(0.2, 1.5))
 table = pd.DataFrame(rows)
@@ -66,8 +73,9 @@ print(format_report(evaluate(ws, truth)))
 # %%
 for q in questions(ws, limit=5):
     print(q.text)
-lines = ws.lines_frame().merge(table.assign(id=ws.lines_frame()["id"])[["id", "speaker"]],
-                               on="id", suffixes=("", "_true"))
+lines = ws.lines_frame().merge(
+    table.assign(id=ws.lines_frame()["id"])[["id", "speaker"]], on="id", suffixes=("", "_true")
+)
 for name, first in lines.groupby("speaker_true")["id"].first().items():
     ws.name_lines([first], name)
 print(regroup(ws))

@@ -215,7 +215,10 @@ def migrate(conn: sqlite3.Connection) -> None:
             ):
                 for a, b in json.loads(after).get("cannot", []):
                     made_by[(a, b)] = aid
-            pairs = [(a, b, made_by.get((a, b), 0)) for a, b in conn.execute("SELECT a, b FROM cannot_link")]
+            pairs = [
+                (a, b, made_by.get((a, b), 0))
+                for a, b in conn.execute("SELECT a, b FROM cannot_link")
+            ]
             conn.execute("ALTER TABLE cannot_link RENAME TO cannot_link_v0")
         for statement in SCHEMA.split(";"):
             if statement.strip():

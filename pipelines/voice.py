@@ -20,9 +20,6 @@ from pipelines.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-"""Cheap acoustic facts per line that the confidence model reads besides the embedding."""
-
-
 
 def ensure_audio(ws: Workspace, episode_id: str) -> np.ndarray:
     return load_audio(episode_audio(ws, episode_id))
