@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.cli import main as castlist
 
-CACHE = Path("/work/main/bench-out/grouping/angel_beats_a6564__snr10_s0")
+# a season folder that `python benchmarks/bench_grouping.py --work bench-out/grouping` builds
+CACHE = Path(__file__).resolve().parents[1] / "bench-out/grouping/angel_beats_a6564__snr10_s0"
 
 
 def import_table(season: Path, episode: str, out: Path) -> tuple[Path, Path]:

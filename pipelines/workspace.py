@@ -734,8 +734,9 @@ class Workspace:
             names = sorted({human[lid] for lid in ids if lid in human})
             if len(names) > 1:
                 raise ConflictError(
-                    f"groups {', '.join(group_ids)} hold lines people named {names}; "
-                    "move those lines first"
+                    f"groups {', '.join(group_ids)} hold lines people named "
+                    f"{', '.join(repr(n) for n in names)}: they are different characters; "
+                    "move those lines first (or rename them alike)"
                 )
             target, character = group_ids[0], self._group_character(group_ids[0])
             target_cid = self._group_character_id(target)

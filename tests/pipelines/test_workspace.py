@@ -100,3 +100,19 @@ def test_unknown_ids_and_bad_requests_are_clear_errors(make_ws):
     with pytest.raises(NotFoundError):
         ws.group_lines("missing-group")
     assert ws.history() == []
+
+
+def test_merging_groups_people_named_differently_is_refused_in_words(make_ws):
+    from pipelines.run import regroup
+
+    ws = make_ws([[0, 1, 0, 1, 0, 1]])
+    regroup(ws)
+    lines = ws.lines()
+    a = next(ln for ln in lines if ln.group)
+    b = next(ln for ln in lines if ln.group and ln.group != a.group)
+    ws.name_lines([a.id], "Mary Jane")
+    ws.name_lines([b.id], "Kyon")
+    with pytest.raises(ConflictError) as info:
+        ws.merge_groups([a.group, b.group])
+    message = str(info.value)
+    assert "'Kyon', 'Mary Jane'" in message and "[" not in message
