@@ -212,8 +212,9 @@ def test_anime_file_loads_strictly_and_embeds_real_audio(anime_file):
     alone = np.stack([emb([w])[0] for w in waves])
     assert np.abs(alone - out).max() < 1e-4  # independent of batch mates
     assert float(out[0] @ out[1]) < 0.9999  # different clips, different vectors
-    loud = emb([waves[0] * 4.0])[0]  # peaks above 1 are scaled back, as the package does
-    assert float(loud @ emb([waves[0] / np.abs(waves[0]).max()])[0]) > 0.9999
+    unit = waves[0] / np.abs(waves[0]).max()  # peaks at exactly 1
+    loud = emb([unit * 4.0])[0]  # peaks above 1 are scaled back, as the package does
+    assert float(loud @ emb([unit])[0]) > 0.9999
 
 
 def test_anime_variants_env_var_and_unprefixed_file(anime_file, tmp_path, monkeypatch):
