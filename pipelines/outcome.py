@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines.hints import HINT_SOURCE
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.season import SeasonResult
 from pipelines.workspace import Action
@@ -181,17 +182,20 @@ def describe(
 def _totals(before: Frame, after: Frame, result: SeasonResult | None) -> list[str]:
     """The season-wide effect: named lines before -> after, and ids that went away."""
 
-    def counts(df: Frame) -> tuple[int, int, int]:
+    def counts(df: Frame) -> tuple[int, int, int, int]:
         speech = df[df["speaker"] != AMBIENT]
+        named = speech["speaker"].notna()
         human = int((speech["source"] == _HUMAN).sum())
-        named = int(speech["speaker"].notna().sum())
-        return human, named - human, int(speech["speaker"].isna().sum())
+        hint = int((named & (speech["source"] == HINT_SOURCE)).sum())
+        return human, int(named.sum()) - human - hint, hint, int((~named).sum())
 
-    h0, p0, u0 = counts(before)
-    h1, p1, u1 = counts(after)
+    h0, p0, s0, u0 = counts(before)
+    h1, p1, s1, u1 = counts(after)
+    hints = f", {s1} from subtitle names" if s0 or s1 else ""
+    hints_before = f" / {s0}" if s0 or s1 else ""
     out = [
-        f"names now: {_n(h1, 'line')} by hand, {p1} propagated, {u1} unnamed "
-        f"(before: {h0} / {p0} / {u0})"
+        f"names now: {_n(h1, 'line')} by hand, {p1} propagated{hints}, {u1} unnamed "
+        f"(before: {h0} / {p0}{hints_before} / {u0})"
     ]
     if result is not None and result.retired:
         gone = [

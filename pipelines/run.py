@@ -167,9 +167,19 @@ def _roster_lines(speech: pd.DataFrame) -> list[str]:
         )
         .sort_values(["n", "name"], ascending=[False, True])
     )
-    out.append(f"characters ({len(chars)}; --character takes the id or the name):")
+    # what the machine calls a character nobody named (subtitle names, propagation): shown
+    # with a "~" so the user sees it without mistaking it for a confirmed name
+    guess = (
+        grouped[grouped["named"]].groupby("cid")["speaker"].agg(lambda s: s.value_counts().index[0])
+    )
+    out.append(
+        f"characters ({len(chars)}; --character takes the id or the name; ~NAME: a machine's "
+        "guess, not yet confirmed):"
+    )
     for cid, r in chars.iterrows():
         who = f"{cid} {r['name']}" if r["name"] != cid else str(cid)
+        if r["name"] == cid and cid in guess.index:
+            who = f"{cid} ~{guess[cid]}"
         out.append(
             f"  {who:<24} {r['n']:>5} line{'' if r['n'] == 1 else 's'} in {r['groups']} group"
             f"{'' if r['groups'] == 1 else 's'}, {r['named']:.0%} named"

@@ -211,3 +211,25 @@ def test_a_hint_never_names_a_character_against_a_person_even_without_propagatio
     # "Kyon" stay open (before: the hint named them "Kyon" against the person)
     got, _ = _propose([0, 0, 0, 1, 1], ["", "Kyon", "Kyon", "B", "B"], [None] * 5, {"l0": "Itsuki"})
     assert [sp for sp, _ in got] == [None, None, "B", "B"]
+
+
+def test_status_and_label_reports_say_which_names_came_from_subtitles(make_ws):
+    import contextlib
+    import io
+
+    from pipelines.cli import main
+
+    ws, lines, speakers, names = _hinted_ws(make_ws, 0.3)
+    group_season(ws, MODEL)
+    root = ws.root
+    ws.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["status", str(root)]) == 0
+    status = out.getvalue()
+    assert "~Kyon" in status and "~Haruhi" in status  # a guess, marked as one
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["label", str(root), "--line", lines[0].id, "--name", "Kyon"]) == 0
+    report = out.getvalue()
+    assert "from subtitle names" in report and "(before: 0 / 0 / 20 / 0)" in report
