@@ -1,7 +1,7 @@
 """Grouping on acted voices: per voice model and method, beside the LibriSpeech pseudo-episodes.
 
-    python benchmarks/bench_acted.py --work /work/main/bench-out/acted       # build once, report
-    python benchmarks/bench_acted.py --cached --libri /work/main/bench-out/grouping --json out.json
+    python benchmarks/bench_acted.py --work bench-out/acted       # build once, report
+    python benchmarks/bench_acted.py --cached --libri bench-out/grouping --json out.json
 
 Episodes (benchmarks/acted_data.py): 22 game characters on Durarara!! 03, 5 VTubers on
 Toradora! 13, 5 VTubers + 3 game characters on Toradora! 14, each at 15 and 5 dB music+noise;
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", default=str(acted_data.DEFAULT_WORK))
     ap.add_argument("--data", default=str(acted_data.DATA))
     ap.add_argument("--cached", action="store_true", help="only read what is built")
-    ap.add_argument("--libri", help="bench_grouping cache (e.g. /work/main/bench-out/grouping)")
+    ap.add_argument("--libri", help="bench_grouping cache (e.g. bench-out/grouping)")
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--json", help="also write every row here")
     args = ap.parse_args(argv)

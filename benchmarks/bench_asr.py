@@ -1,6 +1,6 @@
 """ASR lines against subtitle lines on one pseudo-episode (LibriSpeech voices, music at 10 dB).
 
-    python benchmarks/bench_asr.py --episode /work/main/bench-out/grouping/<season>/media/ep01 \
+    python benchmarks/bench_asr.py --episode bench-out/grouping/<season>/media/ep01 \
         --seconds 300
 
 Takes the first ``--seconds`` of a pseudo-episode (``ep01.wav`` + ``ep01.srt`` +

@@ -1,6 +1,6 @@
 """Names from subtitle hints, before any human action, on real CAM++ vectors of pseudo-episodes.
 
-    python benchmarks/bench_hints.py --work /work/main/bench-out/grouping
+    python benchmarks/bench_hints.py --work bench-out/grouping
 
 For each cached season (see benchmarks/grouping_data.py; read only: each run works on a copy of
 the database and vectors) a share of the speech lines (10%, 30%, 100%) keeps its

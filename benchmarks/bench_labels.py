@@ -15,8 +15,8 @@ Three data sets, from cheap to end to end:
 
 Usage (from the repository root):
     python benchmarks/bench_labels.py clips
-    python benchmarks/bench_labels.py acted --acted /work/main/bench-out/acted
-    python benchmarks/bench_labels.py grouping --work /work/main/bench-out/grouping
+    python benchmarks/bench_labels.py acted --acted bench-out/acted
+    python benchmarks/bench_labels.py grouping --work bench-out/grouping
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from embeddings.base import SAMPLE_RATE  # noqa: E402
+from grouping.turns import GAP_EDGES, TurnSmoother  # noqa: E402
+
 DATA = REPO.parent / "shared" / "data"
-CLIPS_CACHE = Path("/work/main/bench-out/acted-clips")
-SAMPLE_RATE = 16_000
+CLIPS_CACHE = REPO / "bench-out" / "acted-clips"
 log = logging.getLogger("bench_labels")
 PROJECTION_KW: dict = {}
 """LabelProjection settings under test (``--min-dof``); empty: the class defaults."""
@@ -151,58 +153,20 @@ def clip_table(
 
 
 # --------------------------------------------------------------------------- turn-taking
-GAP_BINS = (0.3, 1.0, 3.0)
-"""Edges (seconds of silence between two adjacent lines) of the turn-taking prior's bins."""
-
-
 def turn_prior(data: Path = DATA) -> np.ndarray:
     """P(next line is the same speaker | gap bin), counted on every named ASS episode of
     ../shared/data/anime_subtitles_named (real dialogue; no audio needed)."""
     from pipelines.pseudo import turns_from_ass
 
-    same = np.zeros(len(GAP_BINS) + 1)
-    total = np.zeros(len(GAP_BINS) + 1)
+    same = np.zeros(len(GAP_EDGES) + 1)
+    total = np.zeros(len(GAP_EDGES) + 1)
     for f in sorted((data / "anime_subtitles_named" / "ass").rglob("*.ass")):
         t = sorted(turns_from_ass(f), key=lambda x: x.start)
         for a, b in zip(t, t[1:], strict=False):
-            k = int(np.digitize(b.start - a.end, GAP_BINS))
+            k = int(np.digitize(b.start - a.end, GAP_EDGES))
             total[k] += 1
             same[k] += a.speaker == b.speaker
     return same / np.maximum(total, 1)
-
-
-def turn_smooth(
-    P: np.ndarray, starts: np.ndarray, ends: np.ndarray, prior: np.ndarray
-) -> np.ndarray:
-    """Forward-backward over the lines in time order: the hidden state is the speaker, the
-    voice gives each line's class scores ``P`` (n, c), and the next line keeps the speaker
-    with ``prior[gap bin]`` or switches to any other one. Returns the smoothed posteriors."""
-    n, c = P.shape
-    if n == 0 or c < 2:
-        return P
-    order = np.argsort(starts, kind="stable")
-    E = np.maximum(P[order], 1e-6)
-    E = E / E.sum(1, keepdims=True)
-    gaps = starts[order][1:] - ends[order][:-1]
-    stay = prior[np.digitize(gaps, GAP_BINS)]
-
-    def step(v: np.ndarray, s: float) -> np.ndarray:
-        return s * v + (1 - s) * (v.sum() - v) / (c - 1)
-
-    fwd = np.zeros((n, c))
-    fwd[0] = E[0] / E[0].sum()
-    for i in range(1, n):
-        f = step(fwd[i - 1], stay[i - 1]) * E[i]
-        fwd[i] = f / f.sum()
-    bwd = np.ones((n, c))
-    for i in range(n - 2, -1, -1):
-        b = step(bwd[i + 1] * E[i + 1], stay[i])
-        bwd[i] = b / b.sum()
-    post = fwd * bwd
-    post /= post.sum(1, keepdims=True)
-    out = np.empty_like(post)
-    out[order] = post
-    return out
 
 
 def centroid_scores(X: np.ndarray, y: np.ndarray, temperature: float = 0.05) -> np.ndarray:
@@ -224,7 +188,9 @@ def turn_table(roots: list[Path], per_voice=(1, 3), seeds: int = 10) -> pd.DataF
     from grouping.projection import LabelProjection
 
     prior = turn_prior()
-    log.info("turn prior P(same | gap bin %s): %s", GAP_BINS, np.round(prior, 3))
+    log.info("turn prior P(same | gap bin %s): %s", GAP_EDGES, np.round(prior, 3))
+    # the smoother castlist ships, with the prior counted here and no restart after long gaps
+    smoother = TurnSmoother(stay=tuple(prior), max_gap=float("inf"))
     rows = []
     for root in roots:
         s = load(root)
@@ -244,7 +210,7 @@ def turn_table(roots: list[Path], per_voice=(1, 3), seeds: int = 10) -> pd.DataF
                         P[lab] = np.eye(len(classes))[np.searchsorted(classes, y[lab])]
                         for how, Q in (
                             ("voice", P),
-                            ("voice + turns", turn_smooth(P, st, en, prior)),
+                            ("voice + turns", smoother.transform(P, st, en)),
                         ):
                             pred = classes[Q.argmax(1)]
                             acc.setdefault(f"centroid {space}, {how}", []).append(
@@ -288,7 +254,6 @@ def turn_propagator(ws, model: str):
     """castlist's NamePropagator whose training-line probabilities are smoothed by the
     turn-taking evidence (rows in pipelines.season's order: episodes, then speech lines)."""
     from grouping.propagate import NamePropagator
-    from grouping.turns import TurnSmoother
     from pipelines.records import AMBIENT
 
     human = ws.human_labels()
@@ -394,8 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["clips", "acted", "turns", "grouping"])
     ap.add_argument("--clips-cache", type=Path, default=CLIPS_CACHE)
-    ap.add_argument("--acted", type=Path, default=Path("/work/main/bench-out/acted"))
-    ap.add_argument("--work", type=Path, default=Path("/work/main/bench-out/grouping"))
+    ap.add_argument("--acted", type=Path, default=REPO / "bench-out" / "acted")
+    ap.add_argument("--work", type=Path, default=REPO / "bench-out" / "grouping")
     ap.add_argument("--only", nargs="*", help="episode folder names to keep")
     ap.add_argument("--per", type=int, nargs="*", default=[1, 2, 3, 5], help="labels per voice")
     ap.add_argument("--turns", action="store_true", help="also castlist with turn-taking evidence")
