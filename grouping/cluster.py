@@ -190,6 +190,12 @@ def _rejoin_must_links(
     return labels
 
 
+def _partner_units(cl: np.ndarray, comp: np.ndarray, unit: int) -> np.ndarray:
+    """The must-link units holding a cannot-link partner of a line of ``unit``."""
+    ca, cb = comp[cl[:, 0]], comp[cl[:, 1]]
+    return np.unique(np.concatenate([cb[ca == unit], ca[cb == unit]]))
+
+
 def enforce_cannot_links(
     labels: np.ndarray, X: np.ndarray, cons: Constraints, comp: np.ndarray
 ) -> np.ndarray:
@@ -235,12 +241,18 @@ def enforce_cannot_links(
         ub = int(np.searchsorted(units, comp[b]))
         side_b = np.zeros(units.size, bool)
         side_b[ub] = True
+        # every unit a cannot-link keeps from a's unit goes to b's side and the other way round:
+        # a moved line carries one cannot-link per line of the group it left, and splitting on
+        # one pair at a time shattered that group (15 lines into 5 pieces)
+        with_b = np.isin(units, _partner_units(cl, comp, comp[a]))
+        with_a = np.isin(units, _partner_units(cl, comp, comp[b]))
         # a stray line: one look; two human-made units: settle like 2-means
         rounds = 5 if unit_size[comp[a]] > 1 and unit_size[comp[b]] > 1 else 1
         for _round in range(rounds):
             ca, cb = _unit(means[~side_b].sum(0)), _unit(means[side_b].sum(0))
             normed = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
             new = normed @ cb > normed @ ca
+            new[with_b], new[with_a] = True, False
             new[ua], new[ub] = False, True
             if np.array_equal(new, side_b):
                 break

@@ -50,3 +50,16 @@ def test_must_link_merges_a_split_character():
     lab = model.fit_predict(X, constraints=cons)
     assert lab[0] == lab[20]
     assert len(set(split[:30])) >= len(set(lab[:30]))
+
+
+def test_a_moved_line_leaves_its_old_group_whole():
+    """`castlist move` ties the line to its new group (must-links) and keeps it from every
+    line of the group it left (one cannot-link each): the old group must stay one group."""
+    X, truth = _voices([10, 5], noise=0.9, seed=1)
+    assert len(set(ReliableFirstClustering().fit_predict(X)[1:10])) == 1
+    cons = Constraints(
+        must_link=[(0, j) for j in range(10, 15)], cannot_link=[(0, j) for j in range(1, 10)]
+    )
+    lab = ReliableFirstClustering().fit_predict(X, constraints=cons)
+    assert len(set(lab[1:10])) == 1  # the 9 lines it left stay together (were cut in 4)
+    assert lab[0] == lab[10] and lab[0] != lab[1]
