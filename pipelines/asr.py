@@ -94,13 +94,14 @@ def default_model() -> str:
 
 def load_model(name: str | None = None, compute_type: str = "int8"):
     """A faster-whisper model from a CTranslate2 folder or a model name (hub, when online)."""
+    # a wrong folder is named first: it is the user's to fix whatever is installed
+    if name and Path(name).exists() and not (Path(name) / "model.bin").is_file():
+        raise ModelError(f"{name}: not a CTranslate2 whisper folder (no model.bin in it)")
     try:
         from faster_whisper import WhisperModel
     except ImportError as exc:
         raise ModelError(f"speech recognition needs faster-whisper: {INSTALL_HINT}") from exc
     name = name or default_model()
-    if Path(name).exists() and not (Path(name) / "model.bin").is_file():
-        raise ModelError(f"{name}: not a CTranslate2 whisper folder (no model.bin in it)")
     try:
         return WhisperModel(name, device="cpu", compute_type=compute_type)
     except Exception as exc:  # hub errors, bad folders: many types
