@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.pseudo import (
+from benchmarks.pseudo_seasons import turns_from_ass
+from pipelines.demo.episodes import (
     SAMPLE_RATE,
     Turn,
     _fade,
@@ -37,7 +38,6 @@ from pipelines.pseudo import (
     _write_subs,
     active_frames,
     background,
-    turns_from_ass,
 )
 
 log = logging.getLogger(__name__)
@@ -231,10 +231,10 @@ def build(
     voice: str = "campplus",
 ) -> list[Path]:
     """Render, add and embed every acted episode not yet cached; returns their folders."""
-    from pipelines.ingest import add_episode
-    from pipelines.run import voice_embedder
-    from pipelines.voice import embed_episode
-    from pipelines.workspace import Workspace
+    from pipelines.stages.ingest import add_episode
+    from pipelines.stages.run import voice_embedder
+    from pipelines.stages.voice import embed_episode
+    from pipelines.store.workspace import Workspace
 
     work.mkdir(parents=True, exist_ok=True)
     embedder = None

@@ -7,7 +7,7 @@ Episodes (benchmarks/acted_data.py): 22 game characters on Durarara!! 03, 5 VTub
 Toradora! 13, 5 VTubers + 3 game characters on Toradora! 14, each at 15 and 5 dB music+noise;
 one acted clip per line, no clip twice. Per episode and voice model: same/different-speaker
 mean cosine, leave-one-out 1-NN accuracy; per method: number of groups, edge P/R/F1, B-cubed
-F1, operations/100 lines. Methods: castlist (pipelines.season.CLUSTERING, what ``castlist run``
+F1, operations/100 lines. Methods: castlist (pipelines.stages.season.CLUSTERING, what ``castlist run``
 does without hand labels), castlist with the calibration switched off (the thresholds tuned on
 LibriSpeech, i.e. castlist before issue 10), plain HDBSCAN, the Speaker-Grouping-style AHC, and
 plain average-linkage HAC at its best threshold in hindsight (best edge F1 and best ops/100,
@@ -38,13 +38,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import acted_data  # noqa: E402
+from benchmarks.baselines import HDBSCANBaseline, SpeakerGroupingBaseline  # noqa: E402
 from benchmarks.grouping_data import Season, load  # noqa: E402
-from grouping.baselines import HDBSCANBaseline, SpeakerGroupingBaseline  # noqa: E402
 from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import heuristic_reliability  # noqa: E402
 from grouping.knn import normalize_rows  # noqa: E402
 from grouping.metrics import bcubed, edge_prf, operations  # noqa: E402
-from pipelines.season import CLUSTERING, episode_constraints  # noqa: E402
+from pipelines.stages.season import CLUSTERING, episode_constraints  # noqa: E402
 
 log = logging.getLogger("bench_acted")
 
@@ -101,7 +101,7 @@ def scores(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def castlist_labels(X: np.ndarray, df: pd.DataFrame, params: dict | None = None) -> np.ndarray:
-    """What pipelines.season.group_season does to one episode without hand labels."""
+    """What pipelines.stages.season.group_season does to one episode without hand labels."""
     rel = heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
     cons = episode_constraints(df, {}, {}, [])
     return ReliableFirstClustering(**(params or CLUSTERING)).fit_predict(X, rel, cons)
@@ -152,9 +152,9 @@ def model_seasons(seasons: list[Season], model: str) -> list[Season] | None:
     """The seasons with vectors of ``model`` (embedded into the cached workspace when missing
     and the model can load here); None when it cannot."""
     from pipelines.errors import CastlistError
-    from pipelines.run import voice_embedder
-    from pipelines.voice import embed_episode
-    from pipelines.workspace import Workspace
+    from pipelines.stages.run import voice_embedder
+    from pipelines.stages.voice import embed_episode
+    from pipelines.store.workspace import Workspace
 
     try:
         embedder = voice_embedder(model)

@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from grouping.metrics import bcubed, edge_prf  # noqa: E402
-from pipelines.ingest import add_episode  # noqa: E402
-from pipelines.run import run  # noqa: E402
-from pipelines.subtitles import load_subtitles, write_srt  # noqa: E402
-from pipelines.workspace import Workspace  # noqa: E402
+from pipelines.io.subtitles import load_subtitles, write_srt  # noqa: E402
+from pipelines.stages.ingest import add_episode  # noqa: E402
+from pipelines.stages.run import run  # noqa: E402
+from pipelines.store.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_asr")
 

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from pipelines.ingest import add_episode
-from pipelines.pseudo import build_episode, demo_pool, synthetic_turns, turns_from_ass
-from pipelines.run import voice_embedder
-from pipelines.season import group_season
-from pipelines.voice import embed_episode, ensure_audio
-from pipelines.workspace import Workspace
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.pseudo_seasons import turns_from_ass
+from pipelines.demo.episodes import build_episode, demo_pool, synthetic_turns
+from pipelines.stages.ingest import add_episode
+from pipelines.stages.run import voice_embedder
+from pipelines.stages.season import group_season
+from pipelines.stages.voice import embed_episode, ensure_audio
+from pipelines.store.workspace import Workspace
 
 
 def one_run(media: Path, subs: Path, root: Path) -> dict[str, float]:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from embeddings.faces import face_backend, guess_style
-from pipelines.faces_stage import GUESS_WIDTH, _BothScales
+from pipelines.stages.faces import GUESS_WIDTH, _BothScales
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -38,7 +38,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipelines.features import (  # noqa: E402
+from pipelines.stages.features import (  # noqa: E402
     PROSODY,
     PROSODY_MODEL,
     Selection,
@@ -46,7 +46,7 @@ from pipelines.features import (  # noqa: E402
     run_features,
     select_lines,
 )
-from pipelines.workspace import Workspace  # noqa: E402
+from pipelines.store.workspace import Workspace  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 OUT = REPO / "bench-out" / "features"
@@ -54,7 +54,7 @@ OUT = REPO / "bench-out" / "features"
 
 def demo_workspace(root: Path) -> tuple[Path, Path]:
     """(workspace, truth csv) of the demo, built once under ``root``."""
-    from pipelines.demo import run_demo
+    from pipelines.demo.walkthrough import run_demo
 
     ws = root / "demo" / "workspace"
     if not (ws / "castlist.db").is_file():
@@ -63,7 +63,7 @@ def demo_workspace(root: Path) -> tuple[Path, Path]:
     if not truth.is_file():
         import pandas as pd
 
-        from pipelines.pseudo import build_demo
+        from pipelines.demo.episodes import build_demo
 
         episode = build_demo(Path(tempfile.mkdtemp()))
         pd.DataFrame([t.__dict__ for t in episode.truth]).to_csv(truth, index=False)
@@ -76,13 +76,13 @@ def _disk(path: Path) -> int:
 
 # ------------------------------------------------------------------------------ speed
 def cmd_speed(args: argparse.Namespace) -> dict:
-    from pipelines.clips import episode_audio
-    from pipelines.media import SAMPLE_RATE, cut, load_audio
-    from pipelines.run import voice_embedder
+    from pipelines.io.audio import episode_audio
+    from pipelines.io.media import SAMPLE_RATE, cut, load_audio
+    from pipelines.stages.run import voice_embedder
 
     ws_dir, _ = demo_workspace(OUT)
     embedder = voice_embedder("campplus")
-    from pipelines.features import prosody_of
+    from pipelines.stages.features import prosody_of
 
     prosody_of(np.zeros(16000, np.float32), "warm-up")  # librosa import and JIT, not timed
     embedder([np.zeros(16000, np.float32)])
@@ -142,8 +142,8 @@ def _accuracy(names: np.ndarray, X: np.ndarray, seeds: int = 5) -> dict:
 
 
 def _embed_files(paths: list[Path]) -> np.ndarray:
-    from pipelines.pseudo import _load_audio
-    from pipelines.run import voice_embedder
+    from pipelines.demo.episodes import _load_audio
+    from pipelines.stages.run import voice_embedder
 
     embedder = voice_embedder("campplus")
     return embedder([_load_audio(p) for p in paths])
@@ -154,7 +154,7 @@ def cmd_centroids(args: argparse.Namespace) -> dict:
 
     import pandas as pd
 
-    from pipelines.evaluate import align
+    from pipelines.export.evaluate import align
 
     out = {}
     ws_dir, truth = demo_workspace(OUT)
@@ -236,9 +236,9 @@ def _loop_media(src_media: Path, src_srt: Path, loops: int, length: float, out: 
 
 
 def cmd_export(args: argparse.Namespace) -> dict:
-    from pipelines.export import export
-    from pipelines.ingest import add_episode
-    from pipelines.media import probe
+    from pipelines.export.tables import export
+    from pipelines.io.media import probe
+    from pipelines.stages.ingest import add_episode
 
     ws_dir, _ = demo_workspace(OUT)
     root = Path(args.work)

@@ -36,15 +36,15 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.baselines import HDBSCANBaseline, SpeakerGroupingBaseline, knn_label_vote  # noqa: E402
 from benchmarks.grouping_data import DEFAULT_CONFIGS, MORE_CONFIGS, build, cached, load  # noqa: E402
-from grouping.baselines import HDBSCANBaseline, SpeakerGroupingBaseline, knn_label_vote  # noqa: E402
 from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import default_confidence, episode_features, heuristic_reliability  # noqa: E402
 from grouping.metrics import bcubed, edge_prf, operations  # noqa: E402
 from grouping.propagate import NamePropagator  # noqa: E402
-from pipelines.evaluate import align  # noqa: E402
-from pipelines.season import CLUSTERING, episode_constraints, group_season  # noqa: E402
-from pipelines.workspace import Workspace  # noqa: E402
+from pipelines.export.evaluate import align  # noqa: E402
+from pipelines.stages.season import CLUSTERING, episode_constraints, group_season  # noqa: E402
+from pipelines.store.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_grouping")
 
@@ -248,8 +248,8 @@ def run_season(seasons, tmp: Path) -> pd.DataFrame:
 def simulate_review(ws: Workspace, truth: pd.DataFrame, order: str, rng, max_ops: int) -> dict:
     """Answer questions from truth until every speech line carries its true name. When the
     queue has nothing left to ask, the annotator fixes remaining wrong lines one at a time."""
-    from pipelines.review import answer, questions
-    from pipelines.run import regroup
+    from pipelines.review.queue import answer, questions
+    from pipelines.stages.run import regroup
 
     regroup(ws)
     ops = {"same": 0, "who": 0, "ambient": 0, "fix": 0}
@@ -305,7 +305,7 @@ def simulate_review(ws: Workspace, truth: pd.DataFrame, order: str, rng, max_ops
 def run_review(seasons, tmp: Path, max_ops: int) -> pd.DataFrame:
     """One episode (the last) per season, imported through `castlist import` into a fresh
     workspace, then the simulated annotator with castlist's queue vs random question order."""
-    from pipelines.importer import import_lines
+    from pipelines.stages.importer import import_lines
 
     rows = []
     for s in seasons:
@@ -331,10 +331,10 @@ def run_review(seasons, tmp: Path, max_ops: int) -> pd.DataFrame:
 
 
 def run_speed(sizes, tmp: Path, repeats: int = 3) -> pd.DataFrame:
-    """Wall time of the real regroup (pipelines.season.group_season: per-episode features,
+    """Wall time of the real regroup (pipelines.stages.season.group_season: per-episode features,
     confidence, clustering, roster linking, DB write) on synthetic CAM++-sized vectors in a
     workspace of ~330-line episodes. Median of ``repeats`` runs (one run above 50k lines)."""
-    from grouping.synthetic import make_season
+    from benchmarks.synthetic import make_season
     from pipelines.records import SubtitleEvent
 
     rows = []
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
         if "speed" in args.only:
             t = run_speed(args.sizes, tmp)
             out["speed"] = t.to_dict("records")
-            print("\n== regroup time (pipelines.season.group_season, synthetic vectors) ==")
+            print("\n== regroup time (pipelines.stages.season.group_season, synthetic vectors) ==")
             print(t.to_string(**fmt))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")

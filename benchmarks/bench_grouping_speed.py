@@ -10,18 +10,22 @@ from __future__ import annotations
 import argparse
 import math
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from grouping.baselines import HDBSCANBaseline, SpeakerGroupingBaseline
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.baselines import HDBSCANBaseline, SpeakerGroupingBaseline
+from benchmarks.synthetic import make_episode, make_season
 from grouping.cluster import ReliableFirstClustering
 from grouping.confidence import heuristic_reliability
 from grouping.constraints import Constraints
 from grouping.knn import knn, knn_search
 from grouping.link import RosterLinker
 from grouping.metrics import bcubed, edge_prf, operations
-from grouping.synthetic import make_episode, make_season
 
 
 def group_season(s, clusterer) -> np.ndarray:

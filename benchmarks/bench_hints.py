@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.grouping_data import cached, load  # noqa: E402
-from pipelines.season import group_season  # noqa: E402
-from pipelines.workspace import DB_NAME, Workspace  # noqa: E402
+from pipelines.stages.season import group_season  # noqa: E402
+from pipelines.store.workspace import DB_NAME, Workspace  # noqa: E402
 
 log = logging.getLogger("bench_hints")
 SHARES = (0.1, 0.3, 1.0)

@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_ui import build
-from pipelines.outcome import describe, frame
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.review.outcome import describe, frame
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 
 def _members(df, column: str) -> dict[str, frozenset]:

@@ -8,7 +8,7 @@ Three data sets, from cheap to end to end:
               cached under ``--clips-cache``); per source set (bluearchive, the five VTubers),
               random labels per speaker, classifiers on arrays only.
 ``acted``     the acted pseudo-episode workspaces (``--acted``, built by bench_acted.py): hand
-              labels set through the Workspace API, then pipelines.season.group_season with the
+              labels set through the Workspace API, then pipelines.stages.season.group_season with the
               projection on and off; also the turn-taking evidence (item 5).
 ``grouping``  the LibriSpeech pseudo-episode cache (benchmarks/grouping_data.py): the same, to
               check that read speech does not get worse.
@@ -65,7 +65,7 @@ def clip_vectors(
         X = np.load(npy)
         if len(X) == len(manifest):
             return X, pd.read_csv(csv)
-    from pipelines.run import voice_embedder
+    from pipelines.stages.run import voice_embedder
 
     embedder = voice_embedder(voice)
     waves = [decode(data / "acted_voices" / c) for c in manifest["clip"]]
@@ -156,7 +156,7 @@ def clip_table(
 def turn_prior(data: Path = DATA) -> np.ndarray:
     """P(next line is the same speaker | gap bin), counted on every named ASS episode of
     ../shared/data/anime_subtitles_named (real dialogue; no audio needed)."""
-    from pipelines.pseudo import turns_from_ass
+    from benchmarks.pseudo_seasons import turns_from_ass
 
     same = np.zeros(len(GAP_EDGES) + 1)
     total = np.zeros(len(GAP_EDGES) + 1)
@@ -252,7 +252,7 @@ def _score(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
 
 def turn_propagator(ws, model: str):
     """castlist's NamePropagator whose training-line probabilities are smoothed by the
-    turn-taking evidence (rows in pipelines.season's order: episodes, then speech lines)."""
+    turn-taking evidence (rows in pipelines.stages.season's order: episodes, then speech lines)."""
     from grouping.propagate import NamePropagator
     from pipelines.records import AMBIENT
 
@@ -280,16 +280,16 @@ def end_to_end(
     root: Path, tmp: Path, per_voice: int, seed: int, projection: bool, turns: bool = False
 ) -> dict:
     """Copy a cached pseudo-season, name lines through the Workspace API, regroup it with
-    pipelines.season.group_season (the label-learned space on or off) and score the names of
+    pipelines.stages.season.group_season (the label-learned space on or off) and score the names of
     the other lines; the centroid / 1-NN baselines use the same labels on the raw vectors."""
     import shutil
     from functools import partial
 
-    import pipelines.season as season
+    import pipelines.stages.season as season
     from grouping.projection import LabelProjection
-    from pipelines.evaluate import align
-    from pipelines.label_space import label_projection
-    from pipelines.workspace import Workspace
+    from pipelines.export.evaluate import align
+    from pipelines.stages.label_space import label_projection
+    from pipelines.store.workspace import Workspace
 
     learned = partial(label_projection, projection=LabelProjection(**PROJECTION_KW))
 

@@ -25,7 +25,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipelines.pseudo import build_episode, demo_pool, synthetic_turns  # noqa: E402
+from pipelines.demo.episodes import build_episode, demo_pool, synthetic_turns  # noqa: E402
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
 _STAGE = re.compile(r"\]\s+([a-z]+)")

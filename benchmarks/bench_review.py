@@ -4,7 +4,7 @@
     python benchmarks/bench_review.py --acted bench-out/acted               # acted episodes
     python benchmarks/bench_review.py --work ... --seasons 2 --max-ops 80 --json out.json
 
-Each answer goes through ``pipelines.review.answer`` exactly as the browser's buttons do (a
+Each answer goes through ``pipelines.review.queue.answer`` exactly as the browser's buttons do (a
 logged human action, then a regroup). After every answer the share of speech lines carrying
 their true name is recorded; when the queue has nothing left to ask the annotator fixes the
 remaining wrong lines one at a time (each one operation). Reported per episode: operations
@@ -38,9 +38,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipelines.evaluate import align  # noqa: E402
+from pipelines.export.evaluate import align  # noqa: E402
 from pipelines.records import AMBIENT  # noqa: E402
-from pipelines.workspace import Workspace  # noqa: E402
+from pipelines.store.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_review")
 
@@ -147,8 +147,8 @@ def simulate(
 ) -> Curve:
     """Answer ``ws``'s review queue from ``truth`` (line id -> name) until every line is named
     right, ``max_ops`` operations are spent, or (``fix`` False) the queue is empty."""
-    from pipelines.review import answer, questions
-    from pipelines.run import regroup
+    from pipelines.review.queue import answer, questions
+    from pipelines.stages.run import regroup
 
     t0 = time.perf_counter()
     regroup(ws)
@@ -228,7 +228,7 @@ def pseudo_episodes(
     """The last ``per_season`` embedded episodes of the first ``n`` seasons under ``work``
     (the grouping benchmark cache, one season per series), each imported into a fresh
     workspace through ``castlist import``, with its truth (the voice of each line)."""
-    from pipelines.importer import import_lines
+    from pipelines.stages.importer import import_lines
 
     roots = sorted(p for p in Path(work).iterdir() if (p / "ws").is_dir())[:n]
     for root in roots:
@@ -267,7 +267,7 @@ def open_set_precision(ws: Workspace, truth: Mapping[str, str], ks=(1, 2, 3, Non
     the machine's names: precision of the propagated names, and how many lines of voices
     nobody named the machine named anyway (the open-set leak of issue 9, item 5; lines a
     person's ``name_group`` covered are the person's, not counted)."""
-    from pipelines.run import regroup
+    from pipelines.stages.run import regroup
 
     regroup(ws)
     base = ws.revision()
@@ -329,14 +329,14 @@ def main(argv: list[str] | None = None) -> None:
         "--projection",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="group in the label space re-learnt from hand labels (pipelines.season."
+        help="group in the label space re-learnt from hand labels (pipelines.stages.season."
         "LEARNED_SPACE; default: the shipped setting)",
     )
     args = ap.parse_args(argv)
     if args.projection is not None:
-        import pipelines.season
+        import pipelines.stages.season
 
-        pipelines.season.LEARNED_SPACE = args.projection
+        pipelines.stages.season.LEARNED_SPACE = args.projection
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     tables = {}

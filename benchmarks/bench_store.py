@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines import backup, doctor
-from pipelines.lock import WorkspaceLock
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store import backup, doctor
+from pipelines.store.lock import WorkspaceLock
+from pipelines.store.workspace import Workspace
 
 MODEL = "bench-voice-v1"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 MODEL = "bench-voice-v1"

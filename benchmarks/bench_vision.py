@@ -3,13 +3,13 @@ on-screen faces are known.
 
     python benchmarks/bench_vision.py [--episodes 3] [--snr 10 0] [--p-on 0.6]   # ~6 min
 
-Each pseudo-episode (pipelines/pseudo.py: synthetic turns, LibriSpeech/AMI voices, music and
+Each pseudo-episode (pipelines/demo/episodes.py: synthetic turns, LibriSpeech/AMI voices, music and
 noise at the given SNR) gets a video built here from still photos of
 ../shared/data/faces_identities: each character is one identity; during each line the shot
 shows the speaker's face with probability ``p_on``, otherwise a listener of the scene (another
 character of nearby lines) with ``p_listener``, otherwise nobody. Shots vary in photo, size and
 position. The real path runs: ``add_episode`` -> voice stage (CAM++) -> faces stage (YuNet +
-SFace) -> :func:`pipelines.faces_stage.face_fuser` -> ReliableFirstClustering per episode
+SFace) -> :func:`pipelines.stages.faces.face_fuser` -> ReliableFirstClustering per episode
 (timing constraints only, as in ``castlist run`` before any human label). Scores are edge F1
 and annotator operations per 100 lines (grouping.metrics), on all lines and on the lines where
 the speaker is off screen. The face stage's cost is the median of 3 cold runs on one episode.
@@ -40,13 +40,13 @@ from embeddings.faces import face_backend  # noqa: E402
 from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import heuristic_reliability  # noqa: E402
 from grouping.metrics import edge_prf, operations  # noqa: E402
-from pipelines.faces_stage import FACEMETA_COLUMNS, embed_faces, face_fuser, run_faces  # noqa: E402
-from pipelines.ingest import add_episode  # noqa: E402
-from pipelines.pseudo import Turn, _snap, build_episode, synthetic_turns  # noqa: E402
-from pipelines.run import voice_embedder  # noqa: E402
-from pipelines.season import episode_constraints  # noqa: E402
-from pipelines.voice import embed_episode  # noqa: E402
-from pipelines.workspace import Workspace  # noqa: E402
+from pipelines.demo.episodes import Turn, _snap, build_episode, synthetic_turns  # noqa: E402
+from pipelines.stages.faces import FACEMETA_COLUMNS, embed_faces, face_fuser, run_faces  # noqa: E402
+from pipelines.stages.ingest import add_episode  # noqa: E402
+from pipelines.stages.run import voice_embedder  # noqa: E402
+from pipelines.stages.season import episode_constraints  # noqa: E402
+from pipelines.stages.voice import embed_episode  # noqa: E402
+from pipelines.store.workspace import Workspace  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 W, H, FPS = 640, 360, 4

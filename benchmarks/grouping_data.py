@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.ingest import add_episode
-from pipelines.pseudo import build_season
-from pipelines.voice import embed_episode
-from pipelines.workspace import Workspace
+from benchmarks.pseudo_seasons import build_season
+from pipelines.stages.ingest import add_episode
+from pipelines.stages.voice import embed_episode
+from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def build(
 ) -> list[Path]:
     """Render, add and embed every season not yet cached; returns the workspace folders."""
     from benchmarks.make_pseudo import voice_pool
-    from pipelines.run import voice_embedder
+    from pipelines.stages.run import voice_embedder
 
     work.mkdir(parents=True, exist_ok=True)
     pool = None

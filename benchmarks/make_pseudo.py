@@ -4,7 +4,7 @@
     python benchmarks/make_pseudo.py --snr clean 10 --episodes 3 --video
     python benchmarks/make_pseudo.py --snr 10 --keep-names 0.3  # ASS keeps 30% of its names
     python benchmarks/make_pseudo.py demo --out /tmp/demo  # the built-in demo episode
-    python benchmarks/make_pseudo.py demo-data             # regenerate pipelines/demo_data
+    python benchmarks/make_pseudo.py demo-data             # regenerate pipelines/demo/data
 
 The development data lives in ../shared/data beside the repository (see its README); the ASS
 texts are read only to build local pseudo-episodes, never copied into the repo.
@@ -25,13 +25,12 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipelines.pseudo import (  # noqa: E402
+from benchmarks.pseudo_seasons import build_season, thin_names  # noqa: E402
+from pipelines.demo.episodes import (  # noqa: E402
     SAMPLE_RATE,
     VoicePool,
     active_frames,
     build_demo,
-    build_season,
-    thin_names,
 )
 
 DATA = REPO.parent / "shared" / "data"
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     args = ap.parse_args(argv)
     if args.command == "demo-data":
-        args.out = args.out or str(REPO / "pipelines" / "demo_data")
+        args.out = args.out or str(REPO / "pipelines" / "demo" / "data")
         cmd_demo_data(args)
         return
     if not Path(args.data).is_dir() and args.command == "season":

@@ -22,11 +22,11 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from pipelines.evaluate import align
-from pipelines.ingest import add_episode
-from pipelines.pseudo import build_demo
-from pipelines.run import regroup, run
-from pipelines.workspace import Workspace
+from pipelines.demo.episodes import build_demo
+from pipelines.export.evaluate import align
+from pipelines.stages.ingest import add_episode
+from pipelines.stages.run import regroup, run
+from pipelines.store.workspace import Workspace
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -38,7 +38,7 @@ QUALITY = ("duration", "log_duration", "rms_db", "active_ratio")
 line's kNN neighbourhood, which predicts grouping success far better (held-out AUC ~0.9 vs
 ~0.7) but marks every line of a rare character as unreliable (a voice heard 3 times has no
 dense neighbourhood); that is why the clustering core is still chosen by duration (see
-pipelines/season.py, ``core_by``)."""
+pipelines/stages/season.py, ``core_by``)."""
 
 
 def centroid_targets(X: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -236,7 +236,7 @@ class CamPlusPlus(WindowedEmbedder):
     dim = 192
     min_samples = FRAME_LENGTH  # one 25 ms frame
     # 40 s of audio per batch: the 2-D front end's activations stay ~0.1 GB; a 24-min episode's
-    # `castlist run` on a 24-min episode peaked at 0.78 GB instead of 1.86 (with pipelines.memory)
+    # `castlist run` on a 24-min episode peaked at 0.78 GB instead of 1.86 (with pipelines.stages.memory)
     max_batch_frames = 4000
 
     def __init__(

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluate import evaluate, format_report, read_truth
-from pipelines.importer import import_lines
-from pipelines.review import questions
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.export.evaluate import evaluate, format_report, read_truth
+from pipelines.review.queue import questions
+from pipelines.stages.importer import import_lines
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 out = Path("castlist-byo").resolve()
 shutil.rmtree(out, ignore_errors=True)
@@ -85,7 +85,7 @@ print(format_report(evaluate(ws, truth)))
 # ## Export for the next stage
 
 # %%
-from pipelines.export import export  # noqa: E402
+from pipelines.export.tables import export  # noqa: E402
 
 for path in export(ws, "csv", out / "lines_named.csv"):
     print(path)

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.demo import label_one_line_per_character
-from pipelines.export import export
-from pipelines.features import Selection, features_table, run_features
-from pipelines.ingest import add_episode
-from pipelines.pseudo import build_episode, demo_pool, synthetic_turns
-from pipelines.report import write_report
-from pipelines.run import regroup, run
-from pipelines.workspace import Workspace
+from pipelines.demo.episodes import build_episode, demo_pool, synthetic_turns
+from pipelines.demo.walkthrough import label_one_line_per_character
+from pipelines.export.report import write_report
+from pipelines.export.tables import export
+from pipelines.stages.features import Selection, features_table, run_features
+from pipelines.stages.ingest import add_episode
+from pipelines.stages.run import regroup, run
+from pipelines.store.workspace import Workspace
 
 out = Path("castlist-dubbing").resolve()
 shutil.rmtree(out, ignore_errors=True)
@@ -65,7 +65,7 @@ except ImportError:
 # %% Speaker-Grouping's tables, and back into castlist unchanged
 export(ws, "speaker-grouping", out / "speaker_grouping")
 print(pd.read_json(out / "speaker_grouping" / "ep01" / "meta.jsonl", lines=True).head(3))
-from pipelines.importer import import_lines  # noqa: E402
+from pipelines.stages.importer import import_lines  # noqa: E402
 
 with Workspace.init(out / "reimported") as back:
     import_lines(back, out / "speaker_grouping", {})

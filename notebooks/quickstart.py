@@ -18,12 +18,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipelines.demo import label_one_line_per_character
-from pipelines.evaluate import evaluate, format_report
-from pipelines.ingest import add_episode
-from pipelines.pseudo import build_episode, demo_pool, synthetic_turns
-from pipelines.run import regroup, run
-from pipelines.workspace import Workspace
+from pipelines.demo.episodes import build_episode, demo_pool, synthetic_turns
+from pipelines.demo.walkthrough import label_one_line_per_character
+from pipelines.export.evaluate import evaluate, format_report
+from pipelines.stages.ingest import add_episode
+from pipelines.stages.run import regroup, run
+from pipelines.store.workspace import Workspace
 
 out = Path("castlist-quickstart").resolve()
 shutil.rmtree(out, ignore_errors=True)

@@ -46,7 +46,7 @@ class ProgressPrinter:
 
 # ---------------------------------------------------------------------------------- commands
 def cmd_init(args: argparse.Namespace) -> int:
-    from pipelines.workspace import Workspace
+    from pipelines.store.workspace import Workspace
 
     with Workspace.init(args.workspace) as ws:
         print(f"workspace ready: {ws.root}")
@@ -62,8 +62,8 @@ def _ask(question: str) -> bool:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from pipelines.ingest import NoSubtitles, add_episode
-    from pipelines.workspace import Workspace
+    from pipelines.stages.ingest import NoSubtitles, add_episode
+    from pipelines.store.workspace import Workspace
 
     if args.subs and len(args.media) > 1:
         raise CastlistError("--subs names one subtitle file, so give one media file with it")
@@ -92,8 +92,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.run import run
-    from pipelines.workspace import Workspace
+    from pipelines.stages.run import run
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         if args.faces:
@@ -121,9 +121,9 @@ def _selected_lines(ws, args: argparse.Namespace) -> list[str]:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from pipelines.outcome import describe, frame
-    from pipelines.run import regroup
-    from pipelines.workspace import Workspace
+    from pipelines.review.outcome import describe, frame
+    from pipelines.stages.run import regroup
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         before = frame(ws)
@@ -144,9 +144,9 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     """merge / split / move / undo / redo share their shape: act, then re-propagate."""
-    from pipelines.outcome import describe, frame
-    from pipelines.run import regroup
-    from pipelines.workspace import Workspace
+    from pipelines.review.outcome import describe, frame
+    from pipelines.stages.run import regroup
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         before = frame(ws)
@@ -173,8 +173,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pipelines.export import export
-    from pipelines.workspace import Workspace
+    from pipelines.export.tables import export
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         paths = export(
@@ -192,8 +192,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from pipelines.features import Selection, run_features
-    from pipelines.workspace import Workspace
+    from pipelines.stages.features import Selection, run_features
+    from pipelines.store.workspace import Workspace
 
     selection = Selection.parse(args.min_confidence, args.sources)
     emotion = {}
@@ -213,8 +213,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.report import write_report
-    from pipelines.workspace import Workspace
+    from pipelines.export.report import write_report
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         out = Path(args.output) if args.output else ws.root / "report"
@@ -223,8 +223,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipelines.run import status
-    from pipelines.workspace import Workspace
+    from pipelines.stages.run import status
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         print(status(ws))
@@ -234,8 +234,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from pipelines.evaluate import evaluate, format_report, read_truth
-    from pipelines.workspace import Workspace
+    from pipelines.export.evaluate import evaluate, format_report, read_truth
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         scores = evaluate(ws, read_truth(args.truth))
@@ -244,8 +244,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from pipelines.importer import import_lines
-    from pipelines.workspace import Workspace
+    from pipelines.stages.importer import import_lines
+    from pipelines.store.workspace import Workspace
 
     vectors = {}
     for spec in args.vectors or []:
@@ -263,9 +263,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from pipelines.hints import hint_questions
-    from pipelines.review import answer_commands, questions
-    from pipelines.workspace import Workspace
+    from pipelines.review.queue import answer_commands, questions
+    from pipelines.stages.hints import hint_questions
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         for text in hint_questions(ws)[: args.limit]:
@@ -280,8 +280,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
-    from pipelines.face_roster import cluster_faces
-    from pipelines.workspace import Workspace
+    from pipelines.stages.face_roster import cluster_faces
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
         print(cluster_faces(ws))
@@ -310,7 +310,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    from pipelines.workspace import Workspace
+    from pipelines.store.workspace import Workspace
 
     Workspace.open(args.workspace).close()  # fail here, clearly, if it is not a workspace
     host = args.host or "127.0.0.1"
@@ -374,7 +374,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from pipelines import doctor
+    from pipelines.store import doctor
 
     if args.restore:
         report = doctor.restore(args.workspace, args.restore)
@@ -387,7 +387,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipelines.demo import run_demo
+    from pipelines.demo.walkthrough import run_demo
 
     print(run_demo(Path(args.dir) if args.dir else None, progress=ProgressPrinter()))
     return 0
@@ -645,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that change the workspace: each takes the workspace lock (one writer at a time)
-# and first makes a rolling backup of castlist.db (pipelines/backup.py).
+# and first makes a rolling backup of castlist.db (pipelines/store/backup.py).
 WRITING_COMMANDS = (
     "add", "run", "label", "merge", "split", "move", "separate", "undo", "redo", "import",
     "features",
@@ -666,9 +666,9 @@ def _run_writing(args: argparse.Namespace) -> int:
     flight."""
     import signal
 
-    from pipelines.backup import back_up
-    from pipelines.lock import DEFAULT_WAIT_S, WorkspaceLock
-    from pipelines.workspace import DB_NAME
+    from pipelines.store.backup import back_up
+    from pipelines.store.lock import DEFAULT_WAIT_S, WorkspaceLock
+    from pipelines.store.workspace import DB_NAME
 
     root = Path(args.workspace)
     if not (root / DB_NAME).is_file():  # not a workspace (yet): nothing to lock or back up

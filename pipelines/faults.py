@@ -155,7 +155,7 @@ def explain_sqlite_error(
 
 def damaged(db: str | Path, workspace: str | Path | None, exc: object) -> DamagedError:
     """ "Damaged" with the exact command that restores the newest backup that is intact."""
-    from pipelines.backup import newest_good_backup
+    from pipelines.store.backup import newest_good_backup
 
     root = Path(workspace) if workspace else Path(db).parent
     good = newest_good_backup(root)
@@ -173,7 +173,7 @@ def explain(exc: BaseException, workspace: str | Path | None = None) -> Castlist
     if isinstance(exc, OSError):
         return explain_os_error(exc, workspace)
     if isinstance(exc, sqlite3.Error):
-        from pipelines.workspace import DB_NAME
+        from pipelines.store.workspace import DB_NAME
 
         root = Path(workspace) if workspace else Path(".")
         return explain_sqlite_error(exc, root / DB_NAME, root)

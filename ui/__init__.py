@@ -1,2 +1,2 @@
 """The Streamlit cluster browser. Pages only: every read and action goes through
-``pipelines.workspace`` so the CLI and the UI share one set of rules."""
+``pipelines.store.workspace`` so the CLI and the UI share one set of rules."""

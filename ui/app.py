@@ -21,7 +21,7 @@ import streamlit as st
 
 from pipelines.cli import UI_PASSWORD_ENV as PASSWORD_ENV
 from pipelines.errors import CastlistError
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 from ui import view
 from ui.groups import group_page, groups_page
 from ui.history import history_page, redo_button, undo_button

@@ -57,8 +57,8 @@ def _truth_tables(
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     import tempfile
 
-    from pipelines.evaluate import align, evaluate, read_truth
-    from pipelines.workspace import Workspace
+    from pipelines.export.evaluate import align, evaluate, read_truth
+    from pipelines.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(name).name or "truth.csv")

@@ -1,7 +1,7 @@
 """The review queue: one question at a time, answered by one click or one key press.
 
 The queue itself (which questions, in which order, what an answer does) lives in
-``pipelines.review``; this page only shows the current question with its evidence (samples
+``pipelines.review.queue``; this page only shows the current question with its evidence (samples
 and clips of both groups, the line and its suggestions) and sends the reply.
 """
 
@@ -25,7 +25,7 @@ NUMBER_KEYS = ("1", "2", "3", "4", "5")
 
 def _review_module() -> Any:
     try:
-        from pipelines import review
+        from pipelines.review import queue as review
     except ImportError as exc:  # another engineer's module, optional for the rest of the UI
         log.warning("review queue unavailable: %s", exc)
         return None
@@ -34,7 +34,7 @@ def _review_module() -> Any:
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _questions(root: str, rev: int, version: tuple, limit: int) -> list[Any]:
-    from pipelines.workspace import Workspace
+    from pipelines.store.workspace import Workspace
 
     review = _review_module()
     with Workspace.open(root) as ws:
@@ -128,7 +128,7 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
     st.header("Review queue")
     queue = pending(sess)
     if queue is None:
-        st.info("review queue not available (pipelines.review is not installed)")
+        st.info("review queue not available (pipelines.review.queue is not installed)")
         return
     if not queue:
         st.success("Nothing to review: every question the engine has is answered.")

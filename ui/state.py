@@ -25,7 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelines.errors import CastlistError, ConflictError
-from pipelines.workspace import DB_NAME, Workspace
+from pipelines.store.workspace import DB_NAME, Workspace
 from ui import view
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def execute(
         if after is not None:
             after()
         if regroup:
-            from pipelines.run import regroup as _regroup
+            from pipelines.stages.run import regroup as _regroup
 
             try:
                 _regroup(ws)

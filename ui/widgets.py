@@ -7,8 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from pipelines.clips import clip_path, shown_thumb
 from pipelines.errors import CastlistError
+from ui.clips import clip_path, shown_thumb
 from ui.state import Session
 
 log = logging.getLogger(__name__)

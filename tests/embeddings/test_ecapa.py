@@ -318,7 +318,7 @@ def test_unreachable_hub_is_a_model_error_that_says_what_to_fetch(
     monkeypatch, voice, repo, filename, variable
 ):
     from pipelines.errors import ModelError
-    from pipelines.run import voice_embedder
+    from pipelines.stages.run import voice_embedder
 
     calls = _unreachable_hub(monkeypatch)
     with pytest.raises(ModelError) as info:

@@ -9,7 +9,7 @@ from grouping.calibrate import SimilarityCalibration, shifted_thresholds
 from grouping.cluster import ReliableFirstClustering
 from grouping.constraints import Constraints
 from grouping.metrics import edge_prf, operations
-from pipelines.season import CLUSTERING, record_voice_evidence, voice_evidence_line
+from pipelines.stages.season import CLUSTERING, record_voice_evidence, voice_evidence_line
 
 
 def voices(n_speakers: int, per: int, common: float, noise: float, seed: int = 0, dim: int = 64):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from grouping.baselines import HDBSCANBaseline, SpeakerGroupingBaseline
+from benchmarks.baselines import HDBSCANBaseline, SpeakerGroupingBaseline
+from benchmarks.synthetic import make_episode, make_season
 from grouping.cluster import ReliableFirstClustering
 from grouping.confidence import (
     LineConfidence,
@@ -16,7 +17,6 @@ from grouping.knn import knn
 from grouping.link import RosterLinker
 from grouping.metrics import edge_prf, label_accuracy, operations
 from grouping.propagate import NamePropagator
-from grouping.synthetic import make_episode, make_season
 
 
 @pytest.fixture(scope="module")

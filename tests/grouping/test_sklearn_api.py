@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from grouping.baselines import HDBSCANBaseline, SpeakerGroupingBaseline
+from benchmarks.baselines import HDBSCANBaseline, SpeakerGroupingBaseline
 from grouping.calibrate import SimilarityCalibration
 from grouping.cluster import ReliableFirstClustering
 from grouping.confidence import LineConfidence

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipelines.records import SubtitleEvent
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 
 MODEL = "test-voice-v1"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from pipelines.ingest import add_episode
 from pipelines.records import AMBIENT
-from pipelines.workspace import Workspace
+from pipelines.stages.ingest import add_episode
+from pipelines.store.workspace import Workspace
 
 SR = 16000
 MODEL = "test-voice-v1"

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipelines.asr import (
+from pipelines.errors import ModelError
+from pipelines.stages.asr import (
     Word,
     split_at_pauses,
     split_at_voice_changes,
     transcribe_to_subtitles,
     words_to_events,
 )
-from pipelines.errors import ModelError
 
-DEMO = Path(__file__).resolve().parents[2] / "pipelines" / "demo_data"
+DEMO = Path(__file__).resolve().parents[2] / "pipelines" / "demo" / "data"
 
 
 def _words(spans: list[tuple[float, float]]) -> list[Word]:
@@ -55,7 +55,7 @@ def test_a_line_is_split_where_the_voice_changes():
 
 
 def test_a_missing_model_folder_is_a_model_error(tmp_path):
-    from pipelines.asr import load_model
+    from pipelines.stages.asr import load_model
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="no model.bin"):
@@ -80,7 +80,7 @@ def test_an_audio_file_without_subtitles_gets_lines_from_asr_and_is_grouped(tmp_
     assert main(["add", str(ws), str(wav), "--asr", "auto"]) == 0
     out = capsys.readouterr().out
     assert "speech lines" in out
-    from pipelines.workspace import Workspace
+    from pipelines.store.workspace import Workspace
 
     with Workspace.open(ws) as w:
         lines = w.lines()
@@ -109,7 +109,7 @@ def test_cached_transcript_is_reused(tmp_path):
 def test_language_codes_and_an_english_only_model_asked_for_japanese(tmp_path):
     from types import SimpleNamespace
 
-    from pipelines.asr import check_language, whisper_language
+    from pipelines.stages.asr import check_language, whisper_language
 
     assert whisper_language("jpn") == "ja" and whisper_language("JA") == "ja"
     assert whisper_language(None) is None and whisper_language("") is None

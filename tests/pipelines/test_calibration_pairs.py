@@ -12,9 +12,9 @@ import json
 import numpy as np
 
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.season import episode_constraints
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.stages.season import episode_constraints
+from pipelines.store.workspace import Workspace
 from tests.pipelines.conftest import MODEL
 
 

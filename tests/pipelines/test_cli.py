@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.pseudo import build_episode, demo_pool, synthetic_turns
-from pipelines.workspace import Workspace
+from pipelines.demo.episodes import build_episode, demo_pool, synthetic_turns
+from pipelines.store.workspace import Workspace
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/bin/ffmpeg").exists() and os.system("which ffmpeg >/dev/null"),

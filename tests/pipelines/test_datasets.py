@@ -13,13 +13,13 @@ import pytest
 import soundfile as sf
 
 from pipelines.cli import main
-from pipelines.datasets import parse_sg_time, sg_time
 from pipelines.errors import WorkspaceError
-from pipelines.export import export
-from pipelines.features import PROSODY_COLUMNS, Selection, run_features, select_lines
-from pipelines.importer import import_lines
-from pipelines.paths import OutputError
-from pipelines.workspace import Workspace
+from pipelines.export.datasets import parse_sg_time, sg_time
+from pipelines.export.tables import export
+from pipelines.io.paths import OutputError
+from pipelines.stages.features import PROSODY_COLUMNS, Selection, run_features, select_lines
+from pipelines.stages.importer import import_lines
+from pipelines.store.workspace import Workspace
 from tests.pipelines.downstream_helpers import F0, MODEL, build_tiny_ws
 
 
@@ -207,9 +207,9 @@ def test_cli_export_formats_and_video_flag(ws: Workspace, tmp_path: Path, capsys
 @pytest.mark.slow
 def test_dataset_video_clips_are_25_fps(tmp_path: Path):
     """A real video episode (the demo's .mkv): --video writes 25 fps mp4 clips per line."""
-    from pipelines.ingest import add_episode
-    from pipelines.media import probe
-    from pipelines.pseudo import build_demo
+    from pipelines.demo.episodes import build_demo
+    from pipelines.io.media import probe
+    from pipelines.stages.ingest import add_episode
 
     episode = build_demo(tmp_path / "media")
     ws = Workspace.init(tmp_path / "vs")

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import faces_stage
-from pipelines.faces_stage import (
+from pipelines.records import SubtitleEvent
+from pipelines.stages import faces
+from pipelines.stages.faces import (
     FACEMETA_COLUMNS,
     choose_style,
     embed_faces,
@@ -19,8 +20,7 @@ from pipelines.faces_stage import (
     run_faces,
     thumb_path,
 )
-from pipelines.records import SubtitleEvent
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")
 pytest.importorskip("cv2")
@@ -99,7 +99,7 @@ def test_stage_finds_the_shown_faces_writes_thumbs_and_resumes(tmp_path, video, 
     def boom(*args, **kwargs):
         raise AssertionError("a finished episode was decoded again")
 
-    monkeypatch.setattr(faces_stage, "iter_frames", boom)
+    monkeypatch.setattr(faces, "iter_frames", boom)
     embed_faces(ws, ep, live)  # resumable: nothing to do
 
 
@@ -118,7 +118,7 @@ def test_audio_only_episode_is_skipped_cleanly(tmp_path, live, monkeypatch):
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc=d=13", str(wav)], check=True
     )
     ws, ep = _workspace(tmp_path / "ws", wav, kind="audio")
-    monkeypatch.setattr(faces_stage, "iter_frames", lambda *a, **k: iter(()))
+    monkeypatch.setattr(faces, "iter_frames", lambda *a, **k: iter(()))
     embed_faces(ws, ep, live)
     assert load_faces(ws, ep, live.name) is None
     assert not ws.stage_done(ep, "faces", live.name)
@@ -156,7 +156,7 @@ def test_face_roster_groups_people_and_draws_the_sheet(tmp_path, video, live):
     from PIL import Image
 
     from pipelines.errors import WorkspaceError
-    from pipelines.face_roster import cluster_faces, collect, group_faces
+    from pipelines.stages.face_roster import cluster_faces, collect, group_faces
 
     ws, ep = _workspace(tmp_path / "ws", video)
     with pytest.raises(WorkspaceError, match="castlist run"):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from pipelines.cli import main
 from pipelines.errors import UsageError, VectorsError, WorkspaceError
-from pipelines.features import (
+from pipelines.stages.features import (
     PROSODY,
     PROSODY_COLUMNS,
     PROSODY_MODEL,
@@ -27,7 +27,7 @@ from pipelines.features import (
     run_features,
     select_lines,
 )
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 from tests.pipelines.downstream_helpers import F0, MODEL, build_tiny_ws
 
 
@@ -145,7 +145,7 @@ def test_nearest_centroid_accuracy_separates_planted_voices():
 
 
 def test_face_flag_and_crop_from_the_faces_stage(ws: Workspace):
-    from pipelines.faces_stage import FACEMETA, FACEMETA_COLUMNS, MODEL_META, thumb_path
+    from pipelines.stages.faces import FACEMETA, FACEMETA_COLUMNS, MODEL_META, thumb_path
 
     n = ws.line_count("ep01")
     meta = np.zeros((n, len(FACEMETA_COLUMNS)), dtype=np.float32)
@@ -187,8 +187,8 @@ def test_no_voice_vectors_is_a_clear_error(tmp_path: Path):
 def test_optional_emotion_models_are_cached_and_exported(ws: Workspace, tmp_path: Path):
     pytest.importorskip("transformers")
     from embeddings.emotion import load_emotion
-    from pipelines.export import export
-    from pipelines.features import emotion_rows
+    from pipelines.export.tables import export
+    from pipelines.stages.features import emotion_rows
     from tests.embeddings.test_emotion import tiny_speech_model, tiny_text_model
 
     speech = load_emotion("speech", tiny_speech_model(tmp_path / "ser"))

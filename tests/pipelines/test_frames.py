@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipelines.errors import MediaError
-from pipelines.frames import extract_frames, frame_difference, iter_frames, line_times
+from pipelines.io.frames import extract_frames, frame_difference, iter_frames, line_times
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.hints import (
+from pipelines.records import SubtitleEvent
+from pipelines.stages.hints import (
     HINT_SOURCE,
     OWN_HINT_CONFIDENCE,
     SPEAKER_AS_HINT,
@@ -20,8 +21,7 @@ from pipelines.hints import (
     style_names,
     with_hints,
 )
-from pipelines.records import SubtitleEvent
-from pipelines.season import group_season
+from pipelines.stages.season import group_season
 from tests.pipelines.conftest import MODEL
 
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import InputError
-from pipelines.evaluate import evaluate, read_truth
-from pipelines.importer import import_lines
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.export.evaluate import evaluate, read_truth
+from pipelines.stages.importer import import_lines
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 
 def _table(tmp_path, n_per_ep=(12, 9), dim=16, seed=0):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.label_space import label_projection
-from pipelines.run import regroup
+from pipelines.stages.label_space import label_projection
+from pipelines.stages.run import regroup
 
 from .conftest import MODEL
 
@@ -34,9 +34,9 @@ def test_one_label_per_speaker_leaves_the_space_alone(make_ws):
 
 
 def test_repeated_labels_change_the_space_and_never_move_a_hand_label(make_ws, monkeypatch):
-    import pipelines.season
+    import pipelines.stages.season
 
-    monkeypatch.setattr(pipelines.season, "LEARNED_SPACE", True)  # off by default
+    monkeypatch.setattr(pipelines.stages.season, "LEARNED_SPACE", True)  # off by default
     ws = make_ws([SPEAKERS])
     labels = _first_lines(ws, 4)
     # one deliberately "wrong" hand label: a person's word stands over any voice evidence

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipelines import media
 from pipelines.errors import MediaError
-from pipelines.media import cut, extract_audio, load_audio, probe, require_audio, write_clip
+from pipelines.io import media
+from pipelines.io.media import cut, extract_audio, load_audio, probe, require_audio, write_clip
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg"

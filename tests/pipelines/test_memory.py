@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipelines import memory
+from pipelines.stages import memory
 
 glibc = pytest.mark.skipif(memory._glibc() is None, reason="needs glibc's mallopt/malloc_trim")
 
@@ -19,7 +19,7 @@ def test_freed_big_blocks_leave_the_process():
     the process when freed; with glibc's default growing threshold they stay on the heap."""
     code = """
 import numpy as np, psutil, sys
-from pipelines import memory
+from pipelines.stages import memory
 if sys.argv[1] == "on":
     assert memory.bound_heap()
 p = psutil.Process()

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 from tests.grouping.test_propagate import acted_like
 
 MODEL = "test-voice-v1"

@@ -17,21 +17,19 @@ import pytest
 import soundfile as sf
 from scipy.signal import fftconvolve
 
-from pipelines.errors import InputError, SubtitleError
-from pipelines.evaluate import read_truth
-from pipelines.pseudo import (
+from benchmarks.pseudo_seasons import build_season, thin_names, turns_from_ass
+from pipelines.demo.episodes import (
     SAMPLE_RATE,
     TruthLine,
     Turn,
     VoicePool,
     build_demo,
     build_episode,
-    build_season,
     demo_pool,
     synthetic_turns,
-    thin_names,
-    turns_from_ass,
 )
+from pipelines.errors import InputError, SubtitleError
+from pipelines.export.evaluate import read_truth
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -269,7 +267,7 @@ def test_season_keeps_each_characters_voice(tmp_path, pool):
 
 
 def test_demo_builds_from_package_data(tmp_path):
-    base = resources.files("pipelines.demo_data")
+    base = resources.files("pipelines.demo.data")
     manifest = json.loads(base.joinpath("manifest.json").read_text())
     files = [f["file"] for s in manifest["speakers"].values() for f in s["files"]]
     assert all(base.joinpath(f).is_file() for f in files)

@@ -10,10 +10,10 @@ import soundfile as sf
 
 from pipelines.cli import main
 from pipelines.errors import WorkspaceError
-from pipelines.features import run_features
-from pipelines.paths import OutputError
-from pipelines.report import histogram, report_table, write_report
-from pipelines.workspace import Workspace
+from pipelines.export.report import histogram, report_table, write_report
+from pipelines.io.paths import OutputError
+from pipelines.stages.features import run_features
+from pipelines.store.workspace import Workspace
 from tests.pipelines.downstream_helpers import build_tiny_ws
 
 

@@ -9,9 +9,9 @@ import pytest
 from pipelines.cli import main
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT
-from pipelines.review import Question, answer, questions
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.review.queue import Question, answer, questions
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 SPEAKERS = [0, 1, 2, 0, 1, 2, 0, 1, 0, 2, 1, 0, 3, 0, 1, 2, 0, 1, 2, 0]
 

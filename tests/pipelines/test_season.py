@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from pipelines.records import AMBIENT
-from pipelines.run import regroup
+from pipelines.stages.run import regroup
 
 SPEAKERS = [0, 1, 2, 0, 1, 2, 0, 1, 0, 2, 1, 0, 3, 0, 1, 2, 0, 1, 2, 0]
 
@@ -127,7 +127,7 @@ def test_separated_groups_never_merge_even_when_linking_wants_to(make_ws):
 
 def test_learned_confidence_is_used_when_line_features_exist(make_ws):
     from grouping.confidence import default_confidence
-    from pipelines.vectorfiles import LINEFEAT
+    from pipelines.io.vectorfiles import LINEFEAT
 
     if default_confidence() is None:
         import pytest
@@ -148,7 +148,7 @@ def test_learned_confidence_is_used_when_line_features_exist(make_ws):
 
 def test_heuristic_fallback_without_model(make_ws):
     from grouping.confidence import heuristic_reliability
-    from pipelines.season import group_season
+    from pipelines.stages.season import group_season
 
     ws = make_ws([SPEAKERS])
     group_season(ws, ws.get_meta("voice_model"), confidence=None)
@@ -174,7 +174,7 @@ def test_contradicting_decisions_do_not_break_regroup(make_ws):
 
 
 def test_overlapping_lines_named_alike_may_share_a_group(make_ws):
-    from pipelines.season import episode_constraints
+    from pipelines.stages.season import episode_constraints
 
     ws = make_ws([SPEAKERS])
     df = ws.lines_frame(speech_only=True)
@@ -201,7 +201,7 @@ def test_one_label_per_character_names_nearly_every_line(make_ws):
 
 def test_refine_with_labels_only_recalibrates():
     from grouping.confidence import LineConfidence
-    from pipelines.season import refine_with_labels
+    from pipelines.stages.season import refine_with_labels
 
     rng = np.random.default_rng(0)
     n = 120
@@ -222,7 +222,12 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     """Acted-like vectors (one character ~0.48, two ~0.36): the read-speech propagator abstains
     on nearly every line; on weak evidence each line takes its nearest named character."""
     from grouping.propagate import NamePropagator
-    from pipelines.season import VOICE_EVIDENCE, group_season, voice_evidence_line, weak_season
+    from pipelines.stages.season import (
+        VOICE_EVIDENCE,
+        group_season,
+        voice_evidence_line,
+        weak_season,
+    )
     from tests.grouping.test_propagate import acted_like
     from tests.pipelines.conftest import MODEL
 
@@ -266,7 +271,7 @@ def test_weak_voice_evidence_leans_on_the_turn_taking(make_ws):
     evidence the neighbours' names count, so more lines are named right than by the voice
     alone (acted benchmark, 3 labels per character: +0.06-0.09)."""
     from grouping.propagate import NamePropagator
-    from pipelines.season import WEAK_PROPAGATION, group_season
+    from pipelines.stages.season import WEAK_PROPAGATION, group_season
     from tests.grouping.test_propagate import acted_like
     from tests.pipelines.conftest import MODEL
 

@@ -11,13 +11,13 @@ import soundfile as sf
 
 from pipelines.errors import ModelError
 from pipelines.records import SubtitleEvent
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 
 pytest.importorskip("onnx")
 
 from benchmarks.tiny_separator import MODEL, make_mdx_model_dir
 
-DEMO = Path(__file__).resolve().parents[2] / "pipelines" / "demo_data"
+DEMO = Path(__file__).resolve().parents[2] / "pipelines" / "demo" / "data"
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ def audio_ws(tmp_path):
 @pytest.mark.slow
 def test_separate_stage_end_to_end_on_a_tiny_mdx_model(audio_ws, tmp_path):
     pytest.importorskip("audio_separator")
-    from pipelines.clips import episode_audio
-    from pipelines.separate import META_KEY, SeparatedEmbedder, prepare, separated_path
+    from pipelines.io.audio import SEPARATE_META_KEY, episode_audio, separated_path
+    from pipelines.stages.separate import SeparatedEmbedder, prepare
 
     model = make_mdx_model_dir(tmp_path / "models")
 
@@ -66,7 +66,7 @@ def test_separate_stage_end_to_end_on_a_tiny_mdx_model(audio_ws, tmp_path):
     assert audio_ws.stage_done(ep, "separate", "UVR_MDX_NET_Voc_FT")
     # the separate stage writes no vectors file, so the vectors check must not clear its mark
     # (it did: every later `castlist run` separated the whole season again)
-    from pipelines.doctor import bad_stages, repair_vectors
+    from pipelines.store.doctor import bad_stages, repair_vectors
 
     assert bad_stages(audio_ws) == [] and repair_vectors(audio_ws) == []
     assert audio_ws.stage_done(ep, "separate", "UVR_MDX_NET_Voc_FT")
@@ -75,12 +75,12 @@ def test_separate_stage_end_to_end_on_a_tiny_mdx_model(audio_ws, tmp_path):
     assert prepare(audio_ws, None, Fake()).name == emb.name
     # off again: the plain audio, plain vector keys
     assert prepare(audio_ws, "off", Fake()).name == "fake-voice"
-    assert audio_ws.get_meta(META_KEY) == "" and episode_audio(audio_ws, ep) == before
+    assert audio_ws.get_meta(SEPARATE_META_KEY) == "" and episode_audio(audio_ws, ep) == before
 
 
 def test_missing_model_and_missing_index_are_model_errors(audio_ws, tmp_path):
     pytest.importorskip("audio_separator")
-    from pipelines.separate import prepare
+    from pipelines.stages.separate import prepare
 
     with pytest.raises(ModelError, match="not found in"):
         prepare(audio_ws, str(tmp_path / "nowhere" / MODEL), None)

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 from tests.pipelines.test_open_set import acted_workspace
 from tests.pipelines.test_stable_ids import SPEAKERS
 from tests.pipelines.trust_helpers import castlist, import_season

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pandas as pd
 
-from pipelines.ids import match_ids, retired_ids
-from pipelines.outcome import describe
-from pipelines.season import SeasonResult
-from pipelines.workspace import Action, Workspace
+from pipelines.review.outcome import describe
+from pipelines.stages.season import SeasonResult
+from pipelines.store.ids import match_ids, retired_ids
+from pipelines.store.workspace import Action, Workspace
 from tests.pipelines.trust_helpers import castlist, exported, import_season, lines_of
 
 SPEAKERS = [0, 1, 2, 3, 0, 0, 1, 2] * 5  # char0 biggest, char3 smallest

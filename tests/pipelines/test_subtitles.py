@@ -10,8 +10,7 @@ import pysubs2
 import pytest
 
 from pipelines.errors import SubtitleError
-from pipelines.records import SubtitleEvent
-from pipelines.subtitles import (
+from pipelines.io.subtitles import (
     classify,
     clean_text,
     find_subtitles,
@@ -23,6 +22,7 @@ from pipelines.subtitles import (
     write_ass,
     write_srt,
 )
+from pipelines.records import SubtitleEvent
 
 REPO = Path(__file__).resolve().parents[2]
 NAMED_ASS = REPO.parent / "shared" / "data" / "anime_subtitles_named" / "ass"

@@ -9,9 +9,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.errors import SubtitleError
-from pipelines.ingest import add_episode
-from pipelines.tracks import candidates, embedded_subtitles, list_tracks, tracks_from_probe
-from pipelines.workspace import Workspace
+from pipelines.io.tracks import candidates, embedded_subtitles, list_tracks, tracks_from_probe
+from pipelines.stages.ingest import add_episode
+from pipelines.store.workspace import Workspace
 
 ASS_HEAD = """[Script Info]
 ScriptType: v4.00+

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.errors import CastlistError
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 from tests.pipelines.conftest import MODEL, planted_episode
 from tests.pipelines.trust_helpers import castlist, import_season
 

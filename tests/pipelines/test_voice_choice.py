@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-import pipelines.run as run_module
+import pipelines.stages.run as run_module
 from pipelines.cli import build_parser, main
 from pipelines.errors import ModelError, UsageError
-from pipelines.run import run, voice_embedder, voice_weights_arg
-from pipelines.vectorfiles import LINE_FEATURES, LINEFEAT
+from pipelines.io.vectorfiles import LINE_FEATURES, LINEFEAT
+from pipelines.stages.run import run, voice_embedder, voice_weights_arg
 from tests.pipelines.conftest import MODEL
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.errors import ConflictError, NotFoundError, UsageError, WorkspaceError
 from pipelines.records import AMBIENT, SubtitleEvent
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 
 
 def test_open_refuses_a_folder_that_is_not_a_workspace(tmp_path):
@@ -103,7 +103,7 @@ def test_unknown_ids_and_bad_requests_are_clear_errors(make_ws):
 
 
 def test_merging_groups_people_named_differently_is_refused_in_words(make_ws):
-    from pipelines.run import regroup
+    from pipelines.stages.run import regroup
 
     ws = make_ws([[0, 1, 0, 1, 0, 1]])
     regroup(ws)

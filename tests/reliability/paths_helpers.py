@@ -10,8 +10,8 @@ import numpy as np
 import soundfile as sf
 
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 MODEL = "test-voice-v1"
 SR = 16000

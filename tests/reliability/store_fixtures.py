@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 MODEL = "test-voice-v1"
 N_LINES = 24

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from pipelines import backup
 from pipelines.cli import main
-from pipelines.workspace import DB_NAME, Workspace
+from pipelines.store import backup
+from pipelines.store.workspace import DB_NAME, Workspace
 from tests.reliability.store_fixtures import first_group, make_workspace
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 from tests.reliability.paths_helpers import build_ws, listing
 
 

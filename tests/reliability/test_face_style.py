@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from embeddings.faces import guess_style
-from pipelines import faces_stage
-from pipelines.faces_stage import GUESS_META, _BothScales, choose_style, style_summary
 from pipelines.records import SubtitleEvent
-from pipelines.workspace import Workspace
+from pipelines.stages import faces
+from pipelines.stages.faces import GUESS_META, _BothScales, choose_style, style_summary
+from pipelines.store.workspace import Workspace
 
 REPO_PHOTOS = Path(__file__).resolve().parents[1] / "data" / "faces"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -107,7 +107,7 @@ def test_repo_photos_are_live_and_the_reason_is_stored(tmp_path: Path) -> None:
 
 
 def test_run_prints_the_face_style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines import run as run_module
+    from pipelines.stages import run as run_module
     from tests.reliability.paths_helpers import MODEL, build_ws
 
     class Embedder:
@@ -183,4 +183,4 @@ def test_both_scales_maps_boxes_back() -> None:
 
     small = np.zeros((360, 640, 3), dtype=np.uint8)
     assert _BothScales(SeesOnlyBig()).detect([small]) == [[(100, 50, 60, 60)]]
-    assert faces_stage._enlarged([small], 1280)[0].shape == (720, 1280, 3)
+    assert faces._enlarged([small], 1280)[0].shape == (720, 1280, 3)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import lock
 from pipelines.cli import main
 from pipelines.errors import BusyError
-from pipelines.lock import WorkspaceLock
+from pipelines.store import lock
+from pipelines.store.lock import WorkspaceLock
 from tests.reliability.store_fixtures import make_workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def test_lock_file_records_the_holder_and_is_cleared(root) -> None:
 
 def test_a_killed_holder_never_blocks_the_next_writer(root) -> None:
     code = (
-        "import sys, time; from pipelines.lock import WorkspaceLock; "
+        "import sys, time; from pipelines.store.lock import WorkspaceLock; "
         f"WorkspaceLock({str(root)!r}, 'run').acquire(); print('held', flush=True); time.sleep(60)"
     )
     proc = subprocess.Popen(

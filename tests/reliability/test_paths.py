@@ -1,4 +1,4 @@
-"""pipelines.paths: any text becomes one safe path component, distinct texts stay distinct,
+"""pipelines.io.paths: any text becomes one safe path component, distinct texts stay distinct,
 and safe_join refuses what would land outside its root (issue 8, items 1, 2 and 8)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.paths import MAX_BYTES, UnsafePathError, component, is_safe_component, safe_join
+from pipelines.io.paths import MAX_BYTES, UnsafePathError, component, is_safe_component, safe_join
 
 HOSTILE = [
     "/tmp/x",

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from pipelines.cli import main
-from pipelines.media import extract_audio, probe, write_clip
+from pipelines.io.media import extract_audio, probe, write_clip
 
 pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffmpeg")
 

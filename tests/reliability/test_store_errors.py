@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import faults, lock, store
+from pipelines import faults
 from pipelines.cli import main
 from pipelines.errors import AccessError, DiskFullError, ReadOnlyError, WorkspaceError
-from pipelines.workspace import Workspace
+from pipelines.store import database, lock
+from pipelines.store.workspace import Workspace
 from tests.reliability.store_fixtures import first_group, make_workspace
 
 
@@ -128,7 +129,7 @@ def test_enospc_anywhere_is_disk_full(tmp_path, capsys, monkeypatch) -> None:
 
 
 def test_full_disk_during_audio_extraction_is_not_corrupt_media(tmp_path, monkeypatch) -> None:
-    from pipelines import media
+    from pipelines.io import media
 
     class Proc:
         returncode = 1
@@ -146,7 +147,7 @@ def test_full_disk_during_audio_extraction_is_not_corrupt_media(tmp_path, monkey
 def test_full_disk_during_real_audio_extraction(tmp_path) -> None:
     import shutil
 
-    from pipelines import media
+    from pipelines.io import media
 
     if shutil.which("ffmpeg") is None:
         pytest.skip("needs ffmpeg")
@@ -192,14 +193,14 @@ def test_read_only_mount_reads_work_and_writes_say_read_only(tmp_path, capsys) -
 def test_unwritable_database_opens_read_only_by_trying(tmp_path, capsys, monkeypatch) -> None:
     """What a non-root user sees on a chmod'ed workspace, made to happen for root too."""
     root = make_workspace(tmp_path / "ws")
-    real = store.connect
+    real = database.connect
 
-    def connect(path, mode=store.READ_WRITE):
-        if mode == store.READ_WRITE:
+    def connect(path, mode=database.READ_WRITE):
+        if mode == database.READ_WRITE:
             raise sqlite3.OperationalError("unable to open database file")
         return real(path, mode)
 
-    monkeypatch.setattr(store, "connect", connect)
+    monkeypatch.setattr(database, "connect", connect)
     with Workspace.open(root) as ws:
         assert ws.read_only
         assert len(ws.lines()) == 48

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import lock
 from pipelines.cli import main
-from pipelines.pseudo import build_episode, demo_pool, synthetic_turns
+from pipelines.demo.episodes import build_episode, demo_pool, synthetic_turns
+from pipelines.store import lock
 
 pytestmark = [
     pytest.mark.slow,

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import doctor, voice
 from pipelines.cli import main
 from pipelines.errors import VectorsError
-from pipelines.run import run
-from pipelines.workspace import Workspace
+from pipelines.stages import voice
+from pipelines.stages.run import run
+from pipelines.store import doctor
+from pipelines.store.workspace import Workspace
 from tests.reliability.store_fixtures import MODEL, N_LINES, first_group, make_workspace, voice_file
 
 

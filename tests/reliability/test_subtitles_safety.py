@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.errors import SubtitleError
-from pipelines.subtitles import NEGATIVE_TIME, clean_text, decode_subtitle_bytes, load_subtitles
+from pipelines.io.subtitles import NEGATIVE_TIME, clean_text, decode_subtitle_bytes, load_subtitles
 
 SRT_HEAD = "1\n00:00:01,000 --> 00:00:02,500\n"
 ASS_HEAD = (

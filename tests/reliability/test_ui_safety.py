@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pipelines import cli
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 from tests.reliability.paths_helpers import build_ws
 from tests.ui.conftest import open_app as ui_app
 

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 MODEL = "test-voice-v1"

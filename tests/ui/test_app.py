@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pipelines.records import AMBIENT
-from pipelines.review import questions
-from pipelines.workspace import Workspace
+from pipelines.review.queue import questions
+from pipelines.store.workspace import Workspace
 from ui.review_page import QUEUE_LIMIT
 
 
@@ -339,7 +339,7 @@ def test_cards_count_lines_in_words(app, ws_path: Path) -> None:
     members = group_ids(ws_path, gid)
     with Workspace.open(ws_path) as ws:
         ws.split_lines(members[:1])
-    from pipelines.run import regroup
+    from pipelines.stages.run import regroup
 
     with Workspace.open(ws_path) as ws:
         regroup(ws)

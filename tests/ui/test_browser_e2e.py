@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.workspace import Workspace
+from pipelines.store.workspace import Workspace
 from tests.ui.conftest import SPEAKERS, build_workspace
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

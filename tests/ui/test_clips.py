@@ -9,11 +9,11 @@ import numpy as np
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from pipelines.clips import clip_path, shown_thumb
 from pipelines.records import SubtitleEvent
-from pipelines.run import regroup
-from pipelines.workspace import Workspace
+from pipelines.stages.run import regroup
+from pipelines.store.workspace import Workspace
 from tests.ui.conftest import APP, MODEL
+from ui.clips import clip_path, shown_thumb
 
 SR = 16000
 

@@ -1,0 +1,2 @@
+"""``castlist demo``: a whole run on a synthetic episode built from the bundled voices in
+``data/``."""

@@ -1,0 +1,206 @@
+"""What a labelling or editing command changed, in words the user can act on.
+
+A command that only prints "action #2: name 1" leaves the user guessing whether one line or
+a whole character got named. The CLI takes the lines before the action and after the regroup
+that follows it, and this module turns the difference (plus what the regroup reported in its
+:class:`~pipelines.stages.season.SeasonResult`) into a few plain lines: what was named, merged or
+moved, how many more lines the names reached, what stayed unnamed, and, when a hand-named line
+only loosely belongs to its group, the exact command that names the whole group.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import pandas as pd
+
+from pipelines.records import AMBIENT, LabelSource
+from pipelines.stages.hints import HINT_SOURCE
+from pipelines.stages.season import SeasonResult
+from pipelines.store.workspace import Action
+
+Frame = pd.DataFrame
+
+_HUMAN = LabelSource.HUMAN.value
+
+
+def frame(ws: Any) -> Frame:
+    """The speech lines with the columns :func:`describe` compares, indexed by line id."""
+    cols = ["id", "group_id", "character_id", "character", "speaker", "source"]
+    return ws.lines_frame(speech_only=True)[cols].set_index("id")
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}" if count == 1 else f"{count} {what}s"
+
+
+def action_text(action: Action) -> str:
+    """One action's arguments as a short phrase ("name group ep01-g0 Kyon")."""
+    a = action.args
+    lines = a.get("lines") or []
+    shown = ", ".join(lines[:3]) + (f" and {len(lines) - 3} more" if len(lines) > 3 else "")
+    if action.verb == "name_group":
+        return f"name group {a.get('group')} {a.get('name')}"
+    if action.verb == "name":
+        return f"name {_n(len(lines), 'line')} {a.get('name')} ({shown})"
+    if action.verb == "ambient":
+        return f"mark {_n(len(lines), 'line')} ambient ({shown})"
+    if action.verb in ("merge", "separate"):
+        return f"{action.verb} {' '.join(a.get('groups', []))}"
+    if action.verb == "move":
+        return f"move {_n(len(lines), 'line')} to {a.get('group')} ({shown})"
+    if action.verb == "split":
+        return f"split {_n(len(lines), 'line')} off ({shown})"
+    return f"{action.verb} {a}"
+
+
+def _size(after: Frame, group: str | None) -> int:
+    return int((after["group_id"] == group).sum()) if group else 0
+
+
+def _group_size(after: Frame, group: str, now: str = "") -> str:
+    """ "ep01-g7 (1 line)": a group id with its size, in words that agree in number."""
+    return f"{group} ({now}{_n(_size(after, group), 'line')})"
+
+
+def _newly_human(before: Frame, after: Frame, name: str) -> pd.Index:
+    now = after.index[(after["source"] == _HUMAN) & (after["speaker"] == name)]
+    was = before.reindex(now)
+    return now[~((was["source"] == _HUMAN) & (was["speaker"] == name)).to_numpy()]
+
+
+def _spread(
+    name: str, after: Frame, characters: set, result: SeasonResult | None, why: str = ""
+) -> list[str]:
+    """How far a name reached by propagation, and what the named character left unnamed."""
+    out = []
+    if result is not None:
+        delta = result.propagated[name] - result.propagated_before[name]
+        if delta > 0:
+            out.append(f"{delta} more lines propagated")
+        elif delta < 0:
+            out.append(f"{-delta} fewer lines named {name} by propagation")
+        else:
+            out.append("no more lines propagated")
+    if characters:
+        mine = after[after["character_id"].isin(list(characters))]
+        unnamed = int(mine["speaker"].isna().sum())
+        if unnamed:
+            out.append(f"{_n(unnamed, 'line')} of that character left unnamed{why}")
+    return out
+
+
+def _describe_name_group(
+    action: Action, before: Frame, after: Frame, result: SeasonResult | None
+) -> list[str]:
+    group, name = action.args["group"], action.args["name"]
+    changed = _newly_human(before, after, name)
+    renamed = before.reindex(changed)
+    old = renamed["speaker"][renamed["source"] == _HUMAN].dropna()
+    size = _size(after, group)
+    if len(old):
+        head = (
+            f"renamed group {group} ({_n(size, 'line')}) from {old.mode().iloc[0]} to {name} "
+            f"({_n(len(old), 'line')} renamed, {len(changed) - len(old)} newly named)"
+        )
+    elif len(changed):
+        head = f"named group {group} ({_n(size, 'line')}) {name}"
+    else:
+        head = f"group {group} ({_n(size, 'line')}) was already named {name}; nothing changed"
+    chars = set(after.loc[after["group_id"] == group, "character_id"].dropna())
+    return ["; ".join([head, *_spread(name, after, chars, result, " (weak voice match)")])]
+
+
+def _describe_name_lines(
+    action: Action, before: Frame, after: Frame, result: SeasonResult | None, ws_arg: str
+) -> list[str]:
+    name, lines = action.args["name"], action.args["lines"]
+    shown = ", ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+    if name == AMBIENT:
+        return [f"marked {_n(len(lines), 'line')} ambient, left out of grouping ({shown})"]
+    out = [f"named {_n(len(lines), 'line')} {name} ({shown})"]
+    chars = set(after.reindex(lines)["character_id"].dropna())
+    out[0] = "; ".join([out[0], *_spread(name, after, chars, result)])
+    loose = [lid for lid in lines if result is not None and lid in result.loose]
+    for group in dict.fromkeys(after.reindex(loose)["group_id"].dropna()):
+        members = after[after["group_id"] == group]
+        if (members["speaker"] == name).sum() * 2 > len(members):
+            continue  # the group carries the name anyway
+        here = [lid for lid in loose if after.at[lid, "group_id"] == group]
+        out.append(
+            f"note: {', '.join(here)} only loosely belongs to group {group} "
+            f"({len(members)} lines; weak voice match), so the name did not spread to the "
+            f"group. If the whole group is {name}: castlist label {shlex.quote(ws_arg)} "
+            f"--group {group} --name {shlex.quote(name)}"
+        )
+    return out
+
+
+def describe(
+    action: Action,
+    before: Frame,
+    after: Frame,
+    result: SeasonResult | None,
+    ws_arg: str,
+    verb: str | None = None,
+) -> list[str]:
+    """Lines to print after ``action`` (``verb``: "undo"/"redo" when it was replayed)."""
+    if verb in ("undo", "redo"):
+        done = "undid" if verb == "undo" else "redid"
+        out = [f"{done} action #{action.id}: {action_text(action)}"]
+    elif action.verb == "name_group":
+        out = _describe_name_group(action, before, after, result)
+    elif action.verb in ("name", "ambient"):
+        out = _describe_name_lines(action, before, after, result, ws_arg)
+    elif action.verb == "merge":
+        target, *rest = action.args["groups"]
+        out = [f"merged {', '.join(rest)} into {target} (now {_n(_size(after, target), 'line')})"]
+    elif action.verb == "move":
+        group, lines = action.args["group"], action.args["lines"]
+        out = [f"moved {_n(len(lines), 'line')} into {_group_size(after, group, 'now ')}"]
+    elif action.verb == "split":
+        lines = action.args["lines"]
+        left = sorted(set(before.reindex(lines)["group_id"].dropna()))
+        into = sorted(set(after.reindex(lines)["group_id"].dropna()))
+        out = [
+            f"split {_n(len(lines), 'line')} off {', '.join(left) or 'their group'} into "
+            f"{', '.join(_group_size(after, g) for g in into)}; "
+            "they will not rejoin the lines they left"
+        ]
+    elif action.verb == "separate":
+        a, b = action.args["groups"]
+        out = [f"{a} and {b} are different characters from now on: never grouped or linked"]
+    else:
+        out = [f"action #{action.id}: {action_text(action)}"]
+    if verb not in ("undo", "redo"):
+        out[0] = f"action #{action.id}: {out[0]}"
+    out += _totals(before, after, result)
+    return out
+
+
+def _totals(before: Frame, after: Frame, result: SeasonResult | None) -> list[str]:
+    """The season-wide effect: named lines before -> after, and ids that went away."""
+
+    def counts(df: Frame) -> tuple[int, int, int, int]:
+        speech = df[df["speaker"] != AMBIENT]
+        named = speech["speaker"].notna()
+        human = int((speech["source"] == _HUMAN).sum())
+        hint = int((named & (speech["source"] == HINT_SOURCE)).sum())
+        return human, int(named.sum()) - human - hint, hint, int((~named).sum())
+
+    h0, p0, s0, u0 = counts(before)
+    h1, p1, s1, u1 = counts(after)
+    hints = f", {s1} from subtitle names" if s0 or s1 else ""
+    hints_before = f" / {s0}" if s0 or s1 else ""
+    out = [
+        f"names now: {_n(h1, 'line')} by hand, {p1} propagated{hints}, {u1} unnamed "
+        f"(before: {h0} / {p0}{hints_before} / {u0})"
+    ]
+    if result is not None and result.retired:
+        gone = [
+            f"{rid} ({'merged into ' + s if why == 'merged' and s else why})"
+            for rid, (s, why) in sorted(result.retired.items())
+        ]
+        out.append("ids no longer in use: " + ", ".join(gone[:10]))
+    return out

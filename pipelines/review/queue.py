@@ -1,0 +1,346 @@
+"""The review queue on a workspace: ranked questions, and answers that become human actions.
+
+``questions`` gathers what the grouping stage stored (groups, characters, names with their
+probabilities, voice vectors) and lets :mod:`grouping.review` rank the questions; ``answer``
+turns a reply into the workspace action a person would have taken by hand (merge, separate,
+name, ambient) and regroups, so every answer is logged, undoable and respected by every
+re-run. Questions a person dismissed ("no" to ambient, "skip") are remembered in the
+workspace meta and not asked again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shlex
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from grouping.review import Candidate, rank_candidates
+from pipelines.errors import UsageError
+from pipelines.records import AMBIENT, LabelSource
+from pipelines.store.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Question", "questions", "answer"]
+
+_DISMISSED = "review_dismissed"
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str  # stable key
+    kind: str  # "group" | "same" | "who" | "ambient"
+    groups: tuple[str, ...]  # group: (group, group of the top suggestion?); same: both groups
+    line_id: str | None  # who/ambient: the line; group: its most typical line
+    suggestions: tuple[tuple[str, float], ...]  # (name, probability), best first
+    saves: float  # lines the answer is expected to name right (one answer = one operation)
+    text: str
+    lines: tuple[str, ...] = ()  # group: sample lines shown; the answer names the first
+    size: int = 0  # group: lines in the character; same: lines in the smaller one
+
+    @property
+    def gain(self) -> str:
+        """What answering does, in the annotator's words ("names about 12 lines")."""
+        if self.kind == "same":
+            return "one answer then names both"
+        n = max(1, int(round(self.saves)))
+        return "names 1 line" if n == 1 else f"names about {n} lines"
+
+
+def answer_commands(q: Question, ws_arg: str) -> list[str]:
+    """The CLI commands that answer ``q`` (NAME: the name to give), so that what ``castlist
+    review`` prints can be acted on with the ids it shows."""
+    ws = shlex.quote(ws_arg)
+    top = q.suggestions[0][0] if q.suggestions else None
+    if q.kind == "group":
+        name = top if q.text.startswith("Is this") and top else "NAME"
+        return [f"castlist label {ws} --group {q.groups[0]} --name {shlex.quote(name)}"]
+    if q.kind == "same":
+        a, b = q.groups[:2]
+        return [f"yes: castlist merge {ws} {a} {b}", f"no: castlist separate {ws} {a} {b}"]
+    if q.kind == "who":
+        return [
+            f"castlist label {ws} --line {q.line_id} --name NAME",
+            f"(crowd, song, narration: castlist label {ws} --ambient --line {q.line_id})",
+        ]
+    return [f"yes: castlist label {ws} --ambient --line {q.line_id}"]
+
+
+def _dismissed(ws: Workspace) -> set[str]:
+    return set(json.loads(ws.get_meta(_DISMISSED) or "[]"))
+
+
+def _dismiss(ws: Workspace, qid: str) -> None:
+    ws.set_meta(_DISMISSED, json.dumps(sorted(_dismissed(ws) | {qid})))
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+_SONG = re.compile(r"[♪♫♬～〜]|^\s*[(（\[].*[)）\]]\s*$")
+_WORD = re.compile(r"\w")
+
+
+def unusual_lines(df: pd.DataFrame, short_s: float = 0.7) -> np.ndarray:
+    """Lines that may be ambient rather than dialogue: song-like text (♪, ～, all in
+    brackets), text without a letter, or very short lines with at most two words."""
+    text = df["text"].fillna("").astype(str)
+    dur = (df["end"] - df["start"]).to_numpy(dtype=float)
+    song = text.map(lambda t: bool(_SONG.search(t))).to_numpy()
+    blank = text.map(lambda t: not _WORD.search(t)).to_numpy()
+    tiny = (dur < short_s) & (text.str.split().str.len().fillna(0).to_numpy() <= 2)
+    return song | blank | tiny
+
+
+def _lines(n: int) -> str:
+    return "1 line" if n == 1 else f"{n} lines"
+
+
+def questions(ws: Workspace, limit: int = 20) -> list[Question]:
+    """The ``limit`` questions that name the most lines per answer, best first (empty before
+    grouping)."""
+    season = _Season.read(ws)
+    if season is None:
+        return []
+    dismissed = _dismissed(ws)
+    out: list[Question] = []
+    seen_lines: set[str] = set()
+    for c in season.candidates(ws):
+        if c.kind in ("who", "ambient") and str(season.df.at[c.a, "id"]) in seen_lines:
+            continue
+        q = season.question(c)
+        if q.id in dismissed:
+            continue
+        if q.line_id and q.kind != "group":
+            seen_lines.add(q.line_id)
+        out.append(q)
+        if len(out) >= limit:
+            break
+    return out
+
+
+class _Season:
+    """The grouped speech lines of a season as the review ranks them: vectors, character and
+    group indices, names, and the wording of each kind of question."""
+
+    def __init__(self, df: pd.DataFrame, X: np.ndarray) -> None:
+        self.df, self.X = df, X
+        self.chars, self.character = np.unique(df["character"].astype(str), return_inverse=True)
+        self.groups, self.group = np.unique(df["group_id"].astype(str), return_inverse=True)
+        speaker = df["speaker"].where(df["speaker"].notna() & (df["speaker"] != AMBIENT), None)
+        has = speaker.notna().to_numpy()
+        character = self.character
+        # a character's name: the name most of its named lines carry
+        self.name_of: dict[int, str] = {
+            int(g): str(speaker[has & (character == g)].value_counts().index[0])
+            for g in np.unique(character[has])
+        }
+        self.named = np.zeros(len(self.chars), bool)
+        self.named[list(self.name_of)] = True
+        char_of_name = {v: k for k, v in sorted(self.name_of.items(), reverse=True)}
+        self.name_idx = np.array(
+            [
+                char_of_name.get(s, int(c)) if ok else -1
+                for s, c, ok in zip(speaker, character, has, strict=True)
+            ]
+        )
+        self.has = has
+        sizes = df.groupby(["character", "group_id"]).size().reset_index(name="n")
+        rep = sizes.sort_values("n", ascending=False).drop_duplicates("character")
+        self.rep_group = dict(zip(rep["character"].astype(str), rep["group_id"], strict=True))
+        self.n_of = np.bincount(character, minlength=len(self.chars))
+        # a season character can span groups of several episodes: say so, so "18-line group
+        # ep02-g0" never sits beside a 10-line ep02-g0 on the Groups page
+        self.groups_of = sizes.groupby("character")["group_id"].nunique()
+
+    @classmethod
+    def read(cls, ws: Workspace) -> _Season | None:
+        model = ws.get_meta("voice_model")
+        df = ws.lines_frame(speech_only=True)
+        if model is None or df.empty:
+            return None
+        df = df[df["group_id"].notna()].reset_index(drop=True)
+        rows, vecs = [], []
+        for ep_id, part in df.groupby("episode_id", sort=False):
+            X = ws.load_vectors(ep_id, "voice", model)
+            if X is None:
+                continue
+            rows.append(part.index.to_numpy())
+            vecs.append(X[part["idx"].to_numpy()])
+        if not rows:
+            return None
+        df = df.loc[np.concatenate(rows)].reset_index(drop=True)
+        return cls(df, np.concatenate(vecs))
+
+    def candidates(self, ws: Workspace) -> list[Candidate]:
+        df = self.df
+        human = (df["source"] == LabelSource.HUMAN.value).to_numpy()
+        hand = np.where(human & self.has, self.name_idx, -1)
+        conf = np.where(self.has, df["confidence"].fillna(0.0).to_numpy(dtype=float), 0.0)
+        conf[human] = 1.0
+        reliability = df["reliability"].fillna(0.5).to_numpy(dtype=float)
+        # pairs a person already separated (cannot-links between characters' lines)
+        char_of_line = dict(zip(df["id"], self.character.tolist(), strict=True))
+        separated = set()
+        for a, b in ws.cannot_links():
+            ca, cb = char_of_line.get(a), char_of_line.get(b)
+            if ca is not None and cb is not None and ca != cb:
+                separated.add((min(ca, cb), max(ca, cb)))
+        return rank_candidates(
+            self.X, self.character, self.named, conf, human, reliability, separated,
+            name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
+        )  # fmt: skip
+
+    def label(self, g: int) -> str:
+        return self.name_of.get(g, self.chars[g])
+
+    def question(self, c: Candidate) -> Question:
+        if c.kind == "group":
+            return self._group_question(c)
+        if c.kind == "same":
+            return self._same_question(c)
+        return self._line_question(c)
+
+    def _group_question(self, c: Candidate) -> Question:
+        df, chars = self.df, self.chars
+        lid = str(df.at[c.lines[0], "id"]) if c.lines else None
+        gid = str(self.groups[self.group[c.lines[0]]]) if c.lines else self.rep_group[chars[c.a]]
+        sugg = tuple((self.label(k), p) for k, p in c.suggestions)
+        top = sugg[0][0] if sugg and sugg[0][1] >= 0.5 else None
+        top_group = (
+            (self.rep_group[chars[c.suggestions[0][0]]],)
+            if top and c.suggestions[0][0] != c.a
+            else ()
+        )
+        size = int(self.n_of[c.a])
+        spans = int(self.groups_of.get(chars[c.a], 1))
+        what = f"{size}-line group" if spans <= 1 else f"{size}-line voice ({spans} groups)"
+        if top:
+            text = f"Is this {what} {top}?"
+        else:
+            hint = " (probably someone not named yet)" if self.named.any() else ""
+            if sugg and sugg[0][1] >= 0.05:  # "closest: Oto 0%" says nothing
+                hint = f" (closest named: {sugg[0][0]} {sugg[0][1]:.0%}; probably someone new)"
+            text = f"Who is this {what}?{hint}"
+        return Question(
+            f"group:{gid}", "group", (gid, *top_group), lid, sugg, c.saves, text,
+            tuple(str(df.at[i, "id"]) for i in c.lines), size,
+        )  # fmt: skip
+
+    def _same_question(self, c: Candidate) -> Question:
+        ga, gb = self.rep_group[self.chars[c.a]], self.rep_group[self.chars[c.b]]
+        qid = "same:" + "|".join(sorted((ga, gb)))
+        text = (
+            f"Are these two unnamed groups ({_lines(int(self.n_of[c.a]))}, "
+            f"{_lines(int(self.n_of[c.b]))}) one character?"
+        )
+        small = int(min(self.n_of[c.a], self.n_of[c.b]))
+        return Question(qid, "same", (ga, gb), None, (), c.saves, text, (), small)
+
+    def _line_question(self, c: Candidate) -> Question:
+        row = self.df.iloc[c.a]
+        lid = str(row["id"])
+        if c.kind == "ambient":
+            text = f'Is {lid} "{_short(row["text"])}" ambient (crowd, song, narration)?'
+            return Question(
+                "ambient:" + lid, "ambient", (str(row["group_id"]),), lid, (), c.saves, text,
+                (), 1,
+            )  # fmt: skip
+        sugg = tuple((self.label(g), p) for g, p in c.suggestions)
+        hint = ""
+        if sugg and sugg[0][1] >= 0.2:
+            hint = " Maybe: " + ", ".join(f"{n} {p:.0%}" for n, p in sugg if p >= 0.05)
+        elif sugg:
+            hint = f" Probably someone not named yet (closest: {sugg[0][0]})."
+        text = (
+            f"Who says {lid} ({row['start']:.1f}-{row['end']:.1f} s) "
+            f'"{_short(row["text"])}"?' + hint
+        )
+        return Question(
+            "who:" + lid, "who", (str(row["group_id"]),), lid, sugg, c.saves, text, (), 1
+        )
+
+
+def answer(
+    ws: Workspace, question: Question, reply: str, who: str = "ui", base_rev: int | None = None
+):
+    """Apply a reply and regroup; returns the regroup result (None when nothing changed).
+
+    ``group``: a name names the group's most typical line (the first sample: one voice,
+    whatever the other samples turn out to be; propagation names the rest), "yes" takes
+    the top suggestion, "no" separates the group from the suggested character's group,
+    "ambient" marks the whole group ambient. ``same``: "yes" merges, "no" separates.
+    ``who``: a name names the line, "ambient" marks it ambient. ``ambient``: "yes"/"ambient"
+    marks it, "no" dismisses the question, any other reply is taken as the speaker's name.
+    "skip" dismisses any question."""
+    from pipelines.stages.run import regroup
+
+    reply = reply.strip()
+    if not reply:
+        raise UsageError("an empty reply; answer 'yes', 'no', a name, 'ambient' or 'skip'")
+    if reply.lower() == "skip":
+        _dismiss(ws, question.id)
+        return None
+    act = {"group": _answer_group, "same": _answer_same, "who": _answer_line,
+           "ambient": _answer_line}.get(question.kind)  # fmt: skip
+    if act is None:
+        raise UsageError(f"unknown question kind {question.kind!r}")
+    if not act(ws, question, reply, {"who": who, "base_rev": base_rev}):
+        _dismiss(ws, question.id)
+        return None
+    return regroup(ws)
+
+
+def _answer_group(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
+    """Apply a reply to a group question; False: nothing to change (dismiss it)."""
+    if not question.lines:
+        raise UsageError(f"{question.id}: the question names no lines")
+    low = reply.lower()
+    if low == "ambient":
+        ws.mark_ambient(ws.group_lines(question.groups[0]), **edit)
+    elif low == "no":
+        if len(question.groups) < 2:
+            return False
+        ws.separate_groups(*question.groups[:2], **edit)
+    elif low == "yes":
+        if not question.suggestions or question.suggestions[0][1] < 0.5:
+            raise UsageError(f"{question.id}: nobody is suggested; answer with a name")
+        ws.name_lines(list(question.lines[:1]), question.suggestions[0][0], **edit)
+    else:
+        ws.name_lines(list(question.lines[:1]), reply, **edit)
+    return True
+
+
+def _answer_same(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
+    low = reply.lower()
+    if low not in ("yes", "no"):
+        raise UsageError(f"{question.id}: answer 'yes', 'no' or 'skip', not {reply!r}")
+    a, b = question.groups
+    if low == "yes":
+        ws.merge_groups([a, b], **edit)
+    else:
+        ws.separate_groups(a, b, **edit)
+    return True
+
+
+def _answer_line(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
+    """A ``who`` or ``ambient`` question about one line."""
+    if question.line_id is None:
+        raise UsageError(f"{question.id}: the question names no line")
+    low = reply.lower()
+    if low in ("ambient", "yes" if question.kind == "ambient" else "ambient"):
+        ws.mark_ambient([question.line_id], **edit)
+    elif question.kind == "ambient" and low == "no":
+        return False
+    elif low in ("yes", "no"):
+        raise UsageError(f"{question.id}: answer with the speaker's name, not {reply!r}")
+    else:
+        ws.name_lines([question.line_id], reply, **edit)
+    return True

@@ -1,0 +1,3 @@
+"""The computing stages: ingest (subtitles or ASR, name hints), music separation, voice and face
+embedding, the season grouping, downstream features, and ``run``, the orchestrator that reads
+what each stage needs from the workspace and stores what it returns."""

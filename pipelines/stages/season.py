@@ -1,0 +1,659 @@
+"""The grouping stage: from stored vectors and human decisions to groups, a season roster and
+propagated names.
+
+It is cheap (no model runs), so it runs after every ``castlist run`` and after every human
+action. It reads human knowledge from the workspace and turns it into constraints: lines
+sharing a lock or a hand-given name must link; lines a person separated, lines with different
+hand-given names and lines overlapping in time cannot link. Human labels are only read here,
+never written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from grouping.calibrate import SimilarityCalibration
+from grouping.cluster import ReliableFirstClustering
+from grouping.confidence import (
+    LineConfidence,
+    default_confidence,
+    episode_features,
+    heuristic_reliability,
+    reliability_targets,
+)
+from grouping.constraints import Constraints
+from grouping.link import RosterLinker
+from grouping.propagate import NamePropagator
+from grouping.turns import TurnSmoother
+from pipelines.io.vectorfiles import LINE_FEATURES, LINEFEAT
+from pipelines.records import AMBIENT, LabelSource
+from pipelines.stages.faces import face_fuser
+from pipelines.stages.hints import propose_names
+from pipelines.stages.label_space import identity, is_identity, label_projection
+from pipelines.store.ids import match_ids, retired_ids
+from pipelines.store.workspace import IdMinter, Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeasonResult:
+    n_lines: int = 0
+    n_groups: int = 0
+    n_characters: int = 0
+    sources: Counter = field(default_factory=Counter)
+    # what a command reports as "what happened": lines per name named by propagation before
+    # and after this regroup, hand-named lines that only loosely joined their group (so their
+    # name did not spread to it), and ids this regroup retired (id -> (successor, why))
+    propagated_before: Counter = field(default_factory=Counter)
+    propagated: Counter = field(default_factory=Counter)
+    loose: set[str] = field(default_factory=set)
+    retired: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        named = ", ".join(f"{n} {s}" for s, n in sorted(self.sources.items()))
+        return (
+            f"{self.n_lines} speech lines in {self.n_groups} episode groups, "
+            f"{self.n_characters} season characters; labels: {named or 'none'}"
+        )
+
+
+def _refined_model(
+    ws: Workspace, voice_model: str, human: dict[str, str], model: LineConfidence
+) -> LineConfidence:
+    """The shipped model recalibrated on every episode's hand-labelled lines."""
+    Fs, Xs, ys, names = [], [], [], []
+    for episode in ws.episodes():
+        X_all = ws.load_vectors(episode.id, "voice", voice_model)
+        if X_all is None:
+            continue
+        df = ws.lines_frame(episode.id, speech_only=True)
+        if df.empty or not df["id"].isin(list(human)).any():
+            continue
+        X = X_all[df["idx"].to_numpy()]
+        _, F, names = episode_reliability(ws, episode.id, df, X, model)
+        if F is None:
+            return model
+        lab = df["id"].map(lambda lid: human.get(lid, "")).to_numpy()
+        keep = (lab != "") & (lab != AMBIENT)
+        Fs.append(F[keep])
+        Xs.append(X[keep])
+        ys.append(lab[keep])
+    if not Fs:
+        return model
+    y = pd.factorize(np.concatenate(ys))[0]
+    return refine_with_labels(model, np.concatenate(Fs), names, np.concatenate(Xs), y)
+
+
+def _pair_chain(members: list[int]) -> list[tuple[int, int]]:
+    return list(zip(members, members[1:], strict=False))
+
+
+def episode_constraints(
+    df: pd.DataFrame,
+    human: dict[str, str],
+    locks: dict[str, str],
+    cannot: list[tuple[str, str]],
+    timing: bool = True,
+) -> Constraints:
+    """Constraints over the rows of one episode's candidate lines (``df`` order).
+
+    ``timing``: add the cannot-links of lines overlapping in time (False for the pairs the
+    similarity calibration learns from: two overlapping lines' vectors share audio, so on a
+    pseudo-episode their 33 different-speaker pairs averaged cosine 0.50 against 0.05 for
+    different speakers at large, and calling the voice evidence weak split 483 lines of 17
+    voices into 187 groups).
+
+    Human decisions can contradict each other (a merged group, then one of its lines named
+    as someone else). Newer, finer decisions win: a line whose hand name differs from the
+    name most of its lock carries leaves that lock, and a cannot-link that still falls inside
+    a must-link component is dropped rather than failing the whole regroup."""
+    pos = {lid: i for i, lid in enumerate(df["id"])}
+    must: list[tuple[int, int]] = []
+    by_key: dict[str, list[int]] = defaultdict(list)
+    lock_names: dict[str, Counter] = defaultdict(Counter)
+    for lid in pos:
+        if lid in locks and lid in human:
+            lock_names[locks[lid]][human[lid]] += 1
+    for lid, i in pos.items():
+        if lid in locks:
+            votes = lock_names.get(locks[lid])
+            if not (votes and lid in human and human[lid] != votes.most_common(1)[0][0]):
+                by_key["lock:" + locks[lid]].append(i)
+        if lid in human:
+            by_key["name:" + human[lid]].append(i)
+    for members in by_key.values():
+        must += _pair_chain(members)
+    names = {k: v[0] for k, v in by_key.items() if k.startswith("name:")}
+    reps = list(names.values())
+    cannot_pairs = [(a, b) for i, a in enumerate(reps) for b in reps[i + 1 :]]
+    cannot_pairs += [(pos[a], pos[b]) for a, b in cannot if a in pos and b in pos]
+    human_cons = Constraints(np.array(must).reshape(-1, 2), np.array(cannot_pairs).reshape(-1, 2))
+    if len(human_cons.cannot_link) and len(human_cons.must_link):
+        comp = human_cons.components(len(df))
+        cl = human_cons.cannot_link
+        keep = comp[cl[:, 0]] != comp[cl[:, 1]]
+        if not keep.all():
+            log.info("%d contradictory cannot-links dropped", int((~keep).sum()))
+            human_cons = Constraints(human_cons.must_link, cl[keep])
+    if not timing:
+        return human_cons
+    timing = Constraints.from_intervals(df["start"].to_numpy(), df["end"].to_numpy())
+    if len(timing.cannot_link) and len(human_cons.must_link):
+        # a person said two overlapping lines are one speaker (one line split in two events):
+        # the person wins over the timing rule
+        comp = human_cons.components(len(df))
+        cl = timing.cannot_link
+        timing = Constraints(cannot_link=cl[comp[cl[:, 0]] != comp[cl[:, 1]]])
+    return human_cons.merged(timing)
+
+
+def _group_pairs(
+    line_ids: np.ndarray, gidx: np.ndarray, locks: dict[str, str], cannot: list[tuple[str, str]]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Human decisions between lines, lifted to pairs of episode groups for the linker."""
+    group_of_line = dict(zip(line_ids.tolist(), gidx.tolist(), strict=False))
+    by_lock: dict[str, set[int]] = defaultdict(set)
+    for lid, lock in locks.items():
+        if lid in group_of_line:
+            by_lock[lock].add(group_of_line[lid])
+    must = [pair for gs in by_lock.values() for pair in _pair_chain(sorted(gs))]
+    cant = {
+        (group_of_line[a], group_of_line[b])
+        for a, b in cannot
+        if a in group_of_line and b in group_of_line and group_of_line[a] != group_of_line[b]
+    }
+    return must, sorted(cant)
+
+
+def _members(line_ids: list[str], labels: np.ndarray) -> dict[int, list[str]]:
+    """Line ids per label, biggest first (ties by label), so fresh ids follow size order."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for lid, lab in zip(line_ids, labels.tolist(), strict=True):
+        out[lab].append(lid)
+    return dict(sorted(out.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+
+def _stable_group_ids(
+    episode_id: str,
+    line_ids: list[str],
+    labels: np.ndarray,
+    previous: dict[str, str],
+    minter: IdMinter,
+) -> tuple[list[str], list[tuple[str, str, str | None, str]]]:
+    """Group id per line: the previous id where most of that group's lines stay together,
+    else a fresh one (``-u`` for a line left on its own); plus the episode's retired ids."""
+    by_label = _members(line_ids, labels)
+    uniq = [lab for lab in by_label if lab >= 0]
+    members = [by_label[lab] for lab in uniq]
+    members += [[lid] for lid in by_label.get(-1, [])]
+    mine = set(line_ids)
+    before = {
+        lid: g for lid, g in previous.items() if lid in mine or g.startswith(episode_id + "-")
+    }
+    kept, spread = match_ids(before, members)
+    ids = [k or minter.group(episode_id, single=c >= len(uniq)) for c, k in enumerate(kept)]
+    of_line = {lid: ids[c] for c, group in enumerate(members) for lid in group}
+    gone = [
+        (r.id, "group", r.successor, "merged" if r.merged else ("split" if r.successor else "gone"))
+        for r in retired_ids(before, ids, spread)
+    ]
+    return [of_line[lid] for lid in line_ids], gone
+
+
+def _stable_character_ids(
+    line_ids: list[str], roster: np.ndarray, previous: dict[str, str], minter: IdMinter
+) -> tuple[dict[int, str], list[tuple[str, str, str | None, str]]]:
+    """Character id per roster index, kept from the previous grouping by the same rule."""
+    by_index = _members(line_ids, roster)
+    order, members = list(by_index), list(by_index.values())
+    kept, spread = match_ids(previous, members)
+    ids = [k or minter.character() for k in kept]
+    gone = [
+        (
+            r.id,
+            "character",
+            r.successor,
+            "merged" if r.merged else ("split" if r.successor else "gone"),
+        )
+        for r in retired_ids(previous, ids, spread)
+    ]
+    return dict(zip(order, ids, strict=True)), gone
+
+
+CLUSTERING = {
+    "core_threshold": 0.38,
+    "attach_threshold": 0.25,
+    "reliable_attach_threshold": 0.45,
+    "top_m": 1,
+    "reliability_threshold": 0.85,
+    "leftover_threshold": 0.45,
+    "must_merge_threshold": 0.5,
+    "calibrate": True,
+}
+"""ReliableFirstClustering settings chosen on real CAM++ vectors of pseudo-episodes, holding one
+series out at a time (`python benchmarks/bench_grouping.py --tune`): every held-out series
+picked reliability 0.85 (group cores are lines over ~1.4 s), attaching by the single most
+similar core line (top_m 1), 0.45 for reliable lines the core left out, and core 0.38 (0.35
+with Angel Beats! held out). Against the previous core 0.4 / attach 0.3 / top_m 3 this lowered
+ops/100 on every series (mean 4.2 -> 3.9); mean edge F1 0.969 -> 0.970 (each series within
+0.002), mean accuracy with 1 / 3 hand labels per voice 0.963 -> 0.964 / 0.973 -> 0.975. Attaching every other line unconditionally (attach -1) is the unsupervised optimum by a
+hair (3.88 vs 3.91 ops/100) but lowers edge F1 and once put stray lines into wrong groups that
+then carried hand names across the season (edge F1 0.80 vs 0.96 on one series with one label
+per voice), so a bar (0.25) stays. A hand-named line clustered with another voice moves alone
+instead of merging the two groups (``must_merge_threshold``). ``calibrate``: these thresholds
+hold for vectors as well separated as the LibriSpeech pseudo-episodes; each episode's own
+similarity distribution (grouping/calibrate.py) raises them where different voices sit closer
+(acted voices: ~0.47 instead of 0.38), so such an episode over-splits instead of merging into a
+few giant groups (`python benchmarks/bench_acted.py`)."""
+
+
+VOICE_EVIDENCE = "voice_evidence"
+"""Workspace meta key: JSON of the last regroup's calibration (weak/ok per episode)."""
+
+
+def record_voice_evidence(ws: Workspace, per_episode: dict[str, dict]) -> None:
+    """Store what the calibration said about each episode's voices, for ``castlist status``."""
+    if not per_episode:
+        return
+    weak = sorted(e for e, ev in per_episode.items() if ev.get("voice_evidence") == "weak")
+    summary = {
+        "voice_evidence": "weak" if weak else "ok",
+        "weak_episodes": weak,
+        "episodes": len(per_episode),
+        "separation": round(float(np.median([ev["separation"] for ev in per_episode.values()])), 2),
+        "per_episode": per_episode,
+    }
+    ws.set_meta(VOICE_EVIDENCE, json.dumps(summary, sort_keys=True))
+
+
+def voice_evidence_line(ws: Workspace) -> str | None:
+    """One status line when the voices of some episodes could not be told apart well."""
+    raw = ws.get_meta(VOICE_EVIDENCE)
+    ev = json.loads(raw) if raw else {}
+    if ev.get("voice_evidence") != "weak":
+        return None
+    weak = ev["weak_episodes"]
+    return (
+        f"voice evidence: weak in {len(weak)} of {ev['episodes']} episodes "
+        f"({', '.join(weak[:5])}{', ...' if len(weak) > 5 else ''}; median separation "
+        f"{ev['separation']:.1f}, >= 2.5 is ok): voices sit close, so groups were over-split; "
+        "merging two groups is one action"
+    )
+
+
+WEAK_PROPAGATION = {
+    "vote": "centroid",
+    "abstain_below": 0.0,
+    "open_set": False,
+    "group_weight": 0.0,
+}
+"""NamePropagator settings when most of the season's lines come from episodes with weak voice
+evidence (acted voices: two lines of one character at cosine ~0.42, two characters at ~0.36).
+There the read-speech settings abstained on ~90% of the lines and named the rest worse than a
+nearest-centroid classifier on the same labels (acted benchmark, 3 labels per character: 0.17
+of the other lines named right against the classifier's 0.39): a labelled neighbour is barely
+evidence, over-split groups carry little, and every small unnamed group held its lines back.
+So names come from the nearest named character's mean labelled vector (in the space learned
+from the labels), smoothed by the turn-taking of the dialogue (grouping/turns.py); every line
+gets one, and its probability says how sure that is (``python benchmarks/bench_labels.py
+acted``)."""
+
+
+def _raw_verdict(previous: dict | None, voice_model: str) -> str | None:
+    """The weak/ok verdict an earlier regroup read on this episode's unprojected vectors."""
+    if not previous or previous.get("model") != voice_model:
+        return None
+    return previous.get("raw_voice_evidence")
+
+
+def weak_season(evidence: dict[str, dict], lines: dict[str, int]) -> bool:
+    """Whether most lines (``lines``: episode id -> line count) sit in weak-evidence episodes."""
+    weak = sum(n for ep, n in lines.items() if evidence.get(ep, {}).get("voice_evidence") == "weak")
+    return 2 * weak > sum(lines.values())
+
+
+LEARNED_SPACE = False
+"""Whether grouping and naming work in the space learned from hand labels
+(pipelines/stages/label_space.py). Off: on the LibriSpeech pseudo-episodes it lowered the share of
+lines named right from 1 / 3 hand labels per voice and episode from 0.952 / 0.961 to 0.915 /
+0.867 (``python benchmarks/bench_grouping.py --cached --only labels``), and on the acted
+episodes it moved castlist's names by +0.00 / +0.02 / +0.00 / -0.01 with 1 / 2 / 3 / 5 labels
+per character (``python benchmarks/bench_labels.py acted``: castlist with and without it);
+the simulated review of acted episodes to 90% correct names cost 55-82 operations per 100 lines
+with it and 37-78 without (``python benchmarks/bench_review.py --acted``). On the LibriSpeech
+review it tripled the operations to 100% right names (angel_beats ep03 30.9 vs 13.4 per 100
+lines; durarara ep03 46.5 vs 11.6): one right answer naming a stray line of one voice re-learnt
+the space enough to merge that voice with another (14.7 and 43.3 points of right names lost;
+``python benchmarks/bench_review.py --projection``)."""
+
+
+LINKING = {"threshold": 0.5}
+"""RosterLinker settings: on real vectors (episodes 1-2 labelled, episode 3 scored) a link
+bar of 0.5 was as good or better than 0.6/0.7 on every series."""
+
+
+def episode_reliability(
+    ws: Workspace, episode_id: str, df: pd.DataFrame, X: np.ndarray, model: LineConfidence | None
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """P(line's voice vector places it right) per row of ``df``, with its features.
+
+    The learned model reads the vector's neighbourhood and the acoustic facts the voice stage
+    saved; when those are missing (imported vectors, an older workspace) or no model is
+    available, the duration heuristic stands in. Returns (reliability, features, names);
+    features is None on the fallback."""
+    durations = (df["end"] - df["start"]).to_numpy(dtype=float)
+    if model is None or len(df) < 3:
+        return heuristic_reliability(durations), None, []
+    feats = ws.load_vectors(episode_id, *LINEFEAT)
+    extra = {}
+    if feats is not None and feats.ndim == 2 and feats.shape[1] == len(LINE_FEATURES):
+        rows = feats[df["idx"].to_numpy()]
+        extra = {"rms_db": rows[:, 1], "active_ratio": rows[:, 2]}
+    F, names, _ = episode_features(X, durations, **extra)
+    try:
+        return model.predict_proba(F, names), F, names
+    except ValueError:
+        log.debug("%s: features for the confidence model missing; duration heuristic", episode_id)
+        return heuristic_reliability(durations), None, []
+
+
+MIN_LABELLED_FOR_RECALIBRATION = 40
+"""Hand-labelled lines a season needs before the confidence model is recalibrated on them:
+fewer give Platt scaling too few lines of both outcomes to fit a slope."""
+
+
+def refine_with_labels(
+    model: LineConfidence, F: np.ndarray, names: list[str], X: np.ndarray, y: np.ndarray,
+    min_labelled: int = MIN_LABELLED_FOR_RECALIBRATION,
+) -> LineConfidence:  # fmt: skip
+    """Recalibrate the shipped model on this season's own hand labels (Platt scaling of its
+    score), when there are enough labelled lines of both outcomes; otherwise unchanged.
+
+    Target per labelled line: do its nearest labelled neighbours share its name. Only the
+    slope and offset move, so a few dozen labels cannot overfit the feature weights."""
+    lab = np.flatnonzero(y >= 0)
+    if lab.size < min_labelled:
+        return model
+    from sklearn.linear_model import LogisticRegression
+
+    from grouping.knn import knn
+
+    idx, _ = knn(X[lab], min(5, lab.size - 1))
+    t = reliability_targets(y[lab], idx)
+    if min(np.sum(t == 1), np.sum(t == 0)) < 5:
+        return model
+    z = model.decision_function(F[lab], names).reshape(-1, 1)
+    platt = LogisticRegression(C=1.0).fit(z, t)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    refined = LineConfidence.from_dict(model.to_dict())
+    refined.coef_ = refined.coef_ * a
+    refined.intercept_ = refined.intercept_ * a + b
+    return refined
+
+
+def group_season(
+    ws: Workspace,
+    voice_model: str,
+    clusterer: ReliableFirstClustering | None = None,
+    confidence: LineConfidence | None | str = "default",
+    propagator: NamePropagator | None = None,
+    core_by: str = "duration",
+    linker: RosterLinker | None = None,
+) -> SeasonResult:
+    """Regroup the whole season.
+
+    ``confidence``: the line-confidence model whose calibrated P(voice vector places the line
+    right) is stored per line and drives the review queue ("default": the shipped one,
+    recalibrated on this season's hand labels when there are enough; None: the duration
+    heuristic). ``core_by``: which score decides the lines that may *build* groups:
+    "duration" (the heuristic; measured better on held-out series, see
+    docs/benchmarks_grouping.md: the learned score also marks clean lines of rare characters
+    unreliable, so minor characters get absorbed) or "confidence" (the learned score).
+    ``propagator``: a configured NamePropagator (e.g. ``abstain_below=0`` to name every line);
+    ``linker``: a configured RosterLinker."""
+    human = ws.human_labels()
+    locks = ws.locks()
+    cannot = ws.cannot_links()
+    prev_group, prev_character = ws.previous_ids()
+    prev_labels = ws.label_sources()
+    minter = ws.id_minter()
+    retired: list[tuple[str, str, str | None, str]] = []
+    clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
+    fuse_faces = face_fuser(ws, voice_model)
+    # identity until enough labels
+    project = label_projection(ws, voice_model, human, fuse_faces) if LEARNED_SPACE else identity
+    refine = isinstance(confidence, str)
+    model = default_confidence() if isinstance(confidence, str) else confidence
+    if refine and model is not None and len(human) >= MIN_LABELLED_FOR_RECALIBRATION:
+        model = _refined_model(ws, voice_model, human, model)
+
+    frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
+    evidence: dict[str, dict] = {}
+    previous = json.loads(ws.get_meta(VOICE_EVIDENCE) or "{}").get("per_episode", {})
+    for episode in ws.episodes():
+        X_all = ws.load_vectors(episode.id, "voice", voice_model)
+        if X_all is None:
+            continue
+        df = ws.lines_frame(episode.id)
+        keep = (df["skip_reason"] == "") & df["id"].map(lambda lid: human.get(lid) != AMBIENT)
+        df = df[keep.to_numpy()].reset_index(drop=True)
+        if df.empty:
+            continue
+        X = X_all[df["idx"].to_numpy()]
+        reliability, _, _ = episode_reliability(ws, episode.id, df, X, model)
+        core_score = (
+            reliability
+            if core_by == "confidence"
+            else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
+        )
+        fused = fuse_faces(episode.id, X_all)[df["idx"].to_numpy()]  # voice alone w/o faces
+        X = fused if is_identity(project) else project(fused)
+        cons = episode_constraints(df, human, locks, cannot)
+        # no human or timing pair is a fair sample of "same" or "different" voices: a split's
+        # cannot-links and the lines a review asks about are the hard cases, and overlapping
+        # lines share audio. Learning from them flipped an episode to "weak evidence" after one
+        # review answer (21 points of right names lost) and every LibriSpeech episode with
+        # overlaps to weak (edge F1 0.96 -> 0.55), so the similarity calibration reads the
+        # episode's own pair distribution only
+        labels = clusterer.fit_predict(X, core_score, cons, calibration_constraints=Constraints())
+        if getattr(clusterer, "calibration_", None) is not None:
+            ev = evidence[episode.id] = clusterer.calibration_.evidence()
+            if not is_identity(project):
+                # whitened by the labels, the vectors calibrate better than the voices are told
+                # apart: whether the evidence is weak is read on the vectors before the
+                # projection (once per episode and model: the calibration costs ~1 s)
+                ev["voice_evidence"] = (
+                    _raw_verdict(previous.get(episode.id), voice_model)
+                    or (
+                        SimilarityCalibration()
+                        .fit(fused)  # the episode's own pairs only: see the clustering above
+                        .evidence()["voice_evidence"]
+                    )
+                )
+            ev["raw_voice_evidence"], ev["model"] = ev["voice_evidence"], voice_model
+        keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)
+        group_keys += keys
+        retired += gone
+        frames.append(df.assign(episode=episode.id))
+        vectors.append(X)
+        reliabilities.append(reliability)
+        # lines whose group membership is itself evidence: they built the group, a person tied
+        # them to it, or they joined it clearly. A hand-named line that merely attached with a
+        # weak score must not name its group (nor the season character) after itself.
+        used = getattr(clusterer, "thresholds_", {})
+        strong = getattr(clusterer, "probabilities_", np.ones(len(labels))) >= max(
+            used.get("reliable_attach_threshold", clusterer.reliable_attach_threshold), 0.5
+        )
+        placed.append(getattr(clusterer, "core_", np.ones(len(labels), bool)) | strong)
+
+    record_voice_evidence(ws, evidence)
+    result = SeasonResult()
+    result.propagated_before = Counter(
+        name for name, source in prev_labels.values() if source == LabelSource.PROPAGATED.value
+    )
+    if not frames:
+        gone = [(g, "group", None, "gone") for g in sorted(set(prev_group.values()))]
+        gone += [(c, "character", None, "gone") for c in sorted(set(prev_character.values()))]
+        ws.write_machine_results([], [], retired=gone, minter=minter)
+        return result
+    df = pd.concat(frames, ignore_index=True)
+    X = np.concatenate(vectors)
+    reliability = np.concatenate(reliabilities)
+    trusted = np.concatenate(placed)
+    group_of = np.array(group_keys)
+    trusted = names_own_group(X, df["id"].to_numpy(), group_of, df["episode"], human, trusted)
+
+    names = sorted({n for n in human.values() if n != AMBIENT})
+    name_id = {n: i for i, n in enumerate(names)}
+    y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
+    groups, roster = _link_roster(
+        df, X, group_of, y, trusted, locks, cannot, linker or RosterLinker(**LINKING)
+    )
+    propagator, proba, pred = _spread_names(df, X, y, roster, trusted, evidence, propagator)
+    character_name: dict[int, str] = {}
+    for r in np.unique(roster):
+        votes = y[(roster == r) & (y >= 0) & trusted]
+        if votes.size:
+            character_name[int(r)] = names[int(np.bincount(votes).argmax())]
+    character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
+    retired += gone
+    group_rows, label_rows = [], []
+    for i, lid in enumerate(df["id"]):
+        cid = character_ids[int(roster[i])]
+        character = character_name.get(int(roster[i]), cid)
+        group_rows.append((lid, group_of[i], character, float(reliability[i]), cid))
+        if lid in human:
+            result.sources[LabelSource.HUMAN.value] += 1
+            continue
+        if propagator is not None and pred[i] >= 0:
+            label_rows.append(
+                (lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max()))
+            )
+            result.sources[LabelSource.PROPAGATED.value] += 1
+            result.propagated[names[pred[i]]] += 1
+        else:
+            label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))
+            result.sources["unnamed"] += 1
+    label_rows = propose_names(ws, df, roster, group_of, label_rows, result.sources)  # hints
+    ws.write_machine_results(group_rows, label_rows, retired=retired, minter=minter)
+    result.loose = {
+        lid for lid, ok in zip(df["id"], trusted, strict=True) if lid in human and not ok
+    }
+    result.retired = {rid: (successor, why) for rid, _, successor, why in retired}
+    result.n_lines = len(df)
+    result.n_groups = len(groups)
+    result.n_characters = len(np.unique(roster))
+    return result
+
+
+def _link_roster(
+    df: pd.DataFrame,
+    X: np.ndarray,
+    group_of: np.ndarray,
+    y: np.ndarray,
+    trusted: np.ndarray,
+    locks: dict[str, str],
+    cannot: list[tuple[str, str]],
+    linker: RosterLinker,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The season roster: episode groups linked into characters; a group whose trusted lines
+    carry a hand name is fixed to that name's character. Returns (groups, character per line)."""
+    groups, gidx = np.unique(group_of, return_inverse=True)
+    centroids = np.zeros((len(groups), X.shape[1]), dtype=np.float32)
+    np.add.at(centroids, gidx, X)
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    sizes = np.bincount(gidx, minlength=len(groups))
+    group_episode = np.zeros(len(groups), dtype=np.int64)
+    group_episode[gidx] = pd.factorize(df["episode"])[0]
+    fixed = np.full(len(groups), -1)
+    for g in range(len(groups)):
+        votes = y[(gidx == g) & (y >= 0) & trusted]
+        if votes.size:
+            fixed[g] = np.bincount(votes).argmax()
+    group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
+    linker.fit(
+        centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
+    )
+    return groups, linker.roster_[gidx]
+
+
+def _spread_names(
+    df: pd.DataFrame,
+    X: np.ndarray,
+    y: np.ndarray,
+    roster: np.ndarray,
+    trusted: np.ndarray,
+    evidence: dict[str, dict],
+    propagator: NamePropagator | None,
+) -> tuple[NamePropagator | None, np.ndarray | None, np.ndarray | None]:
+    """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; returns
+    (fitted propagator, class probabilities, predicted name index or -1), all None when
+    nothing is named."""
+    if not (y >= 0).any():
+        return None, None, None
+    weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
+    if propagator is None:
+        propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
+    propagator = propagator.fit(X, y, groups=np.where(trusted | (y < 0), roster, -1))
+    # no X: the training lines' probabilities *with* their character's evidence (passing X
+    # would score them by kNN alone, which left most of a one-label character unnamed)
+    proba = propagator.predict_proba()
+    pred = propagator.predict()
+    if weak:
+        # where the voice barely tells characters apart, who spoke the lines around a line
+        # is evidence too (grouping/turns.py); hand-named lines anchor their neighbours
+        proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
+        pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
+    return propagator, proba, pred
+
+
+def names_own_group(
+    X: np.ndarray,
+    line_ids: np.ndarray,
+    group_of: np.ndarray,
+    episode_of: pd.Series | np.ndarray,
+    human: dict[str, str],
+    trusted: np.ndarray,
+) -> np.ndarray:
+    """``trusted`` plus the hand-named lines that only loosely joined their group but still
+    belong to it: no other line of the group is named otherwise by hand, and the line's voice
+    is closer to the rest of its group than to any other group of its episode.
+
+    Naming the first line of each character is what a person watching from the start does;
+    that line is often a short "eh..." that joined the main character's group weakly. Without
+    this rule it named one line and left the 154-line group unnamed (issue 9, item 4); with
+    it the group is named unless the line's voice says it is someone else's."""
+    out = np.asarray(trusted, bool).copy()
+    name = np.array([human.get(lid, "") for lid in line_ids], dtype=object)
+    loose = np.flatnonzero((name != "") & (name != AMBIENT) & ~out)
+    if loose.size == 0:
+        return out
+    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-9)
+    groups, gidx = np.unique(group_of, return_inverse=True)
+    sums = np.zeros((len(groups), X.shape[1]))
+    np.add.at(sums, gidx, Xn)
+    sizes = np.bincount(gidx, minlength=len(groups))
+    episode = np.zeros(len(groups), dtype=np.int64)
+    episode[gidx] = pd.factorize(np.asarray(episode_of))[0]
+    for i in loose:
+        g = gidx[i]
+        if sizes[g] < 2:
+            continue
+        others = set(name[(gidx == g) & (name != "") & (name != AMBIENT)]) - {name[i]}
+        if others:
+            continue
+        rest = sums[g] - Xn[i]
+        own = float(Xn[i] @ rest) / max(float(np.linalg.norm(rest)), 1e-9)
+        peers = np.flatnonzero((episode == episode[g]) & (sizes >= 2))
+        peers = peers[peers != g]
+        cent = sums[peers] / np.maximum(np.linalg.norm(sums[peers], axis=1, keepdims=True), 1e-9)
+        if peers.size == 0 or own > float((cent @ Xn[i]).max()):
+            out[i] = True
+    return out

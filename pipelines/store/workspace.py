@@ -1,0 +1,1104 @@
+"""The workspace: one folder holding a season's episodes, lines, labels, groups, vectors and
+the log of every human action.
+
+Every reader (CLI, stages, the Streamlit browser) goes through :class:`Workspace`, so the
+rules live in one place: machine writes never touch a human label, every human action is
+logged with the rows it changed (which is what undo/redo replay), and an action based on a
+stale view of the lines it touches is refused with :class:`ConflictError`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines import faults
+from pipelines.errors import ConflictError, NotFoundError, UsageError, VectorsError, WorkspaceError
+from pipelines.io.atomic import atomic_path
+from pipelines.io.vectorfiles import OPTIONAL_FILES, read_vectors_file, stage_of_file
+from pipelines.records import AMBIENT, Episode, LabelSource, Line, SubtitleEvent
+from pipelines.store import database
+from pipelines.store.ids import describe_retired
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "castlist.db"
+_TRACKED = ("labels", "locks", "groups")  # per-line tables an action may change
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+    return slug[:40] or "episode"
+
+
+def file_sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+Rows = dict[str, dict[str, Any]]
+Change = Callable[[Rows, int], Rows]
+
+
+def _human(name: str) -> dict[str, Any]:
+    return {"speaker": name, "source": LabelSource.HUMAN.value, "confidence": 1.0}
+
+
+def _lock_rows(line_ids: Sequence[str], cur: Rows, action_id: int) -> dict[str, Any]:
+    """One lock for all these lines: the oldest lock among them, or a new one."""
+    held = sorted({row["lock"] for lid in line_ids if (row := cur["locks"].get(lid))})
+    lock = held[0] if held else f"k{action_id}"
+    return {lid: {"lock": lock} for lid in line_ids}
+
+
+class IdMinter:
+    """Hands out group and character ids never used before in this workspace.
+
+    Counters live in the meta table (``next_id:<episode>``, ``next_id:characters``); any id
+    already in the groups or retired tables is skipped, so workspaces from before the
+    counters existed are safe too. :meth:`save` must run inside the caller's transaction; it
+    never lowers a counter, so two regroups racing (a browser tab and the CLI) cannot hand the
+    same fresh id out twice."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.used: set[str] = set()
+        for row in conn.execute(
+            "SELECT group_id, character_id, character FROM groups "
+            "UNION SELECT id, NULL, NULL FROM retired_ids"
+        ):
+            self.used.update(v for v in row if v)
+        self.counters = {
+            k[len("next_id:") :]: int(v)
+            for k, v in conn.execute("SELECT key, value FROM meta WHERE key LIKE 'next_id:%'")
+        }
+
+    def _next(self, scope: str, fmt: Callable[[int], str]) -> str:
+        n = self.counters.get(scope, 0)
+        while fmt(n) in self.used:
+            n += 1
+        self.counters[scope] = n + 1
+        self.used.add(fmt(n))
+        return fmt(n)
+
+    def group(self, episode_id: str, single: bool = False) -> str:
+        letter = "u" if single else "g"
+        return self._next(episode_id, lambda n: f"{episode_id}-{letter}{n}")
+
+    def character(self) -> str:
+        return self._next("characters", lambda n: f"C{n:03d}")
+
+    def save(self) -> None:
+        self.conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            [(f"next_id:{k}", str(v)) for k, v in self.counters.items()],
+        )
+
+
+@dataclass(frozen=True)
+class Action:
+    id: int
+    at: str
+    who: str
+    verb: str
+    args: dict[str, Any]
+    state: str
+
+
+class Workspace:
+    """A castlist workspace folder. Open one with :meth:`open` or make one with :meth:`init`."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection) -> None:
+        self.root = root
+        self.conn = conn
+        self.read_only = False
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def init(cls, root: str | Path) -> Workspace:
+        root = Path(root)
+        try:
+            try:
+                os.stat(root)  # raises ELOOP on a symlink loop, which Path.exists() hides
+            except FileNotFoundError:
+                if root.is_symlink():
+                    raise WorkspaceError(
+                        f"{root} is a symlink to a missing folder ({os.readlink(root)}); "
+                        "create that folder or choose another path"
+                    ) from None
+            if (root / DB_NAME).exists():
+                return cls.open(root)
+            if root.exists() and any(root.iterdir()):
+                raise WorkspaceError(
+                    f"{root}: folder exists and is not empty; choose a new folder for the workspace"
+                )
+            root.mkdir(parents=True, exist_ok=True)
+            conn = database.create(root / DB_NAME)
+        except OSError as exc:  # a symlink loop, no permission, a full or read-only disk
+            raise faults.explain_os_error(exc, root) from exc
+        except sqlite3.Error as exc:
+            raise faults.explain_sqlite_error(exc, root / DB_NAME, root) from exc
+        return cls(root, conn)
+
+    @classmethod
+    def open(cls, root: str | Path) -> Workspace:
+        """Open a workspace; read-only (``ws.read_only``) when it cannot be written, so
+        commands that only read work on read-only media."""
+        root = Path(root)
+        db = root / DB_NAME
+        try:
+            is_db = db.is_file()
+        except OSError as exc:
+            raise faults.explain_os_error(exc, root) from exc
+        if not is_db:
+            from pipelines.store.backup import newest_good_backup
+
+            good = newest_good_backup(root)
+            if good is not None:  # the database went missing, its backups did not
+                raise WorkspaceError(
+                    f"{db} is missing; restore the newest backup with "
+                    f"`castlist doctor {root} --restore {good.name}`"
+                )
+            raise WorkspaceError(
+                f"{root}: not a castlist workspace (no {DB_NAME}); create one with "
+                f"`castlist init {root}`"
+            )
+        try:
+            conn, mode, version = database.open_existing(
+                db, "SELECT value FROM meta WHERE key='schema_version'"
+            )
+        except sqlite3.Error as exc:
+            raise faults.explain_sqlite_error(exc, db, root) from exc
+        if version is None or int(version[0]) != database.SCHEMA_VERSION:
+            conn.close()
+            raise WorkspaceError(
+                f"{db}: workspace schema {version and version[0]} is not supported"
+            )
+        if mode != database.READ_WRITE:
+            log.info("%s: opened read-only (%s): it cannot be written", db, mode)
+        wal = db.with_name(DB_NAME + "-wal")
+        if mode == database.IMMUTABLE and wal.is_file() and wal.stat().st_size:
+            log.warning(
+                "%s is read-only and its last changes are still in %s, which cannot be read "
+                "from here: copy the whole folder to a writable disk to see them",
+                db,
+                wal.name,
+            )
+        if mode == database.READ_WRITE:
+            database.migrate(conn)  # a read-only copy of an older workspace is read as it is
+        ws = cls(root, conn)
+        ws.read_only = mode != database.READ_WRITE
+        return ws
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def audio_path(self, episode_id: str) -> Path:
+        from pipelines.io.paths import component, safe_join
+
+        return safe_join(self.root, "cache", "audio", component(episode_id, ".wav"))
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with database.transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    # ------------------------------------------------------------------ episodes & lines
+    def add_episode(
+        self,
+        media: Path,
+        subs: Path,
+        duration: float,
+        kind: str,
+        events: Sequence[SubtitleEvent],
+        skipped: dict[str, int],
+        episode_id: str | None = None,
+    ) -> tuple[Episode, bool]:
+        """Store an episode and its lines. Returns (episode, created).
+
+        Re-adding the same media with unchanged subtitles is a no-op; changed subtitles are
+        refused when people have already labelled lines of that episode, so no human work is
+        lost by accident.
+        """
+        media = Path(media).resolve()
+        subs = Path(subs).resolve()
+        sha = file_sha(subs)
+        existing = self.conn.execute(
+            "SELECT * FROM episodes WHERE media=?", (str(media),)
+        ).fetchone()
+        if existing is not None:
+            if existing["subs_sha"] == sha:
+                return self._episode(existing), False
+            n_human = self.conn.execute(
+                "SELECT COUNT(*) FROM labels JOIN lines ON lines.id=labels.line_id "
+                "WHERE lines.episode_id=? AND labels.source='human'",
+                (existing["id"],),
+            ).fetchone()[0]
+            if n_human:
+                raise WorkspaceError(
+                    f"{subs}: subtitles changed for episode {existing['id']} which already has "
+                    f"{n_human} hand labels; add the new file as a new episode instead"
+                )
+            episode_id = existing["id"]
+        with database.transaction(self.conn):
+            if existing is not None:
+                self._delete_episode_rows(episode_id)
+                idx = existing["idx"]
+            else:
+                idx = self.conn.execute(
+                    "SELECT COALESCE(MAX(idx), -1) + 1 FROM episodes"
+                ).fetchone()[0]
+                episode_id = episode_id or self._unique_episode_id(_slug(media.stem))
+            self.conn.execute(
+                "INSERT INTO episodes(id, idx, media, subs, subs_sha, duration, kind, skipped, added_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    episode_id,
+                    idx,
+                    str(media),
+                    str(subs),
+                    sha,
+                    duration,
+                    kind,
+                    json.dumps(skipped),
+                    _now(),
+                ),
+            )
+            self.conn.executemany(
+                "INSERT INTO lines(id, episode_id, idx, start, end, text, name_hint, skip_reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        f"{episode_id}-{i:04d}",
+                        episode_id,
+                        i,
+                        ev.start,
+                        ev.end,
+                        ev.text,
+                        ev.name_hint,
+                        ev.skip_reason,
+                    )
+                    for i, ev in enumerate(events)
+                ],
+            )
+        return self.episode(episode_id), True
+
+    def _unique_episode_id(self, base: str) -> str:
+        taken = {r[0] for r in self.conn.execute("SELECT id FROM episodes")}
+        candidate, n = base, 2
+        while candidate in taken:
+            candidate, n = f"{base}_{n}", n + 1
+        return candidate
+
+    def _delete_episode_rows(self, episode_id: str) -> None:
+        for table in ("labels", "locks", "groups"):
+            self.conn.execute(
+                f"DELETE FROM {table} WHERE line_id IN (SELECT id FROM lines WHERE episode_id=?)",
+                (episode_id,),
+            )
+        for table in ("lines", "stages", "episodes"):
+            key = "id" if table == "episodes" else "episode_id"
+            self.conn.execute(f"DELETE FROM {table} WHERE {key}=?", (episode_id,))
+
+    @staticmethod
+    def _episode(row: sqlite3.Row) -> Episode:
+        return Episode(
+            row["id"], row["idx"], row["media"], row["subs"], row["duration"], row["kind"]
+        )
+
+    def episodes(self) -> list[Episode]:
+        return [self._episode(r) for r in self.conn.execute("SELECT * FROM episodes ORDER BY idx")]
+
+    def episode(self, episode_id: str) -> Episode:
+        row = self.conn.execute("SELECT * FROM episodes WHERE id=?", (episode_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no episode {episode_id!r} in {self.root}; see `castlist status`")
+        return self._episode(row)
+
+    def skipped_counts(self, episode_id: str) -> dict[str, int]:
+        row = self.conn.execute("SELECT skipped FROM episodes WHERE id=?", (episode_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    _LINE_QUERY = """
+        SELECT lines.*, labels.speaker, labels.source, labels.confidence,
+               groups.group_id, groups.character, groups.reliability, locks.lock,
+               groups.character_id
+        FROM lines
+        JOIN episodes ON episodes.id = lines.episode_id
+        LEFT JOIN labels ON labels.line_id = lines.id
+        LEFT JOIN groups ON groups.line_id = lines.id
+        LEFT JOIN locks ON locks.line_id = lines.id
+    """
+
+    @staticmethod
+    def _line(r: sqlite3.Row) -> Line:
+        return Line(
+            id=r["id"], episode_id=r["episode_id"], idx=r["idx"], start=r["start"],
+            end=r["end"], text=r["text"], name_hint=r["name_hint"], skip_reason=r["skip_reason"],
+            speaker=r["speaker"], label_source=r["source"], confidence=r["confidence"],
+            group=r["group_id"],
+        )  # fmt: skip
+
+    def lines(self, episode_id: str | None = None, speech_only: bool = False) -> list[Line]:
+        return [self._line(r) for r in self._line_rows(episode_id, speech_only)]
+
+    def _line_rows(self, episode_id: str | None, speech_only: bool) -> list[sqlite3.Row]:
+        where, params = [], []
+        if episode_id is not None:
+            where.append("lines.episode_id=?")
+            params.append(episode_id)
+        if speech_only:
+            where.append("lines.skip_reason=''")
+        sql = self._LINE_QUERY + (" WHERE " + " AND ".join(where) if where else "")
+        return self.conn.execute(sql + " ORDER BY episodes.idx, lines.idx", params).fetchall()
+
+    def lines_frame(self, episode_id: str | None = None, speech_only: bool = False) -> pd.DataFrame:
+        """All lines with their current label, group and lock, one row each (for UI/export)."""
+        rows = self._line_rows(episode_id, speech_only)
+        columns = [
+            "id",
+            "episode_id",
+            "idx",
+            "start",
+            "end",
+            "text",
+            "name_hint",
+            "skip_reason",
+            "speaker",
+            "source",
+            "confidence",
+            "group_id",
+            "character",
+            "reliability",
+            "lock",
+            "character_id",
+        ]
+        return pd.DataFrame([tuple(r[c] for c in columns) for r in rows], columns=columns)
+
+    def line(self, line_id: str) -> Line:
+        rows = self.conn.execute(self._LINE_QUERY + " WHERE lines.id=?", (line_id,)).fetchall()
+        if not rows:
+            raise NotFoundError(f"no line {line_id!r} in {self.root}; line ids look like ep01-0042")
+        return self._line(rows[0])
+
+    # ------------------------------------------------------------------ vectors
+    def vector_path(self, episode_id: str, modality: str, model: str) -> Path:
+        from pipelines.io.paths import component, safe_join
+
+        name = component(f"{modality}__{_slug(model)}", ".npy")
+        return safe_join(self.root, "vectors", component(episode_id), name)
+
+    def save_vectors(self, episode_id: str, modality: str, model: str, array: np.ndarray) -> Path:
+        """Write atomically: a killed run leaves either the old file or the new, never half;
+        a failed write (a full disk) leaves no temporary file behind."""
+        path = self.vector_path(episode_id, modality, model)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path, suffix=".npy") as tmp:
+                np.save(tmp, np.asarray(array))
+        except OSError as exc:
+            raise faults.explain_os_error(exc, path) from exc
+        return path
+
+    def load_vectors(self, episode_id: str, modality: str, model: str) -> np.ndarray | None:
+        """The stored vectors, or None when the stage that makes them has not run yet.
+
+        A file that should be there (its stage is marked done) but is missing, and any file
+        that is unreadable, not 2-D, of the wrong row count or not finite raise
+        :class:`VectorsError` naming the file and the fix, rather than grouping nothing.
+        """
+        path = self.vector_path(episode_id, modality, model)
+        if not path.is_file():
+            optional = (modality, model) in OPTIONAL_FILES
+            if not optional and self._stage_of_file_done(episode_id, modality, model):
+                raise VectorsError(
+                    f"{path} is missing (its stage is marked done); {self._vectors_fix(episode_id)}"
+                )
+            return None
+        X, problem = read_vectors_file(path, self.line_count(episode_id))
+        if problem:
+            raise VectorsError(f"{path}: {problem}; {self._vectors_fix(episode_id)}")
+        return X
+
+    def line_count(self, episode_id: str) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM lines WHERE episode_id=?", (episode_id,)
+        ).fetchone()[0]
+
+    def _vectors_fix(self, episode_id: str) -> str:
+        row = self.conn.execute("SELECT kind FROM episodes WHERE id=?", (episode_id,)).fetchone()
+        if row is not None and row[0] == "imported":
+            return "import the vectors again with `castlist import` (castlist cannot remake them)"
+        return (
+            f"run `castlist run {self.root}` to recompute it "
+            f"(or `castlist doctor {self.root} --repair` first)"
+        )
+
+    def _stage_of_file_done(self, episode_id: str, modality: str, model: str) -> bool:
+        """Whether the stage that writes this file is marked done for the episode."""
+        for stage, key in stage_of_file(modality, model):
+            sql = "SELECT 1 FROM stages WHERE episode_id=? AND stage=?"
+            args: list[str] = [episode_id, stage]
+            if key is not None:
+                sql += " AND key=?"
+                args.append(key)
+            if self.conn.execute(sql + " LIMIT 1", args).fetchone() is not None:
+                return True
+        return False
+
+    def stage_rows(self) -> list[tuple[str, str, str]]:
+        """Every (episode, stage, key) marked done."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.conn.execute("SELECT episode_id, stage, key FROM stages ORDER BY 1, 2")
+        ]
+
+    def unmark_stage(self, episode_id: str, stage: str, key: str) -> None:
+        with database.transaction(self.conn):
+            self.conn.execute(
+                "DELETE FROM stages WHERE episode_id=? AND stage=? AND key=?",
+                (episode_id, stage, key),
+            )
+
+    # ------------------------------------------------------------------ stages
+    def stage_done(self, episode_id: str, stage: str, key: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM stages WHERE episode_id=? AND stage=? AND key=?",
+            (episode_id, stage, key),
+        ).fetchone()
+        return row is not None
+
+    def mark_stage(self, episode_id: str, stage: str, key: str) -> None:
+        with database.transaction(self.conn):
+            self.conn.execute(
+                "INSERT OR REPLACE INTO stages(episode_id, stage, key, done_at) VALUES (?, ?, ?, ?)",
+                (episode_id, stage, key, _now()),
+            )
+
+    # ------------------------------------------------------------------ machine writes
+    def write_machine_results(
+        self,
+        groups: Iterable[tuple],
+        labels: Iterable[tuple[str, str | None, str, float | None]],
+        retired: Iterable[tuple[str, str, str | None, str]] = (),
+        minter: IdMinter | None = None,
+    ) -> None:
+        """Replace the machine grouping and machine labels in one transaction.
+
+        ``groups`` rows are (line_id, group_id, character, reliability[, character_id]) where
+        character is what users read (the name, or the id while unnamed); ``labels`` rows are
+        (line_id, speaker, source, confidence) with source 'propagated' or 'cluster'. Rows of
+        lines with a human label are left exactly as they are. ``retired`` rows (id, kind,
+        successor, why) record ids this grouping no longer carries; ``minter`` persists the
+        id counters so a fresh id is never handed out twice.
+        """
+        groups = [(*row, None)[:5] for row in groups]
+        with database.transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('machine_version', '1') ON CONFLICT(key) "
+                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
+            self.conn.execute("DELETE FROM groups")
+            self.conn.executemany(
+                "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                groups,
+            )
+            action_id = self.revision()
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO retired_ids(id, kind, successor, why, action_id, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(*row, action_id, _now()) for row in retired],
+            )
+            # an id that is live again (an undo brought its lines back) is no longer retired
+            self.conn.execute(
+                "DELETE FROM retired_ids WHERE id IN (SELECT group_id FROM groups) "
+                "OR id IN (SELECT character_id FROM groups)"
+            )
+            if minter is not None:
+                minter.save()
+            self.conn.execute("DELETE FROM labels WHERE source != 'human'")
+            self.conn.executemany(
+                "INSERT INTO labels(line_id, speaker, source, confidence) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(line_id) DO NOTHING",
+                [row for row in labels if row[2] != LabelSource.HUMAN.value],
+            )
+
+    # ------------------------------------------------------------------ human knowledge
+    def human_labels(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT line_id, speaker FROM labels WHERE source='human'"))
+
+    def locks(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT line_id, lock FROM locks"))
+
+    def label_sources(self) -> dict[str, tuple[str | None, str]]:
+        """line -> (speaker, source) of every labelled line."""
+        return {
+            r[0]: (r[1], r[2])
+            for r in self.conn.execute("SELECT line_id, speaker, source FROM labels")
+        }
+
+    def cannot_links(self) -> list[tuple[str, str]]:
+        return [
+            (r[0], r[1])
+            for r in self.conn.execute("SELECT DISTINCT a, b FROM cannot_link ORDER BY a, b")
+        ]
+
+    def previous_ids(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The current grouping's (line -> group id, line -> character id), which the next
+        regroup keeps where the lines stay together. Workspaces grouped by an older castlist
+        have no character id column filled: their displayed ``C###`` ids stand in."""
+        groups, characters = {}, {}
+        for lid, gid, cid, shown in self.conn.execute(
+            "SELECT line_id, group_id, character_id, character FROM groups"
+        ):
+            groups[lid] = gid
+            if cid is None and re.fullmatch(r"C\d+", shown or ""):
+                cid = shown
+            if cid is not None:
+                characters[lid] = cid
+        return groups, characters
+
+    def id_minter(self) -> IdMinter:
+        return IdMinter(self.conn)
+
+    def retired(self, some_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM retired_ids WHERE id=?", (some_id,)).fetchone()
+
+    def _gone(self, kind: str, some_id: str) -> NotFoundError:
+        """The error for an id that does not exist, saying what became of it if it once did."""
+        row = self.retired(some_id)
+        if row is None:
+            return NotFoundError(f"no {kind} {some_id!r} in {self.root}; see `castlist status`")
+        act = self.conn.execute(
+            "SELECT verb FROM actions WHERE id=?", (row["action_id"],)
+        ).fetchone()
+        when = (
+            f"by action #{row['action_id']} ({act[0]})"
+            if act is not None
+            else "when the season was grouped"
+        )
+        return NotFoundError(describe_retired(kind, some_id, row["successor"], row["why"], when))
+
+    def data_version(self) -> tuple[int, int]:
+        """(newest human action, hash of the meta table): a cache keyed on it is current,
+        since every machine write bumps ``machine_version`` there."""
+        meta = tuple(self.conn.execute("SELECT key, value FROM meta ORDER BY key"))
+        return self.revision(), hash(tuple(map(tuple, meta)))
+
+    def revision(self) -> int:
+        """The id of the newest action: a view based on it is current."""
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM actions").fetchone()[0]
+
+    def group_lines(self, group_id: str) -> list[str]:
+        ids = [
+            r[0]
+            for r in self.conn.execute("SELECT line_id FROM groups WHERE group_id=?", (group_id,))
+        ]
+        if not ids:
+            raise self._gone("group", group_id)
+        return ids
+
+    def character_lines(self, character: str) -> list[str]:
+        """Lines of a season character, given by its id (``C007``) or by the name it shows."""
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT line_id FROM groups WHERE character_id=? OR character=?",
+                (character, character),
+            )
+        ]
+        if not ids:
+            raise self._gone("character", character)
+        return ids
+
+    # ------------------------------------------------------------------ human actions
+    # Each action is a plan run inside one write transaction: it reads the current rows and
+    # returns the line ids it touches and a function from their current rows (plus the new
+    # action id, used to mint lock ids) to the rows it wants.
+
+    def name_lines(
+        self,
+        line_ids: Sequence[str],
+        name: str,
+        who: str = "cli",
+        base_rev: int | None = None,
+        verb: str = "name",
+    ) -> Action:
+        """A person says these lines are spoken by ``name`` (AMBIENT for crowds/songs)."""
+        name = name.strip()
+        if not name:
+            raise UsageError("a speaker name must not be empty")
+
+        def plan() -> tuple[list[str], Change]:
+            self._require_lines(line_ids)
+            return list(line_ids), lambda cur, aid: {
+                "labels": {lid: _human(name) for lid in line_ids}
+            }
+
+        return self._act(verb, {"lines": list(line_ids), "name": name}, plan, who, base_rev)
+
+    def name_group(
+        self, group_id: str, name: str, who: str = "cli", base_rev: int | None = None
+    ) -> Action:
+        """Name a whole group and lock it; lines a person named otherwise keep their names.
+
+        A group most of whose lines already carry one hand-given name is renamed: those lines
+        take the new name (a typo fixed, a character recognised later)."""
+        name = name.strip()
+        if not name:
+            raise UsageError("a speaker name must not be empty")
+
+        def plan() -> tuple[list[str], Change]:
+            human = self.human_labels()
+            members = self.group_lines(group_id)
+            old = self.group_name(group_id, members, human)
+            ok = {name, old}
+            ids = [lid for lid in members if human.get(lid, name) in ok]
+            ids = self._with_locked(ids)
+            if old is not None:  # the group's lock also holds lines of its old name elsewhere
+                ids = [lid for lid in ids if human.get(lid, name) in ok]
+
+            def change(cur: Rows, aid: int) -> Rows:
+                return {
+                    "labels": {lid: _human(name) for lid in ids},
+                    "locks": _lock_rows(ids, cur, aid),
+                }
+
+            return ids, change
+
+        return self._act("name_group", {"group": group_id, "name": name}, plan, who, base_rev)
+
+    def group_name(
+        self, group_id: str, members: Sequence[str] | None = None, human: dict | None = None
+    ) -> str | None:
+        """The hand-given name most (over half) of a group's lines carry, if any."""
+        members = self.group_lines(group_id) if members is None else members
+        human = self.human_labels() if human is None else human
+        votes = Counter(human[lid] for lid in members if lid in human)
+        if not votes:
+            return None
+        top, n = votes.most_common(1)[0]
+        return top if 2 * n > len(members) and top != AMBIENT else None
+
+    def mark_ambient(
+        self, line_ids: Sequence[str], who: str = "cli", base_rev: int | None = None
+    ) -> Action:
+        return self.name_lines(line_ids, AMBIENT, who=who, base_rev=base_rev, verb="ambient")
+
+    def merge_groups(
+        self, group_ids: Sequence[str], who: str = "cli", base_rev: int | None = None
+    ) -> Action:
+        """These groups are one character: their lines stay together in every re-run."""
+        group_ids = list(dict.fromkeys(group_ids))
+        if len(group_ids) < 2:
+            raise UsageError("merge needs at least two different groups")
+
+        def plan() -> tuple[list[str], Change]:
+            ids = self._with_locked([lid for g in group_ids for lid in self.group_lines(g)])
+            human = self.human_labels()
+            names = sorted({human[lid] for lid in ids if lid in human})
+            if len(names) > 1:
+                raise ConflictError(
+                    f"groups {', '.join(group_ids)} hold lines people named "
+                    f"{', '.join(repr(n) for n in names)}: they are different characters; "
+                    "move those lines first (or rename them alike)"
+                )
+            target, character = group_ids[0], self._group_character(group_ids[0])
+            target_cid = self._group_character_id(target)
+
+            def change(cur: Rows, aid: int) -> Rows:
+                rows: Rows = {
+                    "locks": _lock_rows(ids, cur, aid),
+                    "groups": {
+                        lid: {
+                            **cur["groups"][lid],
+                            "group_id": target,
+                            "character": character,
+                            "character_id": target_cid,
+                        }
+                        for lid in ids
+                        if cur["groups"][lid]
+                    },
+                }
+                if names:  # one group was named: the merged lines take that name
+                    rows["labels"] = {lid: _human(names[0]) for lid in ids}
+                return rows
+
+            return ids, change
+
+        return self._act("merge", {"groups": group_ids}, plan, who, base_rev)
+
+    def move_lines(
+        self,
+        line_ids: Sequence[str],
+        group_id: str | None = None,
+        who: str = "cli",
+        base_rev: int | None = None,
+        verb: str = "move",
+    ) -> Action:
+        """Move lines into ``group_id`` (None: into a new group of their own).
+
+        The moved lines are locked with their new group and may never again join the lines
+        of the group they left (cannot-link).
+        """
+        moving = list(dict.fromkeys(line_ids))
+
+        def plan() -> tuple[list[str], Change]:
+            self._require_lines(moving)
+            left_behind = {
+                lid for g in self._groups_of(moving) for lid in self.group_lines(g)
+            } - set(moving)
+            if group_id is None:
+                target_ids: list[str] = []
+                new_group = character = ""
+                target_name = None
+            else:
+                target_ids = self._with_locked(self.group_lines(group_id))
+                new_group, character = group_id, self._group_character(group_id)
+                names = {self.human_labels().get(lid) for lid in target_ids} - {None}
+                target_name = names.pop() if len(names) == 1 else None
+            touched = list(dict.fromkeys([*moving, *target_ids]))
+            # a split makes a new group per episode, with an id never used before
+            into: dict[str, str] = dict.fromkeys(moving, new_group)
+            target_cid = self._group_character_id(group_id) if group_id else None
+            if group_id is None:
+                minter, fresh = self.id_minter(), {}
+                for lid in moving:
+                    ep = self.line(lid).episode_id
+                    into[lid] = fresh.setdefault(ep, minter.group(ep))
+                minter.save()
+
+            def change(cur: Rows, aid: int) -> Rows:
+                labels: dict[str, Any] = {}
+                for lid in moving:
+                    if target_name is not None:
+                        labels[lid] = _human(target_name)
+                    elif (cur["labels"][lid] or {}).get("source") == "human":
+                        labels[lid] = None  # no longer the character it was named
+                return {
+                    "labels": labels,
+                    "locks": _lock_rows(
+                        touched,
+                        {**cur, "locks": {lid: cur["locks"][lid] for lid in target_ids}},
+                        aid,
+                    ),
+                    "groups": {
+                        lid: {
+                            "group_id": into[lid],
+                            # a split line stays its character until the regroup says otherwise
+                            "character": character
+                            or (cur["groups"][lid] or {}).get("character", f"Cs{aid}"),
+                            "reliability": (cur["groups"][lid] or {}).get("reliability"),
+                            "character_id": target_cid
+                            if group_id
+                            else (cur["groups"][lid] or {}).get("character_id"),
+                        }
+                        for lid in moving
+                    },
+                    "cannot": [[a, b] for a in moving for b in sorted(left_behind)],
+                }
+
+            return touched, change
+
+        args = {"lines": moving, "group": group_id}
+        return self._act(verb, args, plan, who, base_rev)
+
+    def separate_groups(
+        self, group_a: str, group_b: str, who: str = "cli", base_rev: int | None = None
+    ) -> Action:
+        """A person says two groups are different characters: they never merge again."""
+        if group_a == group_b:
+            raise UsageError("a group cannot be separated from itself")
+
+        def plan() -> tuple[list[str], Change]:
+            a = self._with_locked(self.group_lines(group_a))
+            b = self._with_locked(self.group_lines(group_b))
+            return [*a, *b], lambda cur, aid: {"cannot": [[x, y] for x in a for y in b]}
+
+        return self._act("separate", {"groups": [group_a, group_b]}, plan, who, base_rev)
+
+    def split_lines(
+        self, line_ids: Sequence[str], who: str = "cli", base_rev: int | None = None
+    ) -> Action:
+        """Split lines off their group into a new group that may never rejoin it."""
+        return self.move_lines(line_ids, None, who=who, base_rev=base_rev, verb="split")
+
+    def _groups_of(self, line_ids: Sequence[str]) -> set[str]:
+        marks = ",".join("?" * len(line_ids))
+        return {
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT DISTINCT group_id FROM groups WHERE line_id IN ({marks})", list(line_ids)
+            )
+        }
+
+    def _with_locked(self, line_ids: Sequence[str]) -> list[str]:
+        """The lines plus every line locked together with one of them."""
+        if not line_ids:
+            return []
+        marks = ",".join("?" * len(line_ids))
+        extra = [
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT line_id FROM locks WHERE lock IN "
+                f"(SELECT lock FROM locks WHERE line_id IN ({marks}))",
+                list(line_ids),
+            )
+        ]
+        return list(dict.fromkeys([*line_ids, *extra]))
+
+    def _group_character_id(self, group_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT character_id FROM groups WHERE group_id=? LIMIT 1", (group_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def _group_character(self, group_id: str) -> str:
+        row = self.conn.execute(
+            "SELECT character FROM groups WHERE group_id=? LIMIT 1", (group_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no group {group_id!r} in {self.root}")
+        return row[0]
+
+    def _require_lines(self, line_ids: Sequence[str]) -> None:
+        if not line_ids:
+            raise UsageError("no lines given")
+        marks = ",".join("?" * len(line_ids))
+        found = {
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT id FROM lines WHERE id IN ({marks})", list(line_ids)
+            )
+        }
+        missing = [lid for lid in line_ids if lid not in found]
+        if missing:
+            raise NotFoundError(
+                f"no line {missing[0]!r} in {self.root}; line ids look like ep01-0042"
+            )
+
+    # ------------------------------------------------------------------ the action log
+    def _snapshot(self, line_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        snap: dict[str, dict[str, Any]] = {t: {} for t in _TRACKED}
+        if not line_ids:
+            return snap
+        marks = ",".join("?" * len(line_ids))
+        cols = {
+            "labels": "speaker, source, confidence",
+            "locks": "lock",
+            "groups": "group_id, character, reliability, character_id",
+        }
+        for table in _TRACKED:
+            for lid in line_ids:
+                snap[table][lid] = None
+            for row in self.conn.execute(
+                f"SELECT line_id, {cols[table]} FROM {table} WHERE line_id IN ({marks})",
+                list(line_ids),
+            ):
+                snap[table][row[0]] = {k: row[k] for k in row.keys() if k != "line_id"}  # noqa: SIM118
+        return snap
+
+    def _check_fresh(self, line_ids: Sequence[str], base_rev: int | None) -> None:
+        if base_rev is None or not line_ids:
+            return
+        marks = ",".join("?" * len(line_ids))
+        newer = self.conn.execute(
+            f"SELECT MAX(rev) FROM (SELECT rev FROM labels WHERE line_id IN ({marks}) "
+            f"UNION ALL SELECT rev FROM locks WHERE line_id IN ({marks}))",
+            [*line_ids, *line_ids],
+        ).fetchone()[0]
+        if newer is not None and newer > base_rev:
+            raise ConflictError(
+                f"these lines were changed by action #{newer} after you loaded the page "
+                f"(you saw #{base_rev}); reload and try again"
+            )
+
+    def _apply(self, rows: dict[str, Any], rev: int) -> None:
+        for lid, value in rows.get("labels", {}).items():
+            self.conn.execute("DELETE FROM labels WHERE line_id=?", (lid,))
+            if value is not None:
+                self.conn.execute(
+                    "INSERT INTO labels(line_id, speaker, source, confidence, rev) VALUES (?, ?, ?, ?, ?)",
+                    (lid, value["speaker"], value["source"], value["confidence"], rev),
+                )
+        for lid, value in rows.get("locks", {}).items():
+            self.conn.execute("DELETE FROM locks WHERE line_id=?", (lid,))
+            if value is not None:
+                self.conn.execute(
+                    "INSERT INTO locks(line_id, lock, rev) VALUES (?, ?, ?)",
+                    (lid, value["lock"], rev),
+                )
+        for lid, value in rows.get("groups", {}).items():
+            self.conn.execute("DELETE FROM groups WHERE line_id=?", (lid,))
+            if value is not None:
+                self.conn.execute(
+                    "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        lid,
+                        value["group_id"],
+                        value["character"],
+                        value["reliability"],
+                        value.get("character_id"),
+                    ),
+                )
+
+    def _act(
+        self, verb: str, args: dict[str, Any], plan: Any, who: str, base_rev: int | None
+    ) -> Action:
+        with database.transaction(self.conn):
+            line_ids, change = plan()
+            self._check_fresh(line_ids, base_rev)
+            action_id = self.revision() + 1
+            before = self._snapshot(line_ids)
+            after = change(before, action_id)
+            cannot = [sorted(p) for p in after.pop("cannot", [])]
+            before_partial = {
+                t: {lid: before[t][lid] for lid in after.get(t, {})} for t in _TRACKED
+            }
+            self.conn.execute(
+                "INSERT INTO actions(id, at, who, verb, args, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    action_id,
+                    _now(),
+                    who,
+                    verb,
+                    json.dumps(args),
+                    json.dumps(before_partial),
+                    json.dumps({**after, "cannot": cannot}),
+                ),
+            )
+            self._apply(after, action_id)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO cannot_link(a, b, action_id) VALUES (?, ?, ?)",
+                [(a, b, action_id) for a, b in cannot],
+            )
+            self._retire_vanished(before["groups"], action_id)
+            # a new action ends the redo chain: what was undone before it never comes back
+            self.conn.execute("UPDATE actions SET state='abandoned' WHERE state='undone'")
+        log.info("action #%d %s %s", action_id, verb, args)
+        return self.action(action_id)
+
+    def _retire_vanished(self, before: dict[str, dict | None], action_id: int) -> None:
+        """Record group/character ids an action emptied (e.g. merged away), with where their
+        lines went, so the next command given such an id says what happened to it."""
+        for col, kind in (("group_id", "group"), ("character_id", "character")):
+            old = {lid: row[col] for lid, row in before.items() if row and row.get(col)}
+            for rid in sorted(set(old.values())):
+                if self.conn.execute(
+                    f"SELECT 1 FROM groups WHERE {col}=? LIMIT 1", (rid,)
+                ).fetchone():
+                    continue
+                lids = [lid for lid, v in old.items() if v == rid]
+                marks = ",".join("?" * len(lids))
+                now = Counter(
+                    r[0]
+                    for r in self.conn.execute(
+                        f"SELECT {col} FROM groups WHERE line_id IN ({marks})", lids
+                    )
+                    if r[0]
+                )
+                successor = now.most_common(1)[0][0] if now else None
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO retired_ids(id, kind, successor, why, action_id, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (rid, kind, successor, "merged" if successor else "gone", action_id, _now()),
+                )
+
+    def action(self, action_id: int) -> Action:
+        r = self.conn.execute("SELECT * FROM actions WHERE id=?", (action_id,)).fetchone()
+        if r is None:
+            raise NotFoundError(f"no action #{action_id}")
+        return Action(r["id"], r["at"], r["who"], r["verb"], json.loads(r["args"]), r["state"])
+
+    def history(self, limit: int = 50) -> list[Action]:
+        rows = self.conn.execute(
+            "SELECT id FROM actions ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [self.action(r[0]) for r in rows]
+
+    def undo(self, who: str = "cli") -> Action | None:
+        """Undo the newest action that is still in effect; None when there is nothing to undo."""
+        with database.transaction(self.conn):
+            row = self.conn.execute(
+                "SELECT * FROM actions WHERE state='done' AND verb NOT IN ('undo', 'redo') "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            self._replay(row, "before", who, "undo")
+        return self.action(row["id"])
+
+    def redo(self, who: str = "cli") -> Action | None:
+        """Redo the action undone last (a stack, as in every editor); None when there is none.
+
+        Undone actions always follow every action still in effect (a new action abandons the
+        undone ones), so the one undone last is the oldest undone."""
+        with database.transaction(self.conn):
+            row = self.conn.execute(
+                "SELECT * FROM actions WHERE state='undone' ORDER BY id ASC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            self._replay(row, "after", who, "redo")
+        return self.action(row["id"])
+
+    def _replay(self, row: sqlite3.Row, side: str, who: str, verb: str) -> None:
+        """Put back one side of a logged action: ``before`` (undo) or ``after`` (redo).
+
+        Only the action's own cannot-link rows go or come back: a pair that an earlier
+        action also made stays, credited to that action."""
+        rows = json.loads(row[side])
+        cannot = [tuple(sorted(p)) for p in json.loads(row["after"]).get("cannot", [])]
+        cur = self.conn.execute(
+            "INSERT INTO actions(at, who, verb, args, before, after) VALUES (?, ?, ?, ?, '{}', '{}')",
+            (_now(), who, verb, json.dumps({"action": row["id"]})),
+        )
+        self._apply(rows, cur.lastrowid)
+        if side == "before":
+            self.conn.execute("DELETE FROM cannot_link WHERE action_id=?", (row["id"],))
+        else:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO cannot_link(a, b, action_id) VALUES (?, ?, ?)",
+                [(a, b, row["id"]) for a, b in cannot],
+            )
+        self.conn.execute(
+            "UPDATE actions SET state=? WHERE id=?",
+            ("undone" if side == "before" else "done", row["id"]),
+        )
