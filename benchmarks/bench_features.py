@@ -92,7 +92,7 @@ def cmd_speed(args: argparse.Namespace) -> dict:
         shutil.copytree(ws_dir, tmp)
         with Workspace.open(tmp) as ws:
             for ep in ws.episodes():
-                ws.vector_path(ep.id, PROSODY, PROSODY_MODEL).unlink(missing_ok=True)
+                ws.vectors.path(ep.id, PROSODY, PROSODY_MODEL).unlink(missing_ok=True)
                 ws.unmark_stage(ep.id, PROSODY, PROSODY_MODEL)
             t0 = time.perf_counter()
             result = run_features(ws, Selection())
@@ -161,7 +161,7 @@ def cmd_centroids(args: argparse.Namespace) -> dict:
     with Workspace.open(ws_dir) as ws:
         df = align(ws, pd.read_csv(truth)).dropna(subset=["truth"])
         model = ws.get_meta("voice_model")
-        V = ws.load_vectors(df["episode_id"].iloc[0], "voice", model)
+        V = ws.vectors.load(df["episode_id"].iloc[0], "voice", model)
         out["demo (LibriSpeech voices + music, 1 episode)"] = _accuracy(
             df["truth"].astype(str).to_numpy(), V[df["idx"].to_numpy()]
         )
@@ -247,12 +247,12 @@ def cmd_export(args: argparse.Namespace) -> dict:
     (root / "media").mkdir(parents=True)
     with Workspace.open(ws_dir) as demo:
         ep = demo.episodes()[0]
-        if demo.load_vectors(ep.id, PROSODY, PROSODY_MODEL) is None:
+        if demo.vectors.load(ep.id, PROSODY, PROSODY_MODEL) is None:
             run_features(demo)
         model = demo.get_meta("voice_model")
-        V = demo.load_vectors(ep.id, "voice", model)
-        F = demo.load_vectors(ep.id, "linefeat", "v1")
-        P = demo.load_vectors(ep.id, PROSODY, PROSODY_MODEL)
+        V = demo.vectors.load(ep.id, "voice", model)
+        F = demo.vectors.load(ep.id, "linefeat", "v1")
+        P = demo.vectors.load(ep.id, PROSODY, PROSODY_MODEL)
         df = demo.lines_frame(ep.id)
         media, srt = Path(ep.media), Path(ep.subs)
     length = probe(media).duration
@@ -267,10 +267,10 @@ def cmd_export(args: argparse.Namespace) -> dict:
             shutil.copyfile(first.with_suffix(".srt"), m.with_suffix(".srt"))
         added = add_episode(ws, m, m.with_suffix(".srt"))
         e = added.episode.id
-        ws.save_vectors(e, "voice", model, np.tile(V, (args.loops, 1)))
-        ws.save_vectors(e, "linefeat", "v1", np.tile(F, (args.loops, 1)))
+        ws.vectors.save(e, "voice", model, np.tile(V, (args.loops, 1)))
+        ws.vectors.save(e, "linefeat", "v1", np.tile(F, (args.loops, 1)))
         ws.mark_stage(e, "voice", model)
-        ws.save_vectors(e, PROSODY, PROSODY_MODEL, np.tile(P, (args.loops, 1)))
+        ws.vectors.save(e, PROSODY, PROSODY_MODEL, np.tile(P, (args.loops, 1)))
         ws.mark_stage(e, PROSODY, PROSODY_MODEL)
     ws.set_meta("voice_model", model)
     groups, labels = [], []
@@ -308,7 +308,7 @@ def cmd_export(args: argparse.Namespace) -> dict:
             if e.id in keep:
                 added = add_episode(sub, Path(e.media), Path(e.subs))
                 for mod, mdl in (("voice", model), ("linefeat", "v1"), (PROSODY, PROSODY_MODEL)):
-                    sub.save_vectors(added.episode.id, mod, mdl, ws.load_vectors(e.id, mod, mdl))
+                    sub.vectors.save(added.episode.id, mod, mdl, ws.vectors.load(e.id, mod, mdl))
                 sub.mark_stage(added.episode.id, "voice", model)
                 sub.mark_stage(added.episode.id, PROSODY, PROSODY_MODEL)
         sub.set_meta("voice_model", model)

@@ -352,7 +352,7 @@ def run_speed(sizes, tmp: Path, repeats: int = 3) -> pd.DataFrame:
             media = tmp / f"speed-{n}-{ep}.mkv"
             media.write_bytes(b"x")
             e, _ = ws.add_episode(media, stub, float(s.end[r].max()) + 1, "video", events, {})
-            ws.save_vectors(e.id, "voice", "synthetic", s.X[r])
+            ws.vectors.save(e.id, "voice", "synthetic", s.X[r])
         times = []
         for _ in range(repeats if n <= 50_000 else 1):
             t0 = time.perf_counter()

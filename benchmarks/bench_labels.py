@@ -259,7 +259,7 @@ def turn_propagator(ws, model: str):
     human = ws.human_labels()
     parts = []
     for ep in ws.episodes():
-        if ws.load_vectors(ep.id, "voice", model) is None:
+        if ws.vectors.load(ep.id, "voice", model) is None:
             continue
         df = ws.lines_frame(ep.id)
         keep = (df["skip_reason"] == "") & df["id"].map(lambda lid: human.get(lid) != AMBIENT)
@@ -322,7 +322,7 @@ def end_to_end(
         X, ys = [], []
         for ep in ws.episodes():
             df = out[out["episode_id"] == ep.id]
-            X.append(ws.load_vectors(ep.id, "voice", model)[df["idx"].to_numpy()])
+            X.append(ws.vectors.load(ep.id, "voice", model)[df["idx"].to_numpy()])
             ys.append(df["id"].map(human).fillna("").to_numpy())
         X, names = np.concatenate(X), np.concatenate(ys)
         uniq = sorted(set(names) - {""})

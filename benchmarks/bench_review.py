@@ -209,7 +209,7 @@ def _season_episodes(root: Path, tmp: Path) -> list[tuple[str, pd.DataFrame, np.
             found = sorted(src.glob("vectors/*/voice__*.npy"))
             model = found[0].stem.split("__", 1)[1] if found else "none"
         for ep in ws.episodes():
-            X = ws.load_vectors(ep.id, "voice", model)
+            X = ws.vectors.load(ep.id, "voice", model)
             if X is None:
                 continue
             df = ws.lines_frame(ep.id, speech_only=True).reset_index(drop=True)
@@ -270,11 +270,11 @@ def open_set_precision(ws: Workspace, truth: Mapping[str, str], ks=(1, 2, 3, Non
     from pipelines.stages.run import regroup
 
     regroup(ws)
-    base = ws.revision()
+    base = ws.actions.revision()
     sizes = Counter(truth.values())
     rows = []
     for k in ks:
-        while ws.revision() > base and ws.undo(who="bench") is not None:
+        while ws.actions.revision() > base and ws.actions.undo(who="bench") is not None:
             pass
         regroup(ws)
         voices = [v for v, _ in sizes.most_common(k)]

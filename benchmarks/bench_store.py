@@ -39,7 +39,7 @@ def build(root: Path, episodes: int, lines: int, dim: int = 192) -> Path:
             media.write_bytes(b"x")
             subs.write_text(str(n))
             ep, _ = ws.add_episode(media, subs, 2.0 * lines + 5, "audio", events, {})
-            ws.save_vectors(ep.id, "voice", MODEL, X.astype(np.float32))
+            ws.vectors.save(ep.id, "voice", MODEL, X.astype(np.float32))
             ws.mark_stage(ep.id, "voice", MODEL)
         ws.set_meta("voice_model", MODEL)
         regroup(ws)
@@ -72,12 +72,12 @@ def main() -> None:
     def load_all() -> None:
         with Workspace.open(ws_root) as ws:
             for ep in ws.episodes():
-                ws.load_vectors(ep.id, "voice", MODEL)
+                ws.vectors.load(ep.id, "voice", MODEL)
 
     def load_raw() -> None:
         with Workspace.open(ws_root) as ws:
             for ep in ws.episodes():
-                np.load(ws.vector_path(ep.id, "voice", MODEL))
+                np.load(ws.vectors.path(ep.id, "voice", MODEL))
 
     def lock() -> None:
         with WorkspaceLock(ws_root, "bench"):

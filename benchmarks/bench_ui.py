@@ -49,7 +49,7 @@ def build(root: Path, episodes: int, lines: int, speakers: int = 14, dim: int = 
         media.write_bytes(b"x")
         subs.write_text(str(n))
         ep, _ = ws.add_episode(media, subs, 2.0 * lines + 5, "video", events, {})
-        ws.save_vectors(ep.id, "voice", MODEL, X.astype(np.float32))
+        ws.vectors.save(ep.id, "voice", MODEL, X.astype(np.float32))
     ws.set_meta("voice_model", MODEL)
     t = time.perf_counter()
     regroup(ws)

@@ -169,7 +169,7 @@ def evaluate(ws: Workspace, voice_model: str, episodes) -> dict[str, dict[str, f
         for (_, _, _, speakers, shown), episode in zip(episodes, ws.episodes(), strict=True):
             df = ws.lines_frame(episode.id)
             keep = (df["skip_reason"] == "").to_numpy()
-            X_all = fuser(episode.id, ws.load_vectors(episode.id, "voice", voice_model))
+            X_all = fuser(episode.id, ws.vectors.load(episode.id, "voice", voice_model))
             df = df[keep].reset_index(drop=True)
             X = X_all[df["idx"].to_numpy()]
             reliability = heuristic_reliability((df["end"] - df["start"]).to_numpy())
@@ -237,7 +237,7 @@ def main() -> None:
             t_faces = (time.perf_counter() - t0) / len(episodes)
             on_col = FACEMETA_COLUMNS.index("on_screen")
             n_on = sum(
-                int((ws.load_vectors(e.id, "facemeta", live.name)[:, on_col] > 0.5).sum())
+                int((ws.vectors.load(e.id, "facemeta", live.name)[:, on_col] > 0.5).sum())
                 for e in ws.episodes()
             )
             n_lines = sum(len(e[3]) for e in episodes)

@@ -124,8 +124,8 @@ def load(root: Path) -> Season:
     eps, Xs, Fs, frames = [], [], [], []
     for ep in ws.episodes():
         df = ws.lines_frame(ep.id, speech_only=True).reset_index(drop=True)
-        X = ws.load_vectors(ep.id, "voice", model)
-        F = ws.load_vectors(ep.id, "linefeat", "v1")
+        X = ws.vectors.load(ep.id, "voice", model)
+        F = ws.vectors.load(ep.id, "linefeat", "v1")
         t = truth[truth["episode"] == ep.id]
         key = (
             t["start"].round(2).map("{:.2f}".format) + "|" + t["end"].round(2).map("{:.2f}".format)

@@ -45,7 +45,7 @@ print(lines[["id", "start", "text", "speaker", "source", "group_id"]].head(12).t
 print(format_report(evaluate(ws, truth)))
 
 # %% A cluster map: the lines' voice vectors in 2-D, coloured by the name castlist gave them
-X = ws.load_vectors("ep01", "voice", ws.get_meta("voice_model"))[lines["idx"]]
+X = ws.vectors.load("ep01", "voice", ws.get_meta("voice_model"))[lines["idx"]]
 X = X - X.mean(axis=0)
 xy = X @ np.linalg.svd(X, full_matrices=False)[2][:2].T
 fig, ax = plt.subplots(figsize=(6, 5))

@@ -159,9 +159,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
         elif args.command == "separate":
             action = ws.separate_groups(*args.groups)
         elif args.command == "undo":
-            action = ws.undo()
+            action = ws.actions.undo()
         else:
-            action = ws.redo()
+            action = ws.actions.redo()
         if action is None:
             print(f"nothing to {args.command}")
             return 0

@@ -46,7 +46,7 @@ def history_page(sess: Session) -> None:
     c1, c2, _ = st.columns([1, 1, 4])
     undo_button(sess, c1, "Undo", key="hist-undo")
     redo_button(sess, c2, "Redo", key="hist-redo")
-    actions = sess.ws.history(limit=200)
+    actions = sess.ws.actions.history(limit=200)
     if not actions:
         st.caption("No actions yet.")
         return

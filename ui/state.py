@@ -59,7 +59,7 @@ def _lines(root: str, rev: int, version: tuple) -> pd.DataFrame:
         vectors = {}
         if model:
             for ep in ws.episodes():
-                vectors[ep.id] = ws.load_vectors(ep.id, "voice", model)
+                vectors[ep.id] = ws.vectors.load(ep.id, "voice", model)
     return view.enrich(df, {k: v for k, v in vectors.items() if v is not None})
 
 
@@ -85,7 +85,7 @@ def _vectors_2d(root: str, rev: int, version: tuple, ids: tuple[str, ...]) -> np
         model = ws.get_meta("voice_model")
         parts = []
         for ep, rows in df.groupby("episode_id", sort=False):
-            V = ws.load_vectors(str(ep), "voice", model) if model else None
+            V = ws.vectors.load(str(ep), "voice", model) if model else None
             if V is None:
                 continue
             parts.append(pd.DataFrame(V[rows["idx"].to_numpy()], index=rows.index))
@@ -101,7 +101,7 @@ class Session:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.root = str(ws.root)
-        self.rev = ws.revision()
+        self.rev = ws.actions.revision()
         self.version = data_version(ws)
 
     def lines(self) -> pd.DataFrame:
@@ -209,7 +209,7 @@ def execute(
         except CastlistError as exc:
             flash("warning", f"Not saved: {exc}")
             return False
-        msg = f"{message} — saved as action #{ws.revision()}"
+        msg = f"{message} — saved as action #{ws.actions.revision()}"
         if after is not None:
             after()
         if regroup:

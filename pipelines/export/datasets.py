@@ -274,8 +274,8 @@ def write_speaker_grouping(
     for episode_id, rows in df.groupby("episode", sort=False):
         ep_dir = safe_join(out_dir, component(episode_id))
         src = _audio_source(ws, str(episode_id), kinds)
-        V = ws.load_vectors(str(episode_id), "voice", model) if model else None
-        F = ws.load_vectors(str(episode_id), FACE, face_model) if face_model else None
+        V = ws.vectors.load(str(episode_id), "voice", model) if model else None
+        F = ws.vectors.load(str(episode_id), FACE, face_model) if face_model else None
         media = episodes[str(episode_id)].media
         shots: dict[int, np.ndarray] = {}
         if kinds[str(episode_id)] == "video" and Path(media).is_file():

@@ -92,3 +92,10 @@ def safe_join(root: str | Path, *parts: str) -> Path:
         shown = "/".join(str(p) for p in parts)
         raise UnsafePathError(f"refusing to write {shown!r}: it would land outside {base}")
     return joined
+
+
+def slug(text: str, default: str = "episode") -> str:
+    """A name cut down to ASCII letters, digits and underscores (40 at most), for ids and file
+    names that must read the same everywhere."""
+    out = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+    return out[:40] or default

@@ -18,7 +18,7 @@ import pandas as pd
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.hints import HINT_SOURCE
 from pipelines.stages.season import SeasonResult
-from pipelines.store.workspace import Action
+from pipelines.store.actions import Action
 
 Frame = pd.DataFrame
 

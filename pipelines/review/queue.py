@@ -169,7 +169,7 @@ class _Season:
         df = df[df["group_id"].notna()].reset_index(drop=True)
         rows, vecs = [], []
         for ep_id, part in df.groupby("episode_id", sort=False):
-            X = ws.load_vectors(ep_id, "voice", model)
+            X = ws.vectors.load(ep_id, "voice", model)
             if X is None:
                 continue
             rows.append(part.index.to_numpy())

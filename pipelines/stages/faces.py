@@ -132,7 +132,7 @@ def embed_faces(
     (nothing stored, nothing marked): their lines group by voice alone.
     """
     done = ws.stage_done(episode_id, STAGE, backend.name)
-    if done and ws.load_vectors(episode_id, FACE, backend.name) is not None:
+    if done and ws.vectors.load(episode_id, FACE, backend.name) is not None:
         return
     if not _is_video(ws, episode_id):
         log.info("faces: %s has no video; its lines group by voice alone", episode_id)
@@ -191,8 +191,8 @@ def embed_faces(
                 atomic.write_bytes(thumb, best[pos][1])
         else:
             thumb.unlink(missing_ok=True)  # a stale thumbnail from an older model
-    ws.save_vectors(episode_id, FACE, backend.name, vectors)
-    ws.save_vectors(episode_id, FACEMETA, backend.name, meta)
+    ws.vectors.save(episode_id, FACE, backend.name, vectors)
+    ws.vectors.save(episode_id, FACEMETA, backend.name, meta)
     ws.mark_stage(episode_id, STAGE, backend.name)
     log.info(
         "faces: %s: %d of %d speech lines with a clear face on screen (%s, %d frames/line)",
@@ -206,8 +206,8 @@ def embed_faces(
 
 def load_faces(ws: Workspace, episode_id: str, model: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(face vectors, facemeta) of an episode, or None when the stage has not run on it."""
-    face = ws.load_vectors(episode_id, FACE, model)
-    meta = ws.load_vectors(episode_id, FACEMETA, model)
+    face = ws.vectors.load(episode_id, FACE, model)
+    meta = ws.vectors.load(episode_id, FACEMETA, model)
     if face is None or meta is None:
         return None
     return face, meta
@@ -424,7 +424,7 @@ def face_fuser(
                 loaded[episode.id] = (faces[0], reliable_rows(faces[1]))
     pairs = []
     for episode_id, (face, reliable) in loaded.items():
-        voice = ws.load_vectors(episode_id, "voice", voice_model)
+        voice = ws.vectors.load(episode_id, "voice", voice_model)
         if voice is not None and len(voice) == len(face) and reliable.any():
             pairs.append((voice[reliable], face[reliable]))
     if not pairs:

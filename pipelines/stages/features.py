@@ -204,10 +204,10 @@ def load_prosody(ws: Workspace, episode_id: str) -> np.ndarray | None:
     episode's marks, and its old rows belong to lines that no longer exist."""
     if not ws.stage_done(episode_id, PROSODY, PROSODY_MODEL):
         return None
-    X = ws.load_vectors(episode_id, PROSODY, PROSODY_MODEL)
+    X = ws.vectors.load(episode_id, PROSODY, PROSODY_MODEL)
     if X is not None and X.shape[1] != len(PROSODY_COLUMNS):
         raise WorkspaceError(
-            f"{ws.vector_path(episode_id, PROSODY, PROSODY_MODEL)}: {X.shape[1]} columns, "
+            f"{ws.vectors.path(episode_id, PROSODY, PROSODY_MODEL)}: {X.shape[1]} columns, "
             f"expected {len(PROSODY_COLUMNS)}; delete it and run `castlist features` again"
         )
     return X
@@ -240,7 +240,7 @@ def prosody_episode(
         seconds += segment.size / SAMPLE_RATE
         if progress:
             progress(f"prosody {episode_id}", n, len(todo))
-    ws.save_vectors(episode_id, PROSODY, PROSODY_MODEL, X)
+    ws.vectors.save(episode_id, PROSODY, PROSODY_MODEL, X)
     ws.mark_stage(episode_id, PROSODY, PROSODY_MODEL)
     return len(todo), seconds
 
@@ -269,7 +269,7 @@ def emotion_episode(
 
     modality = emotion_modality(kind)
     done = ws.stage_done(episode_id, modality, model.name)
-    stored = ws.load_vectors(episode_id, modality, model.name) if done else None
+    stored = ws.vectors.load(episode_id, modality, model.name) if done else None
     X = (
         stored.copy()
         if stored is not None
@@ -290,7 +290,7 @@ def emotion_episode(
     rows = [ln.idx for ln in todo]
     X[rows, 0] = 1.0
     X[rows, 1:] = probs
-    ws.save_vectors(episode_id, modality, model.name, X)
+    ws.vectors.save(episode_id, modality, model.name, X)
     ws.mark_stage(episode_id, modality, model.name)
     return len(todo)
 
@@ -311,7 +311,7 @@ def emotion_rows(ws: Workspace, table: pd.DataFrame, kind: str) -> np.ndarray | 
         modality = emotion_modality(kind)
         if not ws.stage_done(str(episode_id), modality, info["name"]):
             continue
-        X = ws.load_vectors(str(episode_id), modality, info["name"])
+        X = ws.vectors.load(str(episode_id), modality, info["name"])
         if X is None:
             continue
         got = X[rows["idx"].to_numpy()]
@@ -333,7 +333,7 @@ def timbre_vectors(ws: Workspace, table: pd.DataFrame) -> np.ndarray:
     model = voice_model(ws)
     out = np.zeros((len(table), 0), dtype=np.float32)
     for episode_id, rows in table.groupby("episode_id", sort=False):
-        V = ws.load_vectors(str(episode_id), "voice", model)
+        V = ws.vectors.load(str(episode_id), "voice", model)
         if V is None:
             raise WorkspaceError(
                 f"{ws.root}: episode {episode_id} has no {model} voice vectors; run "
@@ -428,7 +428,7 @@ def face_flags(ws: Workspace, table: pd.DataFrame) -> tuple[np.ndarray, list[str
         return on, crops
     col = FACEMETA_COLUMNS.index("on_screen")
     for episode_id, rows in table.groupby("episode_id", sort=False):
-        meta = ws.load_vectors(str(episode_id), FACEMETA, model)
+        meta = ws.vectors.load(str(episode_id), FACEMETA, model)
         if meta is None:
             continue
         for pos, idx, lid in zip(rows.index, rows["idx"], rows["id"], strict=True):

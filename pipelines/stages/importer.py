@@ -228,7 +228,7 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
         ep, created = _add(ws, lines_path, str(episode), part, events)
         rows = part["_row"].to_numpy()
         for m, X in mats.items():
-            ws.save_vectors(ep.id, m, models[m], X[rows])
+            ws.vectors.save(ep.id, m, models[m], X[rows])
             ws.mark_stage(ep.id, m, models[m])
         summary.append(f"{ep.id}: {len(events)} lines{'' if created else ' (unchanged)'}")
     for m, name in models.items():

@@ -39,7 +39,7 @@ def label_projection(
     fuse = fuse or (lambda episode_id, X: X)
     Xs, ys = [], []
     for episode in ws.episodes():
-        X_all = ws.load_vectors(episode.id, "voice", voice_model)
+        X_all = ws.vectors.load(episode.id, "voice", voice_model)
         if X_all is None:
             continue
         df = ws.lines_frame(episode.id, speech_only=True)

@@ -138,7 +138,7 @@ def status(ws: Workspace) -> str:
     out += [line for line in [voice_evidence_line(ws)] if line]
     if speech["group_id"].notna().any():
         out += _roster_lines(speech)
-    history = ws.history(limit=5)
+    history = ws.actions.history(limit=5)
     if history:
         out.append("last actions: " + "; ".join(f"#{a.id} {a.verb} ({a.state})" for a in history))
     return "\n".join(out)

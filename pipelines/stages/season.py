@@ -36,8 +36,8 @@ from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.faces import face_fuser
 from pipelines.stages.hints import propose_names
 from pipelines.stages.label_space import identity, is_identity, label_projection
-from pipelines.store.ids import match_ids, retired_ids
-from pipelines.store.workspace import IdMinter, Workspace
+from pipelines.store.ids import IdMinter, match_ids, retired_ids
+from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _refined_model(
     """The shipped model recalibrated on every episode's hand-labelled lines."""
     Fs, Xs, ys, names = [], [], [], []
     for episode in ws.episodes():
-        X_all = ws.load_vectors(episode.id, "voice", voice_model)
+        X_all = ws.vectors.load(episode.id, "voice", voice_model)
         if X_all is None:
             continue
         df = ws.lines_frame(episode.id, speech_only=True)
@@ -351,7 +351,7 @@ def episode_reliability(
     durations = (df["end"] - df["start"]).to_numpy(dtype=float)
     if model is None or len(df) < 3:
         return heuristic_reliability(durations), None, []
-    feats = ws.load_vectors(episode_id, *LINEFEAT)
+    feats = ws.vectors.load(episode_id, *LINEFEAT)
     extra = {}
     if feats is not None and feats.ndim == 2 and feats.shape[1] == len(LINE_FEATURES):
         rows = feats[df["idx"].to_numpy()]
@@ -438,7 +438,7 @@ def group_season(
     evidence: dict[str, dict] = {}
     previous = json.loads(ws.get_meta(VOICE_EVIDENCE) or "{}").get("per_episode", {})
     for episode in ws.episodes():
-        X_all = ws.load_vectors(episode.id, "voice", voice_model)
+        X_all = ws.vectors.load(episode.id, "voice", voice_model)
         if X_all is None:
             continue
         df = ws.lines_frame(episode.id)

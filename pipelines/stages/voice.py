@@ -42,7 +42,7 @@ def embed_episode(
     ws: Workspace, episode_id: str, embedder: Embedder, progress: Progress | None = None
 ) -> np.ndarray:
     """Embed one episode's speech lines (resumable: skipped when already stored)."""
-    stored = ws.load_vectors(episode_id, "voice", embedder.name)
+    stored = ws.vectors.load(episode_id, "voice", embedder.name)
     if stored is not None and ws.stage_done(episode_id, "voice", embedder.name):
         return stored
     audio = ensure_audio(ws, episode_id)
@@ -66,8 +66,8 @@ def embed_episode(
         feats[rows] = [
             (ln.duration, *line_features(seg)) for ln, seg in zip(speech, segments, strict=False)
         ]
-    ws.save_vectors(episode_id, "voice", embedder.name, vectors)
-    ws.save_vectors(episode_id, *LINEFEAT, feats)
+    ws.vectors.save(episode_id, "voice", embedder.name, vectors)
+    ws.vectors.save(episode_id, *LINEFEAT, feats)
     ws.mark_stage(episode_id, "voice", embedder.name)
     log.info("embedded %d lines of %s with %s", len(speech), episode_id, embedder.name)
     return vectors

@@ -7,6 +7,7 @@ an action behind.
 
 from __future__ import annotations
 
+import datetime as _dt
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -243,3 +244,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def now() -> str:
+    """The time stamps every table stores: UTC, to the second, ISO 8601."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

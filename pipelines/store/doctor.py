@@ -117,7 +117,7 @@ def bad_stages(ws: Workspace) -> list[BadStage]:
         imported = kinds.get(episode_id) == "imported"
         problems = []
         for modality, model in stage_files(stage, key):
-            path = ws.vector_path(episode_id, modality, model)
+            path = ws.vectors.path(episode_id, modality, model)
             if not path.is_file():
                 if imported and (modality, model) in OPTIONAL_FILES:
                     continue
@@ -140,7 +140,7 @@ def repair_vectors(ws: Workspace) -> list[BadStage]:
         if bad.imported:
             continue
         for modality, model in stage_files(bad.stage, bad.key):
-            path = ws.vector_path(bad.episode_id, modality, model)
+            path = ws.vectors.path(bad.episode_id, modality, model)
             _, problem = read_vectors_file(path, ws.line_count(bad.episode_id))
             if problem and path.is_file():
                 path.unlink()

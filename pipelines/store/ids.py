@@ -9,8 +9,9 @@ reused) with a note of what became of it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -83,3 +84,48 @@ def describe_retired(kind: str, rid: str, successor: str | None, why: str, actio
     else:
         what = "no longer has any grouped lines (marked ambient or skipped)"
     return f"{kind} {rid} {what} {action}; see `castlist status`"
+
+
+class IdMinter:
+    """Hands out group and character ids never used before in this workspace.
+
+    Counters live in the meta table (``next_id:<episode>``, ``next_id:characters``); any id
+    already in the groups or retired tables is skipped, so workspaces from before the
+    counters existed are safe too. :meth:`save` must run inside the caller's transaction; it
+    never lowers a counter, so two regroups racing (a browser tab and the CLI) cannot hand the
+    same fresh id out twice."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.used: set[str] = set()
+        for row in conn.execute(
+            "SELECT group_id, character_id, character FROM groups "
+            "UNION SELECT id, NULL, NULL FROM retired_ids"
+        ):
+            self.used.update(v for v in row if v)
+        self.counters = {
+            k[len("next_id:") :]: int(v)
+            for k, v in conn.execute("SELECT key, value FROM meta WHERE key LIKE 'next_id:%'")
+        }
+
+    def _next(self, scope: str, fmt: Callable[[int], str]) -> str:
+        n = self.counters.get(scope, 0)
+        while fmt(n) in self.used:
+            n += 1
+        self.counters[scope] = n + 1
+        self.used.add(fmt(n))
+        return fmt(n)
+
+    def group(self, episode_id: str, single: bool = False) -> str:
+        letter = "u" if single else "g"
+        return self._next(episode_id, lambda n: f"{episode_id}-{letter}{n}")
+
+    def character(self) -> str:
+        return self._next("characters", lambda n: f"C{n:03d}")
+
+    def save(self) -> None:
+        self.conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            [(f"next_id:{k}", str(v)) for k, v in self.counters.items()],
+        )

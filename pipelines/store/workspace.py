@@ -5,11 +5,14 @@ Every reader (CLI, stages, the Streamlit browser) goes through :class:`Workspace
 rules live in one place: machine writes never touch a human label, every human action is
 logged with the rows it changed (which is what undo/redo replay), and an action based on a
 stale view of the lines it touches is refused with :class:`ConflictError`.
+
+This module holds the tables of episodes, lines, labels and groups and the human actions on
+them; ``ws.vectors`` (:mod:`pipelines.store.vectors`) holds the vectors files and ``ws.actions``
+(:mod:`pipelines.store.actions`) the action log with undo and redo.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import logging
@@ -17,43 +20,28 @@ import os
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipelines import faults
-from pipelines.errors import ConflictError, NotFoundError, UsageError, VectorsError, WorkspaceError
-from pipelines.io.atomic import atomic_path
-from pipelines.io.vectorfiles import OPTIONAL_FILES, read_vectors_file, stage_of_file
+from pipelines.errors import ConflictError, NotFoundError, UsageError, WorkspaceError
+from pipelines.io.paths import slug
 from pipelines.records import AMBIENT, Episode, LabelSource, Line, SubtitleEvent
 from pipelines.store import database
-from pipelines.store.ids import describe_retired
+from pipelines.store.actions import Action, ActionLog, Change, Rows
+from pipelines.store.ids import IdMinter, describe_retired
+from pipelines.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "castlist.db"
-_TRACKED = ("labels", "locks", "groups")  # per-line tables an action may change
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
-    return slug[:40] or "episode"
 
 
 def file_sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-Rows = dict[str, dict[str, Any]]
-Change = Callable[[Rows, int], Rows]
 
 
 def _human(name: str) -> dict[str, Any]:
@@ -67,67 +55,14 @@ def _lock_rows(line_ids: Sequence[str], cur: Rows, action_id: int) -> dict[str, 
     return {lid: {"lock": lock} for lid in line_ids}
 
 
-class IdMinter:
-    """Hands out group and character ids never used before in this workspace.
-
-    Counters live in the meta table (``next_id:<episode>``, ``next_id:characters``); any id
-    already in the groups or retired tables is skipped, so workspaces from before the
-    counters existed are safe too. :meth:`save` must run inside the caller's transaction; it
-    never lowers a counter, so two regroups racing (a browser tab and the CLI) cannot hand the
-    same fresh id out twice."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.used: set[str] = set()
-        for row in conn.execute(
-            "SELECT group_id, character_id, character FROM groups "
-            "UNION SELECT id, NULL, NULL FROM retired_ids"
-        ):
-            self.used.update(v for v in row if v)
-        self.counters = {
-            k[len("next_id:") :]: int(v)
-            for k, v in conn.execute("SELECT key, value FROM meta WHERE key LIKE 'next_id:%'")
-        }
-
-    def _next(self, scope: str, fmt: Callable[[int], str]) -> str:
-        n = self.counters.get(scope, 0)
-        while fmt(n) in self.used:
-            n += 1
-        self.counters[scope] = n + 1
-        self.used.add(fmt(n))
-        return fmt(n)
-
-    def group(self, episode_id: str, single: bool = False) -> str:
-        letter = "u" if single else "g"
-        return self._next(episode_id, lambda n: f"{episode_id}-{letter}{n}")
-
-    def character(self) -> str:
-        return self._next("characters", lambda n: f"C{n:03d}")
-
-    def save(self) -> None:
-        self.conn.executemany(
-            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-            "value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-            [(f"next_id:{k}", str(v)) for k, v in self.counters.items()],
-        )
-
-
-@dataclass(frozen=True)
-class Action:
-    id: int
-    at: str
-    who: str
-    verb: str
-    args: dict[str, Any]
-    state: str
-
-
 class Workspace:
     """A castlist workspace folder. Open one with :meth:`open` or make one with :meth:`init`."""
 
     def __init__(self, root: Path, conn: sqlite3.Connection) -> None:
         self.root = root
         self.conn = conn
+        self.vectors = VectorStore(root, conn, self.line_count)
+        self.actions = ActionLog(conn)
         self.read_only = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -283,7 +218,7 @@ class Workspace:
                 idx = self.conn.execute(
                     "SELECT COALESCE(MAX(idx), -1) + 1 FROM episodes"
                 ).fetchone()[0]
-                episode_id = episode_id or self._unique_episode_id(_slug(media.stem))
+                episode_id = episode_id or self._unique_episode_id(slug(media.stem))
             self.conn.execute(
                 "INSERT INTO episodes(id, idx, media, subs, subs_sha, duration, kind, skipped, added_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -296,7 +231,7 @@ class Workspace:
                     duration,
                     kind,
                     json.dumps(skipped),
-                    _now(),
+                    database.now(),
                 ),
             )
             self.conn.executemany(
@@ -416,71 +351,12 @@ class Workspace:
             raise NotFoundError(f"no line {line_id!r} in {self.root}; line ids look like ep01-0042")
         return self._line(rows[0])
 
-    # ------------------------------------------------------------------ vectors
-    def vector_path(self, episode_id: str, modality: str, model: str) -> Path:
-        from pipelines.io.paths import component, safe_join
-
-        name = component(f"{modality}__{_slug(model)}", ".npy")
-        return safe_join(self.root, "vectors", component(episode_id), name)
-
-    def save_vectors(self, episode_id: str, modality: str, model: str, array: np.ndarray) -> Path:
-        """Write atomically: a killed run leaves either the old file or the new, never half;
-        a failed write (a full disk) leaves no temporary file behind."""
-        path = self.vector_path(episode_id, modality, model)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path, suffix=".npy") as tmp:
-                np.save(tmp, np.asarray(array))
-        except OSError as exc:
-            raise faults.explain_os_error(exc, path) from exc
-        return path
-
-    def load_vectors(self, episode_id: str, modality: str, model: str) -> np.ndarray | None:
-        """The stored vectors, or None when the stage that makes them has not run yet.
-
-        A file that should be there (its stage is marked done) but is missing, and any file
-        that is unreadable, not 2-D, of the wrong row count or not finite raise
-        :class:`VectorsError` naming the file and the fix, rather than grouping nothing.
-        """
-        path = self.vector_path(episode_id, modality, model)
-        if not path.is_file():
-            optional = (modality, model) in OPTIONAL_FILES
-            if not optional and self._stage_of_file_done(episode_id, modality, model):
-                raise VectorsError(
-                    f"{path} is missing (its stage is marked done); {self._vectors_fix(episode_id)}"
-                )
-            return None
-        X, problem = read_vectors_file(path, self.line_count(episode_id))
-        if problem:
-            raise VectorsError(f"{path}: {problem}; {self._vectors_fix(episode_id)}")
-        return X
-
     def line_count(self, episode_id: str) -> int:
         return self.conn.execute(
             "SELECT COUNT(*) FROM lines WHERE episode_id=?", (episode_id,)
         ).fetchone()[0]
 
-    def _vectors_fix(self, episode_id: str) -> str:
-        row = self.conn.execute("SELECT kind FROM episodes WHERE id=?", (episode_id,)).fetchone()
-        if row is not None and row[0] == "imported":
-            return "import the vectors again with `castlist import` (castlist cannot remake them)"
-        return (
-            f"run `castlist run {self.root}` to recompute it "
-            f"(or `castlist doctor {self.root} --repair` first)"
-        )
-
-    def _stage_of_file_done(self, episode_id: str, modality: str, model: str) -> bool:
-        """Whether the stage that writes this file is marked done for the episode."""
-        for stage, key in stage_of_file(modality, model):
-            sql = "SELECT 1 FROM stages WHERE episode_id=? AND stage=?"
-            args: list[str] = [episode_id, stage]
-            if key is not None:
-                sql += " AND key=?"
-                args.append(key)
-            if self.conn.execute(sql + " LIMIT 1", args).fetchone() is not None:
-                return True
-        return False
-
+    # ------------------------------------------------------------------ stages
     def stage_rows(self) -> list[tuple[str, str, str]]:
         """Every (episode, stage, key) marked done."""
         return [
@@ -495,7 +371,6 @@ class Workspace:
                 (episode_id, stage, key),
             )
 
-    # ------------------------------------------------------------------ stages
     def stage_done(self, episode_id: str, stage: str, key: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM stages WHERE episode_id=? AND stage=? AND key=?",
@@ -507,7 +382,7 @@ class Workspace:
         with database.transaction(self.conn):
             self.conn.execute(
                 "INSERT OR REPLACE INTO stages(episode_id, stage, key, done_at) VALUES (?, ?, ?, ?)",
-                (episode_id, stage, key, _now()),
+                (episode_id, stage, key, database.now()),
             )
 
     # ------------------------------------------------------------------ machine writes
@@ -539,11 +414,11 @@ class Workspace:
                 "VALUES (?, ?, ?, ?, ?)",
                 groups,
             )
-            action_id = self.revision()
+            action_id = self.actions.revision()
             self.conn.executemany(
                 "INSERT OR REPLACE INTO retired_ids(id, kind, successor, why, action_id, at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(*row, action_id, _now()) for row in retired],
+                [(*row, action_id, database.now()) for row in retired],
             )
             # an id that is live again (an undo brought its lines back) is no longer retired
             self.conn.execute(
@@ -619,11 +494,7 @@ class Workspace:
         """(newest human action, hash of the meta table): a cache keyed on it is current,
         since every machine write bumps ``machine_version`` there."""
         meta = tuple(self.conn.execute("SELECT key, value FROM meta ORDER BY key"))
-        return self.revision(), hash(tuple(map(tuple, meta)))
-
-    def revision(self) -> int:
-        """The id of the newest action: a view based on it is current."""
-        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM actions").fetchone()[0]
+        return self.actions.revision(), hash(tuple(map(tuple, meta)))
 
     def group_lines(self, group_id: str) -> list[str]:
         ids = [
@@ -671,7 +542,9 @@ class Workspace:
                 "labels": {lid: _human(name) for lid in line_ids}
             }
 
-        return self._act(verb, {"lines": list(line_ids), "name": name}, plan, who, base_rev)
+        return self.actions.record(
+            verb, {"lines": list(line_ids), "name": name}, plan, who, base_rev
+        )
 
     def name_group(
         self, group_id: str, name: str, who: str = "cli", base_rev: int | None = None
@@ -702,7 +575,9 @@ class Workspace:
 
             return ids, change
 
-        return self._act("name_group", {"group": group_id, "name": name}, plan, who, base_rev)
+        return self.actions.record(
+            "name_group", {"group": group_id, "name": name}, plan, who, base_rev
+        )
 
     def group_name(
         self, group_id: str, members: Sequence[str] | None = None, human: dict | None = None
@@ -762,7 +637,7 @@ class Workspace:
 
             return ids, change
 
-        return self._act("merge", {"groups": group_ids}, plan, who, base_rev)
+        return self.actions.record("merge", {"groups": group_ids}, plan, who, base_rev)
 
     def move_lines(
         self,
@@ -837,7 +712,7 @@ class Workspace:
             return touched, change
 
         args = {"lines": moving, "group": group_id}
-        return self._act(verb, args, plan, who, base_rev)
+        return self.actions.record(verb, args, plan, who, base_rev)
 
     def separate_groups(
         self, group_a: str, group_b: str, who: str = "cli", base_rev: int | None = None
@@ -851,7 +726,7 @@ class Workspace:
             b = self._with_locked(self.group_lines(group_b))
             return [*a, *b], lambda cur, aid: {"cannot": [[x, y] for x in a for y in b]}
 
-        return self._act("separate", {"groups": [group_a, group_b]}, plan, who, base_rev)
+        return self.actions.record("separate", {"groups": [group_a, group_b]}, plan, who, base_rev)
 
     def split_lines(
         self, line_ids: Sequence[str], who: str = "cli", base_rev: int | None = None
@@ -912,193 +787,3 @@ class Workspace:
             raise NotFoundError(
                 f"no line {missing[0]!r} in {self.root}; line ids look like ep01-0042"
             )
-
-    # ------------------------------------------------------------------ the action log
-    def _snapshot(self, line_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        snap: dict[str, dict[str, Any]] = {t: {} for t in _TRACKED}
-        if not line_ids:
-            return snap
-        marks = ",".join("?" * len(line_ids))
-        cols = {
-            "labels": "speaker, source, confidence",
-            "locks": "lock",
-            "groups": "group_id, character, reliability, character_id",
-        }
-        for table in _TRACKED:
-            for lid in line_ids:
-                snap[table][lid] = None
-            for row in self.conn.execute(
-                f"SELECT line_id, {cols[table]} FROM {table} WHERE line_id IN ({marks})",
-                list(line_ids),
-            ):
-                snap[table][row[0]] = {k: row[k] for k in row.keys() if k != "line_id"}  # noqa: SIM118
-        return snap
-
-    def _check_fresh(self, line_ids: Sequence[str], base_rev: int | None) -> None:
-        if base_rev is None or not line_ids:
-            return
-        marks = ",".join("?" * len(line_ids))
-        newer = self.conn.execute(
-            f"SELECT MAX(rev) FROM (SELECT rev FROM labels WHERE line_id IN ({marks}) "
-            f"UNION ALL SELECT rev FROM locks WHERE line_id IN ({marks}))",
-            [*line_ids, *line_ids],
-        ).fetchone()[0]
-        if newer is not None and newer > base_rev:
-            raise ConflictError(
-                f"these lines were changed by action #{newer} after you loaded the page "
-                f"(you saw #{base_rev}); reload and try again"
-            )
-
-    def _apply(self, rows: dict[str, Any], rev: int) -> None:
-        for lid, value in rows.get("labels", {}).items():
-            self.conn.execute("DELETE FROM labels WHERE line_id=?", (lid,))
-            if value is not None:
-                self.conn.execute(
-                    "INSERT INTO labels(line_id, speaker, source, confidence, rev) VALUES (?, ?, ?, ?, ?)",
-                    (lid, value["speaker"], value["source"], value["confidence"], rev),
-                )
-        for lid, value in rows.get("locks", {}).items():
-            self.conn.execute("DELETE FROM locks WHERE line_id=?", (lid,))
-            if value is not None:
-                self.conn.execute(
-                    "INSERT INTO locks(line_id, lock, rev) VALUES (?, ?, ?)",
-                    (lid, value["lock"], rev),
-                )
-        for lid, value in rows.get("groups", {}).items():
-            self.conn.execute("DELETE FROM groups WHERE line_id=?", (lid,))
-            if value is not None:
-                self.conn.execute(
-                    "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        lid,
-                        value["group_id"],
-                        value["character"],
-                        value["reliability"],
-                        value.get("character_id"),
-                    ),
-                )
-
-    def _act(
-        self, verb: str, args: dict[str, Any], plan: Any, who: str, base_rev: int | None
-    ) -> Action:
-        with database.transaction(self.conn):
-            line_ids, change = plan()
-            self._check_fresh(line_ids, base_rev)
-            action_id = self.revision() + 1
-            before = self._snapshot(line_ids)
-            after = change(before, action_id)
-            cannot = [sorted(p) for p in after.pop("cannot", [])]
-            before_partial = {
-                t: {lid: before[t][lid] for lid in after.get(t, {})} for t in _TRACKED
-            }
-            self.conn.execute(
-                "INSERT INTO actions(id, at, who, verb, args, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    action_id,
-                    _now(),
-                    who,
-                    verb,
-                    json.dumps(args),
-                    json.dumps(before_partial),
-                    json.dumps({**after, "cannot": cannot}),
-                ),
-            )
-            self._apply(after, action_id)
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO cannot_link(a, b, action_id) VALUES (?, ?, ?)",
-                [(a, b, action_id) for a, b in cannot],
-            )
-            self._retire_vanished(before["groups"], action_id)
-            # a new action ends the redo chain: what was undone before it never comes back
-            self.conn.execute("UPDATE actions SET state='abandoned' WHERE state='undone'")
-        log.info("action #%d %s %s", action_id, verb, args)
-        return self.action(action_id)
-
-    def _retire_vanished(self, before: dict[str, dict | None], action_id: int) -> None:
-        """Record group/character ids an action emptied (e.g. merged away), with where their
-        lines went, so the next command given such an id says what happened to it."""
-        for col, kind in (("group_id", "group"), ("character_id", "character")):
-            old = {lid: row[col] for lid, row in before.items() if row and row.get(col)}
-            for rid in sorted(set(old.values())):
-                if self.conn.execute(
-                    f"SELECT 1 FROM groups WHERE {col}=? LIMIT 1", (rid,)
-                ).fetchone():
-                    continue
-                lids = [lid for lid, v in old.items() if v == rid]
-                marks = ",".join("?" * len(lids))
-                now = Counter(
-                    r[0]
-                    for r in self.conn.execute(
-                        f"SELECT {col} FROM groups WHERE line_id IN ({marks})", lids
-                    )
-                    if r[0]
-                )
-                successor = now.most_common(1)[0][0] if now else None
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO retired_ids(id, kind, successor, why, action_id, at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (rid, kind, successor, "merged" if successor else "gone", action_id, _now()),
-                )
-
-    def action(self, action_id: int) -> Action:
-        r = self.conn.execute("SELECT * FROM actions WHERE id=?", (action_id,)).fetchone()
-        if r is None:
-            raise NotFoundError(f"no action #{action_id}")
-        return Action(r["id"], r["at"], r["who"], r["verb"], json.loads(r["args"]), r["state"])
-
-    def history(self, limit: int = 50) -> list[Action]:
-        rows = self.conn.execute(
-            "SELECT id FROM actions ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
-        return [self.action(r[0]) for r in rows]
-
-    def undo(self, who: str = "cli") -> Action | None:
-        """Undo the newest action that is still in effect; None when there is nothing to undo."""
-        with database.transaction(self.conn):
-            row = self.conn.execute(
-                "SELECT * FROM actions WHERE state='done' AND verb NOT IN ('undo', 'redo') "
-                "ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-            if row is None:
-                return None
-            self._replay(row, "before", who, "undo")
-        return self.action(row["id"])
-
-    def redo(self, who: str = "cli") -> Action | None:
-        """Redo the action undone last (a stack, as in every editor); None when there is none.
-
-        Undone actions always follow every action still in effect (a new action abandons the
-        undone ones), so the one undone last is the oldest undone."""
-        with database.transaction(self.conn):
-            row = self.conn.execute(
-                "SELECT * FROM actions WHERE state='undone' ORDER BY id ASC LIMIT 1"
-            ).fetchone()
-            if row is None:
-                return None
-            self._replay(row, "after", who, "redo")
-        return self.action(row["id"])
-
-    def _replay(self, row: sqlite3.Row, side: str, who: str, verb: str) -> None:
-        """Put back one side of a logged action: ``before`` (undo) or ``after`` (redo).
-
-        Only the action's own cannot-link rows go or come back: a pair that an earlier
-        action also made stays, credited to that action."""
-        rows = json.loads(row[side])
-        cannot = [tuple(sorted(p)) for p in json.loads(row["after"]).get("cannot", [])]
-        cur = self.conn.execute(
-            "INSERT INTO actions(at, who, verb, args, before, after) VALUES (?, ?, ?, ?, '{}', '{}')",
-            (_now(), who, verb, json.dumps({"action": row["id"]})),
-        )
-        self._apply(rows, cur.lastrowid)
-        if side == "before":
-            self.conn.execute("DELETE FROM cannot_link WHERE action_id=?", (row["id"],))
-        else:
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO cannot_link(a, b, action_id) VALUES (?, ?, ?)",
-                [(a, b, row["id"]) for a, b in cannot],
-            )
-        self.conn.execute(
-            "UPDATE actions SET state=? WHERE id=?",
-            ("undone" if side == "before" else "done", row["id"]),
-        )

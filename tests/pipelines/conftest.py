@@ -38,7 +38,7 @@ def make_ws(tmp_path: Path):
             subs.write_text(f"episode {n}")
             events, X = planted_episode(rng, speakers)
             ep, _ = ws.add_episode(media, subs, 2.0 * len(speakers) + 5, "video", events, {})
-            ws.save_vectors(ep.id, "voice", MODEL, X)
+            ws.vectors.save(ep.id, "voice", MODEL, X)
         ws.set_meta("voice_model", MODEL)
         return ws
 

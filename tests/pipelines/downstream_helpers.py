@@ -60,7 +60,7 @@ def build_tiny_ws(root: Path, name: str = "tinyseason") -> Workspace:
     # planted voice vectors: one direction per speaker plus a little noise
     centre = {"Aki": np.eye(16)[0], "Ben": np.eye(16)[1], AMBIENT: np.eye(16)[2]}
     X = np.stack([centre[w] + 0.1 * rng.normal(size=16) for w, *_ in LINES]).astype(np.float32)
-    ws.save_vectors(ep, "voice", MODEL, X)
+    ws.vectors.save(ep, "voice", MODEL, X)
     ws.mark_stage(ep, "voice", MODEL)
     ws.set_meta("voice_model", MODEL)
     lines = ws.lines(ep)

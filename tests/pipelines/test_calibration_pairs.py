@@ -47,7 +47,7 @@ def _overlapping_episode(root, n_pairs: int = 30, seed: int = 0) -> tuple[Worksp
     media.write_bytes(b"x")
     subs.write_text("x")
     ep, _ = ws.add_episode(media, subs, t + 5, "video", events, {})
-    ws.save_vectors(ep.id, "voice", MODEL, X)
+    ws.vectors.save(ep.id, "voice", MODEL, X)
     ws.set_meta("voice_model", MODEL)
     return ws, np.asarray(who)
 

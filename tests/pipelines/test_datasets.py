@@ -63,7 +63,7 @@ def test_dataset_layout_reads_back(ws: Workspace, tmp_path: Path):
     expected = select_lines(ws, Selection())
     assert [r["line_id"] for r in lines] == expected["id"].tolist()
     assert {c["char_id"] for c in doc["characters"]} == {"Aki", "Ben"}
-    V = ws.load_vectors("ep01", "voice", MODEL)
+    V = ws.vectors.load("ep01", "voice", MODEL)
     for r in lines:
         assert r["char_id"] in F0 and r["if_face"] is False
         audio, sr = sf.read(out / r["wav"])
@@ -138,7 +138,7 @@ def test_speaker_grouping_tables_and_round_trip(ws: Workspace, tmp_path: Path):
     assert named["ep01-0000"] == "Aki"
     table = pd.read_parquet(out / "ep01.parquet")
     X = np.stack(table["audio_feature"].to_numpy())
-    np.testing.assert_allclose(X, ws.load_vectors("ep01", "voice", MODEL)[[ln.idx for ln in lines]])
+    np.testing.assert_allclose(X, ws.vectors.load("ep01", "voice", MODEL)[[ln.idx for ln in lines]])
 
     # their tables come back into castlist unchanged: same lines, names as hints, same vectors
     back = Workspace.init(tmp_path / "back")
@@ -152,7 +152,7 @@ def test_speaker_grouping_tables_and_round_trip(ws: Workspace, tmp_path: Path):
     hints = [h or "" for h in again["name_hint"]]
     assert hints == [s if s != "<ambient>" else "" for s in orig["speaker"]]
     model = back.get_meta("voice_model")
-    np.testing.assert_allclose(back.load_vectors("ep01", "voice", model), X, rtol=1e-6)
+    np.testing.assert_allclose(back.vectors.load("ep01", "voice", model), X, rtol=1e-6)
     back.close()
 
 
@@ -215,7 +215,7 @@ def test_dataset_video_clips_are_25_fps(tmp_path: Path):
     ws = Workspace.init(tmp_path / "vs")
     add_episode(ws, episode.media, episode.srt)
     lines = ws.lines()[:3]
-    ws.save_vectors(
+    ws.vectors.save(
         lines[0].episode_id, "voice", MODEL, np.eye(ws.line_count(lines[0].episode_id), 8)
     )
     ws.set_meta("voice_model", MODEL)

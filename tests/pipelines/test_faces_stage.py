@@ -139,7 +139,7 @@ def test_run_faces_then_fused_vectors(tmp_path, video, live):
     rng = np.random.default_rng(0)
     voice = rng.normal(size=(len(LINES), 16)).astype(np.float32)
     voice /= np.linalg.norm(voice, axis=1, keepdims=True)
-    ws.save_vectors(ep, "voice", "v", voice)
+    ws.vectors.save(ep, "voice", "v", voice)
     assert face_fuser(ws, "v")(ep, voice) is voice  # no faces yet: voice untouched
     assert run_faces(ws, backend=live) == live.name
     X = face_fuser(ws, "v", face_weight=0.4)(ep, voice)

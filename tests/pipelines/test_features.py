@@ -109,7 +109,7 @@ def test_newly_named_line_needs_a_rerun_before_export(ws: Workspace):
 
 def test_deleted_prosody_file_is_reported(ws: Workspace):
     run_features(ws)
-    ws.vector_path("ep01", PROSODY, PROSODY_MODEL).unlink()
+    ws.vectors.path("ep01", PROSODY, PROSODY_MODEL).unlink()
     with pytest.raises(VectorsError):
         load_prosody(ws, "ep01")
 
@@ -150,7 +150,7 @@ def test_face_flag_and_crop_from_the_faces_stage(ws: Workspace):
     n = ws.line_count("ep01")
     meta = np.zeros((n, len(FACEMETA_COLUMNS)), dtype=np.float32)
     meta[0, FACEMETA_COLUMNS.index("on_screen")] = 1.0
-    ws.save_vectors("ep01", FACEMETA, "testface", meta)
+    ws.vectors.save("ep01", FACEMETA, "testface", meta)
     ws.set_meta(MODEL_META, "testface")
     thumb = thumb_path(ws, "ep01-0000")
     thumb.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +198,7 @@ def test_optional_emotion_models_are_cached_and_exported(ws: Workspace, tmp_path
     E = emotion_rows(ws, table, "speech")
     assert E.shape == (len(table), 4)
     np.testing.assert_allclose(E.sum(axis=1), 1.0, rtol=1e-5)
-    stored = ws.load_vectors("ep01", "emotion_text", text.name)
+    stored = ws.vectors.load("ep01", "emotion_text", text.name)
     assert stored[:, 0].sum() == len(table)  # done flags of exactly the selected lines
     (path,) = export(ws, "dataset", tmp_path / "ds")
     doc = json.loads(path.read_text(encoding="utf-8"))
@@ -215,7 +215,7 @@ def test_prosody_of_an_episode_whose_lines_changed_is_recomputed(ws: Workspace):
     """Re-added subtitles clear the episode's stage marks: old rows (of other lines) are
     ignored, not read as this episode's prosody."""
     run_features(ws)
-    path = ws.vector_path("ep01", PROSODY, PROSODY_MODEL)
+    path = ws.vectors.path("ep01", PROSODY, PROSODY_MODEL)
     np.save(path, np.ones((3, len(PROSODY_COLUMNS)), dtype=np.float32))  # stale: 3 old lines
     ws.unmark_stage("ep01", PROSODY, PROSODY_MODEL)
     assert load_prosody(ws, "ep01") is None

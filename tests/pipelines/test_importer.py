@@ -38,7 +38,7 @@ def test_import_then_group_and_eval(tmp_path):
     assert ws.episode("ep1").duration == pytest.approx(df[df.episode == "ep1"]["end"].max())
     model = ws.get_meta("voice_model")
     assert model.startswith("imported-voice-")
-    assert ws.load_vectors("ep2", "voice", model).shape == (9, 16)
+    assert ws.vectors.load("ep2", "voice", model).shape == (9, 16)
     # the speaker column is a hint, never a human label
     assert ws.human_labels() == {}
     assert {ln.name_hint for ln in ws.lines()} == {"char0", "char1", "char2"}

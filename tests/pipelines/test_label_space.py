@@ -44,7 +44,7 @@ def test_repeated_labels_change_the_space_and_never_move_a_hand_label(make_ws, m
     for lid, s in labels.items():
         ws.name_lines([lid], "char1" if lid == odd else f"char{s}")
     human = ws.human_labels()
-    X = ws.load_vectors(ws.episodes()[0].id, "voice", MODEL)
+    X = ws.vectors.load(ws.episodes()[0].id, "voice", MODEL)
     assert not np.allclose(label_projection(ws, MODEL, human)(X), X)
     for _ in range(2):
         regroup(ws)

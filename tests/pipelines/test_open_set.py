@@ -44,7 +44,7 @@ def acted_workspace(root: Path, per: int = 30, seed: int = 0, short_first: bool 
     media.write_bytes(b"x")
     subs.write_text("x")
     ep, _ = ws.add_episode(media, subs, float(start[-1] + 5), "video", events, {})
-    ws.save_vectors(ep.id, "voice", MODEL, X.astype(np.float32))
+    ws.vectors.save(ep.id, "voice", MODEL, X.astype(np.float32))
     ws.set_meta("voice_model", MODEL)
     regroup(ws)
     return ws, truth, first0

@@ -41,11 +41,11 @@ def test_answering_a_group_names_the_group_and_is_undoable(make_ws):
     group = ws.line(q.line_id).group
     answer(ws, q, "Alice", who="test")
     assert ws.human_labels() == {q.lines[0]: "Alice"}
-    assert ws.history(limit=1)[0].verb == "name"
+    assert ws.actions.history(limit=1)[0].verb == "name"
     names = {ln.speaker for ln in ws.lines() if ln.group == group}
     assert names == {"Alice"}  # the answer named the whole group via propagation
     assert all(x.id != q.id and x.line_id not in q.lines for x in questions(ws, limit=50))
-    ws.undo()
+    ws.actions.undo()
     assert ws.human_labels() == {}
 
 
@@ -67,9 +67,9 @@ def test_same_yes_merges_and_no_separates(make_ws):
     g1 = next(ln.group for ln, t in zip(lines, SPEAKERS, strict=False) if t == 1)
     q = Question("same:x", "same", (g0, g1), None, (), 1.0, "?")
     answer(ws, q, "no")
-    assert ws.history(limit=1)[0].verb == "separate"
+    assert ws.actions.history(limit=1)[0].verb == "separate"
     assert not any(set(x.groups) == {g0, g1} for x in questions(ws, 100) if x.kind == "same")
-    ws.undo()
+    ws.actions.undo()
     regroup(ws)
     answer(ws, q, "yes")
     groups = {ln.group for ln, t in zip(ws.lines(), SPEAKERS, strict=False) if t in (0, 1)}

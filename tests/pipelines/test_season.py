@@ -72,7 +72,7 @@ def test_merge_keeps_groups_together_across_reruns(make_ws):
     groups = [ln.group for ln in ws.lines()]
     merged = {g for g, t in zip(groups, SPEAKERS, strict=False) if t in (0, 1)}
     assert len(merged) == 1
-    ws.undo()
+    ws.actions.undo()
     regroup(ws)
     groups = [ln.group for ln in ws.lines()]
     assert {g for g, t in zip(groups, SPEAKERS, strict=False) if t == 0}.isdisjoint(
@@ -139,7 +139,7 @@ def test_learned_confidence_is_used_when_line_features_exist(make_ws):
     ep = ws.episodes()[0].id
     n = len(SPEAKERS)
     feats = np.column_stack([np.full(n, 1.6), np.full(n, -25.0), np.full(n, 0.9)])
-    ws.save_vectors(ep, *LINEFEAT, feats.astype(np.float32))
+    ws.vectors.save(ep, *LINEFEAT, feats.astype(np.float32))
     regroup(ws)
     learned = ws.lines_frame()["reliability"].to_numpy()
     assert np.all((learned >= 0) & (learned <= 1))
@@ -236,7 +236,7 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     X, truth = X[order].astype(np.float32), truth[order]
     ws = make_ws([list(truth)])
     ep = ws.episodes()[0]
-    ws.save_vectors(ep.id, "voice", MODEL, X)
+    ws.vectors.save(ep.id, "voice", MODEL, X)
     regroup(ws)
     lines = ws.lines()
     for c in range(5):
@@ -286,7 +286,7 @@ def test_weak_voice_evidence_leans_on_the_turn_taking(make_ws):
         pools[c] = pools[c][take:]
     X, truth = X[order].astype(np.float32), truth[order]
     ws = make_ws([list(truth)])
-    ws.save_vectors(ws.episodes()[0].id, "voice", MODEL, X)
+    ws.vectors.save(ws.episodes()[0].id, "voice", MODEL, X)
     regroup(ws)
     lines = ws.lines()
     for c in range(5):

@@ -10,8 +10,9 @@ import pandas as pd
 
 from pipelines.review.outcome import describe
 from pipelines.stages.season import SeasonResult
+from pipelines.store.actions import Action
 from pipelines.store.ids import match_ids, retired_ids
-from pipelines.store.workspace import Action, Workspace
+from pipelines.store.workspace import Workspace
 from tests.pipelines.trust_helpers import castlist, exported, import_season, lines_of
 
 SPEAKERS = [0, 1, 2, 3, 0, 0, 1, 2] * 5  # char0 biggest, char3 smallest

@@ -30,7 +30,7 @@ def _workspace(root: Path, episodes: list[list[int]]) -> Workspace:
         subs.write_text(f"episode {n}")
         events, X = planted_episode(rng, speakers)
         ep, _ = ws.add_episode(media, subs, 2.0 * len(speakers) + 5, "video", events, {})
-        ws.save_vectors(ep.id, "voice", MODEL, X)
+        ws.vectors.save(ep.id, "voice", MODEL, X)
     ws.set_meta("voice_model", MODEL)
     regroup(ws)
     return ws
@@ -49,14 +49,14 @@ def test_redo_brings_back_the_action_undone_last_not_an_abandoned_one(make_ws):
     a, b, c, _ = (ln.id for ln in ws.lines())
     regroup(ws)
     ws.move_lines([c], ws.line(b).group)  # long abandoned below
-    ws.undo()
+    ws.actions.undo()
     ws.name_lines([a], "A")
-    ws.undo()
+    ws.actions.undo()
     ws.name_lines([a], "B")
-    ws.undo()
-    assert ws.redo().args["name"] == "B"
+    ws.actions.undo()
+    assert ws.actions.redo().args["name"] == "B"
     assert ws.human_labels() == {a: "B"}
-    assert ws.redo() is None  # neither A nor the move comes back
+    assert ws.actions.redo() is None  # neither A nor the move comes back
     assert ws.locks() == {}
 
 
@@ -89,12 +89,12 @@ def test_undoing_separate_keeps_the_cannot_links_of_an_earlier_split(make_ws):
     assert new != old
     ws.separate_groups(new, old)
     regroup(ws)
-    ws.undo()
+    ws.actions.undo()
     regroup(ws)
     assert (ws.human_labels(), ws.locks(), sorted(ws.cannot_links())) == after_split
     assert len(ws.cannot_links()) == n_split
     assert ws.line(stray).group == new  # the line did not rejoin its old group
-    assert [a.state for a in reversed(ws.history())][:2] == ["done", "undone"]
+    assert [a.state for a in reversed(ws.actions.history())][:2] == ["done", "undone"]
 
 
 # ---------------------------------------------------------------------------- property
@@ -149,14 +149,14 @@ def test_random_sequences_undo_exactly_and_redo_what_was_undone_last(ops):
                 regroup(ws)
                 assert tracked(ws) == state  # a machine run never changes a human decision
             elif verb == "undo":
-                act = ws.undo()
+                act = ws.actions.undo()
                 assert (act is None) == (not done)
                 if done:
                     before, after = done.pop()
                     assert tracked(ws) == before
                     undone.append((before, after))
             elif verb == "redo":
-                act = ws.redo()
+                act = ws.actions.redo()
                 assert (act is None) == (not undone)
                 if undone:
                     before, after = undone.pop()
@@ -172,7 +172,7 @@ def test_random_sequences_undo_exactly_and_redo_what_was_undone_last(ops):
                 done.append((before, tracked(ws)))
                 undone.clear()  # a new action ends the redo chain
         # and all the way back: every action undone leaves no human decision behind
-        while ws.undo() is not None:
+        while ws.actions.undo() is not None:
             pass
         assert tracked(ws) == ({}, {}, [])
         ws.close()
@@ -187,7 +187,7 @@ def test_an_older_workspace_is_migrated_on_open_without_losing_decisions(make_ws
     a, b = ws.lines()[0].id, ws.lines()[1].id
     ws.split_lines([a])  # action 1: cannot-links
     ws.name_lines([b], "Kyon")  # action 2, undone and then abandoned by action 4
-    ws.undo()
+    ws.actions.undo()
     ws.name_lines([b], "Yuki")
     pairs = ws.cannot_links()
     root = ws.root
@@ -203,8 +203,8 @@ def test_an_older_workspace_is_migrated_on_open_without_losing_decisions(make_ws
     ws = Workspace.open(root)
     assert ws.cannot_links() == pairs
     assert {r[0] for r in ws.conn.execute("SELECT action_id FROM cannot_link")} == {1}
-    assert ws.action(2).state == "abandoned"
+    assert ws.actions.get(2).state == "abandoned"
     regroup(ws)
     assert ws.lines_frame()["character_id"].notna().all()
-    assert ws.undo().id == 4 and ws.undo().id == 1
-    assert ws.cannot_links() == [] and ws.redo().id == 1 and ws.cannot_links() == pairs
+    assert ws.actions.undo().id == 4 and ws.actions.undo().id == 1
+    assert ws.cannot_links() == [] and ws.actions.redo().id == 1 and ws.cannot_links() == pairs

@@ -72,7 +72,7 @@ def test_weights_are_remembered_for_the_same_voice(make_ws, tmp_path, monkeypatc
     ws = make_ws([[0, 1, 0, 1, 2, 2]])
     for episode in ws.episodes():  # the voice stage as it leaves an episode: both files, marked
         n = ws.line_count(episode.id)
-        ws.save_vectors(episode.id, *LINEFEAT, np.zeros((n, len(LINE_FEATURES)), np.float32))
+        ws.vectors.save(episode.id, *LINEFEAT, np.zeros((n, len(LINE_FEATURES)), np.float32))
         ws.mark_stage(episode.id, "voice", MODEL)
     ws.set_meta("face_style", "off")
     weights = tmp_path / "embedding_model.pth"

@@ -54,17 +54,17 @@ def test_undo_and_redo_replay_actions_in_order(make_ws):
     ws.name_lines([a], "Kyon")
     ws.name_lines([a, b], "Itsuki")
     assert ws.human_labels() == {a: "Itsuki", b: "Itsuki"}
-    ws.undo()
+    ws.actions.undo()
     assert ws.human_labels() == {a: "Kyon"}
-    ws.undo()
+    ws.actions.undo()
     assert ws.human_labels() == {}
-    assert ws.undo() is None
-    ws.redo()
+    assert ws.actions.undo() is None
+    ws.actions.redo()
     assert ws.human_labels() == {a: "Kyon"}
     ws.name_lines([b], "Yuki")  # a new action ends the redo chain
-    assert ws.redo() is None
+    assert ws.actions.redo() is None
     assert ws.human_labels() == {a: "Kyon", b: "Yuki"}
-    verbs = [act.verb for act in reversed(ws.history())]
+    verbs = [act.verb for act in reversed(ws.actions.history())]
     assert verbs == ["name", "name", "undo", "undo", "redo", "name"]
 
 
@@ -76,19 +76,19 @@ def test_undo_survives_reopening_the_workspace(make_ws):
     ws.close()
     ws = Workspace.open(root)
     assert ws.human_labels() == {a: AMBIENT}
-    ws.undo()
+    ws.actions.undo()
     assert ws.human_labels() == {}
 
 
 def test_a_stale_tab_gets_a_conflict_not_a_silent_overwrite(make_ws):
     ws = make_ws([[0, 1]])
     a = ws.lines()[0].id
-    seen = ws.revision()
+    seen = ws.actions.revision()
     ws.name_lines([a], "Kyon", who="tab1", base_rev=seen)
     with pytest.raises(ConflictError, match="reload"):
         ws.name_lines([a], "Koizumi", who="tab2", base_rev=seen)
     assert ws.human_labels() == {a: "Kyon"}
-    assert len(ws.history()) == 1
+    assert len(ws.actions.history()) == 1
 
 
 def test_unknown_ids_and_bad_requests_are_clear_errors(make_ws):
@@ -99,7 +99,7 @@ def test_unknown_ids_and_bad_requests_are_clear_errors(make_ws):
         ws.name_lines([ws.lines()[0].id], "  ")
     with pytest.raises(NotFoundError):
         ws.group_lines("missing-group")
-    assert ws.history() == []
+    assert ws.actions.history() == []
 
 
 def test_merging_groups_people_named_differently_is_refused_in_words(make_ws):

@@ -34,7 +34,7 @@ def build_ws(root: Path, n_lines: int = 12, dim: int = 16) -> Path:
     X = centres[speakers] + 0.05 * rng.normal(size=(n_lines, dim))
     ws = Workspace.init(root / "ws")
     ep, _ = ws.add_episode(media, subs, len(t) / SR, "audio", events, {})
-    ws.save_vectors(ep.id, "voice", MODEL, X.astype(np.float32))
+    ws.vectors.save(ep.id, "voice", MODEL, X.astype(np.float32))
     ws.set_meta("voice_model", MODEL)
     regroup(ws)
     ws.close()

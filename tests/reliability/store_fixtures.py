@@ -31,8 +31,8 @@ def make_workspace(root: Path, n_episodes: int = 2, seed: int = 0) -> Path:
             ep, _ = ws.add_episode(media, subs, 2.0 * N_LINES + 5, "audio", events, {})
             speakers = np.arange(N_LINES) % 3
             X = centres[speakers] + 0.05 * rng.normal(size=(N_LINES, 16))
-            ws.save_vectors(ep.id, "voice", MODEL, X.astype(np.float32))
-            ws.save_vectors(ep.id, "linefeat", "v1", np.zeros((N_LINES, 3), np.float32))
+            ws.vectors.save(ep.id, "voice", MODEL, X.astype(np.float32))
+            ws.vectors.save(ep.id, "linefeat", "v1", np.zeros((N_LINES, 3), np.float32))
             ws.mark_stage(ep.id, "voice", MODEL)
         ws.set_meta("voice_model", MODEL)
         ws.set_meta("voice_backend", "test")
@@ -42,7 +42,7 @@ def make_workspace(root: Path, n_episodes: int = 2, seed: int = 0) -> Path:
 
 def voice_file(root: Path, episode: str = "ep01") -> Path:
     with Workspace.open(root) as ws:
-        return ws.vector_path(episode, "voice", MODEL)
+        return ws.vectors.path(episode, "voice", MODEL)
 
 
 def first_group(root: Path) -> str:

@@ -294,4 +294,4 @@ def test_vectors_of_a_read_only_workspace_still_load(tmp_path) -> None:
     root = make_workspace(tmp_path / "ws")
     with read_only_view(root, tmp_path / "ro") as ro, Workspace.open(ro) as ws:
         assert ws.read_only
-        assert np.isfinite(ws.load_vectors("ep01", "voice", "test-voice-v1")).all()
+        assert np.isfinite(ws.vectors.load("ep01", "voice", "test-voice-v1")).all()

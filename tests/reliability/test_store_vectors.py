@@ -73,16 +73,16 @@ def test_load_vectors_validates(tmp_path, how) -> None:
     root = make_workspace(tmp_path / "ws")
     _break(voice_file(root), how)
     with Workspace.open(root) as ws, pytest.raises(VectorsError, match="ep01"):
-        ws.load_vectors("ep01", "voice", MODEL)
+        ws.vectors.load("ep01", "voice", MODEL)
     with Workspace.open(root) as ws:  # the other episode is untouched
-        assert ws.load_vectors("ep02", "voice", MODEL).shape == (N_LINES, 16)
+        assert ws.vectors.load("ep02", "voice", MODEL).shape == (N_LINES, 16)
 
 
 def test_vectors_not_computed_yet_are_none_not_an_error(tmp_path) -> None:
     root = make_workspace(tmp_path / "ws")
     with Workspace.open(root) as ws:
-        assert ws.load_vectors("ep01", "voice", "another-model") is None
-        assert ws.load_vectors("ep01", "face", "yunet") is None
+        assert ws.vectors.load("ep01", "voice", "another-model") is None
+        assert ws.vectors.load("ep01", "face", "yunet") is None
 
 
 @pytest.mark.parametrize("how", ["deleted", "garbage", "nan", "wrong-shape"])
@@ -95,7 +95,7 @@ def test_run_recomputes_a_stage_whose_file_is_bad(tmp_path, monkeypatch, how) ->
         summary = run(ws, embedder=FakeEmbedder())
         assert "recomputed missing or invalid vectors: ep01 voice" in summary
         assert ws.stage_done("ep01", "voice", MODEL)
-        X = ws.load_vectors("ep01", "voice", MODEL)
+        X = ws.vectors.load("ep01", "voice", MODEL)
         assert X.shape == (N_LINES, 16) and np.isfinite(X).all()
         assert "48 speech lines" in summary  # both episodes grouped again, nothing lost
         assert doctor.bad_stages(ws) == []
@@ -113,7 +113,7 @@ def test_doctor_repair_clears_the_stage_and_reports(tmp_path, capsys) -> None:
     with Workspace.open(root) as ws:
         assert not ws.stage_done("ep02", "voice", MODEL)
         assert ws.stage_done("ep01", "voice", MODEL)
-        assert ws.load_vectors("ep02", "voice", MODEL) is None  # not computed yet, again
+        assert ws.vectors.load("ep02", "voice", MODEL) is None  # not computed yet, again
 
 
 def test_a_failed_vectors_write_leaves_no_temporary_file(tmp_path, monkeypatch) -> None:
@@ -129,6 +129,6 @@ def test_a_failed_vectors_write_leaves_no_temporary_file(tmp_path, monkeypatch) 
     from pipelines.errors import DiskFullError
 
     with Workspace.open(root) as ws, pytest.raises(DiskFullError, match="disk full"):
-        ws.save_vectors("ep01", "voice", MODEL, np.zeros((N_LINES, 16)))
+        ws.vectors.save("ep01", "voice", MODEL, np.zeros((N_LINES, 16)))
     leftovers = [p.name for p in (root / "vectors" / "ep01").iterdir()]
     assert not [n for n in leftovers if "tmp" in n]

@@ -59,7 +59,7 @@ def build_workspace(
         else:
             media.write_bytes(b"x")
         ep, _ = ws.add_episode(media, subs, 2.0 * len(speakers) + 5, "video", events, {})
-        ws.save_vectors(ep.id, "voice", MODEL, X)
+        ws.vectors.save(ep.id, "voice", MODEL, X)
     ws.set_meta("voice_model", MODEL)
     regroup(ws)
     ws.close()

@@ -98,7 +98,7 @@ def test_merge_selected_cards(app, ws_path: Path) -> None:
     df = frame(ws_path).set_index("id")
     assert df.loc[lines_a + lines_b, "group_id"].nunique() == 1
     with Workspace.open(ws_path) as ws:
-        assert ws.history()[0].verb == "merge"
+        assert ws.actions.history()[0].verb == "merge"
 
 
 def test_merge_from_group_page(app, ws_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_split_least_similar(app, ws_path: Path) -> None:
     by_label(at.number_input, "Least-like lines").set_value(2).run()
     by_label(at.button, "Split them off").click().run()
     with Workspace.open(ws_path) as ws:
-        action = ws.history()[0]
+        action = ws.actions.history()[0]
     assert action.verb == "split" and len(action.args["lines"]) == 2
     df = frame(ws_path).set_index("id")
     split = action.args["lines"]
@@ -202,7 +202,7 @@ def test_undo_redo_across_reloads(app, ws_path: Path) -> None:
     by_label(at.button, "↷ Redo").click().run()
     assert "nothing to redo" in messages(at)
     with Workspace.open(ws_path) as ws:
-        verbs = [a.verb for a in ws.history()]
+        verbs = [a.verb for a in ws.actions.history()]
     assert verbs[:3] == ["redo", "undo", "name_group"]
 
 
@@ -255,7 +255,7 @@ def test_review_answers(app, ws_path: Path) -> None:
     at = app("Review")
     buttons = [b.label for b in at.button]
     with Workspace.open(ws_path) as ws:
-        rev = ws.revision()
+        rev = ws.actions.revision()
     # answer with the first real button of the question shown
     first = next(
         b
@@ -265,18 +265,18 @@ def test_review_answers(app, ws_path: Path) -> None:
     first.click().run()
     assert not at.exception
     with Workspace.open(ws_path) as ws:
-        assert ws.revision() == rev + 1, buttons
-        action = ws.history()[0]
+        assert ws.actions.revision() == rev + 1, buttons
+        action = ws.actions.history()[0]
     assert action.who == "ui" and action.verb in {"merge", "separate", "name", "ambient"}
     # Skip dismisses: the question shown changes without a new action
     shown = at.subheader[0].value
     by_label(at.button, "Skip").click().run()
     with Workspace.open(ws_path) as ws:
-        assert ws.revision() == rev + 1
+        assert ws.actions.revision() == rev + 1
     assert not at.subheader or at.subheader[0].value != shown
     by_label(at.button, "Undo last answer").click().run()
     with Workspace.open(ws_path) as ws:
-        assert ws.history()[0].verb == "undo"
+        assert ws.actions.history()[0].verb == "undo"
 
 
 def test_map_and_truth_table(app, ws_path: Path, tmp_path: Path) -> None:
@@ -321,7 +321,7 @@ def test_history_reads_as_sentences(app, ws_path: Path) -> None:
     with Workspace.open(ws_path) as ws:
         ws.name_group(gid, "Alice")
         ws.mark_ambient(members[:1])
-        ws.undo()
+        ws.actions.undo()
     at = app("History")
     items = [m.value for m in at.markdown if m.value.startswith("- #")][0].split("\n")
     what = [item.split(" · ")[-1] for item in items]

@@ -170,7 +170,7 @@ def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:
 
     with Workspace.open(root) as ws:
         df = ws.lines_frame(speech_only=True).set_index("id")
-        verbs = [x.verb for x in ws.history()]
+        verbs = [x.verb for x in ws.actions.history()]
     assert verbs[:2] == ["merge", "name_group"]
     assert df.loc[lines_a + lines_b, "group_id"].nunique() == 1
     assert (df.loc[lines_a + lines_b, "speaker"] == "Alice").all()

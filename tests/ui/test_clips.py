@@ -35,7 +35,7 @@ def _tiny_workspace(tmp_path: Path) -> Path:
     ws = Workspace.init(tmp_path / "ws")
     ep, _ = ws.add_episode(media, subs, 14.0, "audio", events, {})
     X = np.array([[1.0, 0.0] if i % 2 else [0.0, 1.0] for i in range(6)], dtype=np.float32)
-    ws.save_vectors(ep.id, "voice", MODEL, X + 0.01 * np.arange(6)[:, None])
+    ws.vectors.save(ep.id, "voice", MODEL, X + 0.01 * np.arange(6)[:, None])
     ws.set_meta("voice_model", MODEL)
     regroup(ws)
     ws.close()
