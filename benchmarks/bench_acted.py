@@ -7,7 +7,7 @@ Episodes (benchmarks/acted_data.py): 22 game characters on Durarara!! 03, 5 VTub
 Toradora! 13, 5 VTubers + 3 game characters on Toradora! 14, each at 15 and 5 dB music+noise;
 one acted clip per line, no clip twice. Per episode and voice model: same/different-speaker
 mean cosine, leave-one-out 1-NN accuracy; per method: number of groups, edge P/R/F1, B-cubed
-F1, operations/100 lines. Methods: castlist (pipelines.stages.season.CLUSTERING, what ``castlist run``
+F1, operations/100 lines. Methods: castlist (ReliableFirstClustering's defaults, what ``castlist run``
 does without hand labels), castlist with the calibration switched off (the thresholds tuned on
 LibriSpeech, i.e. castlist before issue 10), plain HDBSCAN, the Speaker-Grouping-style AHC, and
 plain average-linkage HAC at its best threshold in hindsight (best edge F1 and best ops/100,
@@ -44,17 +44,17 @@ from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import heuristic_reliability  # noqa: E402
 from grouping.knn import normalize_rows  # noqa: E402
 from grouping.metrics import bcubed, edge_prf, operations  # noqa: E402
-from pipelines.stages.season import CLUSTERING, episode_constraints  # noqa: E402
+from pipelines.stages.season import episode_constraints  # noqa: E402
 
 log = logging.getLogger("bench_acted")
 
 MODELS = ("campplus", "anime", "ecapa")
 HAC_THRESHOLDS = np.round(np.arange(-0.3, 0.951, 0.01), 2)
 # castlist before issue 10: the same clustering with thresholds fixed at the LibriSpeech tuning
-UNCALIBRATED = {k: v for k, v in CLUSTERING.items() if k != "calibrate"}
+UNCALIBRATED = {"calibrate": False}
 # the calibration without its weak-evidence path (thresholds only raised, tail at 1.2 spreads):
 # what it did before weak episodes were centred
-RAISE_ONLY = {**CLUSTERING, "weak_strategy": "raise", "tail_z": 1.2}
+RAISE_ONLY = {"weak_strategy": "raise", "tail_z": 1.2}
 
 
 def load_acted(work: Path = acted_data.DEFAULT_WORK) -> list[Season]:
@@ -104,7 +104,7 @@ def castlist_labels(X: np.ndarray, df: pd.DataFrame, params: dict | None = None)
     """What pipelines.stages.season.group_season does to one episode without hand labels."""
     rel = heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
     cons = episode_constraints(df, {}, {}, [])
-    return ReliableFirstClustering(**(params or CLUSTERING)).fit_predict(X, rel, cons)
+    return ReliableFirstClustering(**(params or {})).fit_predict(X, rel, cons)
 
 
 def hac_rows(X: np.ndarray, t: np.ndarray) -> list[dict]:

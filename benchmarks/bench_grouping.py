@@ -43,7 +43,7 @@ from grouping.confidence import default_confidence, episode_features, heuristic_
 from grouping.metrics import bcubed, edge_prf, operations  # noqa: E402
 from grouping.propagate import NamePropagator  # noqa: E402
 from pipelines.export.evaluate import align  # noqa: E402
-from pipelines.stages.season import CLUSTERING, episode_constraints, group_season  # noqa: E402
+from pipelines.stages.season import episode_constraints, group_season  # noqa: E402
 from pipelines.store.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_grouping")
@@ -81,7 +81,7 @@ def castlist_episode(X, F, df, model, params=None, core_by="duration"):
     """What group_season does to one episode without human input."""
     rel = reliability_of(X, df, F, model if core_by == "confidence" else None)
     cons = episode_constraints(df, {}, {}, [])
-    return ReliableFirstClustering(**(params or CLUSTERING)).fit_predict(X, rel, cons)
+    return ReliableFirstClustering(**(params or {})).fit_predict(X, rel, cons)
 
 
 def mean_table(rows: list[dict], by: str = "method") -> pd.DataFrame:

@@ -37,12 +37,15 @@ class RosterLinker(ClusterMixin, BaseEstimator):
     decisions (merged groups of two episodes; groups a person said differ): components
     holding a cannot-link pair are never joined. Sets ``roster_`` (g,) character ids: known ids are kept, new
     characters get ids above the largest known one.
+
+    ``threshold`` 0.5 is what ``castlist run`` uses: on real vectors (episodes 1-2 labelled,
+    episode 3 scored) a link bar of 0.5 was as good as or better than 0.6/0.7 on every series.
     """
 
     def __init__(
         self,
         *,
-        threshold: float = 0.6,
+        threshold: float = 0.5,
         same_episode_threshold: float = 0.85,
         k: int = 10,
         min_size: int = 1,

@@ -227,33 +227,6 @@ def _stable_character_ids(
     return dict(zip(order, ids, strict=True)), gone
 
 
-CLUSTERING = {
-    "core_threshold": 0.38,
-    "attach_threshold": 0.25,
-    "reliable_attach_threshold": 0.45,
-    "top_m": 1,
-    "reliability_threshold": 0.85,
-    "leftover_threshold": 0.45,
-    "must_merge_threshold": 0.5,
-    "calibrate": True,
-}
-"""ReliableFirstClustering settings chosen on real CAM++ vectors of pseudo-episodes, holding one
-series out at a time (`python benchmarks/bench_grouping.py --tune`): every held-out series
-picked reliability 0.85 (group cores are lines over ~1.4 s), attaching by the single most
-similar core line (top_m 1), 0.45 for reliable lines the core left out, and core 0.38 (0.35
-with Angel Beats! held out). Against the previous core 0.4 / attach 0.3 / top_m 3 this lowered
-ops/100 on every series (mean 4.2 -> 3.9); mean edge F1 0.969 -> 0.970 (each series within
-0.002), mean accuracy with 1 / 3 hand labels per voice 0.963 -> 0.964 / 0.973 -> 0.975. Attaching every other line unconditionally (attach -1) is the unsupervised optimum by a
-hair (3.88 vs 3.91 ops/100) but lowers edge F1 and once put stray lines into wrong groups that
-then carried hand names across the season (edge F1 0.80 vs 0.96 on one series with one label
-per voice), so a bar (0.25) stays. A hand-named line clustered with another voice moves alone
-instead of merging the two groups (``must_merge_threshold``). ``calibrate``: these thresholds
-hold for vectors as well separated as the LibriSpeech pseudo-episodes; each episode's own
-similarity distribution (grouping/calibrate.py) raises them where different voices sit closer
-(acted voices: ~0.47 instead of 0.38), so such an episode over-splits instead of merging into a
-few giant groups (`python benchmarks/bench_acted.py`)."""
-
-
 VOICE_EVIDENCE = "voice_evidence"
 """Workspace meta key: JSON of the last regroup's calibration (weak/ok per episode)."""
 
@@ -332,11 +305,6 @@ review it tripled the operations to 100% right names (angel_beats ep03 30.9 vs 1
 lines; durarara ep03 46.5 vs 11.6): one right answer naming a stray line of one voice re-learnt
 the space enough to merge that voice with another (14.7 and 43.3 points of right names lost;
 ``python benchmarks/bench_review.py --projection``)."""
-
-
-LINKING = {"threshold": 0.5}
-"""RosterLinker settings: on real vectors (episodes 1-2 labelled, episode 3 scored) a link
-bar of 0.5 was as good or better than 0.6/0.7 on every series."""
 
 
 def episode_reliability(
@@ -425,7 +393,7 @@ def group_season(
     prev_labels = ws.label_sources()
     minter = ws.id_minter()
     retired: list[tuple[str, str, str | None, str]] = []
-    clusterer = clusterer or ReliableFirstClustering(**CLUSTERING)
+    clusterer = clusterer or ReliableFirstClustering()
     fuse_faces = face_fuser(ws, voice_model)
     # identity until enough labels
     project = label_projection(ws, voice_model, human, fuse_faces) if LEARNED_SPACE else identity
@@ -514,7 +482,7 @@ def group_season(
     name_id = {n: i for i, n in enumerate(names)}
     y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
     groups, roster = _link_roster(
-        df, X, group_of, y, trusted, locks, cannot, linker or RosterLinker(**LINKING)
+        df, X, group_of, y, trusted, locks, cannot, linker or RosterLinker()
     )
     propagator, proba, pred = _spread_names(df, X, y, roster, trusted, evidence, propagator)
     character_name: dict[int, str] = {}

@@ -9,7 +9,10 @@ from grouping.calibrate import SimilarityCalibration, shifted_thresholds
 from grouping.cluster import ReliableFirstClustering
 from grouping.constraints import Constraints
 from grouping.metrics import edge_prf, operations
-from pipelines.stages.season import CLUSTERING, record_voice_evidence, voice_evidence_line
+from pipelines.stages.season import record_voice_evidence, voice_evidence_line
+
+TUNED = ReliableFirstClustering()
+"""The defaults castlist runs with (the thresholds before any calibration)."""
 
 
 def voices(n_speakers: int, per: int, common: float, noise: float, seed: int = 0, dim: int = 64):
@@ -46,9 +49,9 @@ def test_well_separated_voices_are_ok_and_keep_the_tuned_thresholds(clear):
     assert not cal.weak_
     assert cal.separation_ > 4.0
     assert cal.same_mean_ > 0.7 and cal.diff_mean_ < 0.3
-    assert cal.threshold_ < CLUSTERING["core_threshold"]  # nothing to raise
-    m = ReliableFirstClustering(**CLUSTERING).fit(X)
-    plain = ReliableFirstClustering(**{**CLUSTERING, "calibrate": False}).fit(X)
+    assert cal.threshold_ < TUNED.core_threshold  # nothing to raise
+    m = ReliableFirstClustering().fit(X)
+    plain = ReliableFirstClustering(calibrate=False).fit(X)
     assert m.thresholds_ == plain.thresholds_
     np.testing.assert_array_equal(m.labels_, plain.labels_)
     assert edge_prf(y, m.labels_)["f1"] > 0.99
@@ -59,18 +62,18 @@ def test_poorly_separated_voices_over_split_instead_of_one_giant_group(murky):
     cal = SimilarityCalibration().fit(X)
     assert cal.weak_
     assert cal.evidence()["voice_evidence"] == "weak"
-    assert cal.threshold_ > CLUSTERING["core_threshold"]
-    before = ReliableFirstClustering(**{**CLUSTERING, "calibrate": False}).fit_predict(X)
-    after_model = ReliableFirstClustering(**CLUSTERING).fit(X)
+    assert cal.threshold_ > TUNED.core_threshold
+    before = ReliableFirstClustering(calibrate=False).fit_predict(X)
+    after_model = ReliableFirstClustering().fit(X)
     after = after_model.labels_
     # weak evidence: the episode's mean vector is removed and the thresholds follow the
     # calibration of the centred vectors (shifted by its distance from the tuned reference)
     cen = after_model.centred_calibration_
     assert cen is not None
-    shift = cen.threshold_ - CLUSTERING["core_threshold"]
+    shift = cen.threshold_ - TUNED.core_threshold
     assert after_model.thresholds_["core_threshold"] == pytest.approx(cen.threshold_)
     assert after_model.thresholds_["attach_threshold"] == pytest.approx(
-        CLUSTERING["attach_threshold"] + shift
+        TUNED.attach_threshold + shift
     )
     assert after_model.reliable_.all()  # every line may build a group on weak evidence
     biggest = lambda lab: np.bincount(lab[lab >= 0]).max() / lab.size  # noqa: E731
@@ -87,10 +90,8 @@ def test_weak_evidence_centring_beats_raising_alone(murky):
     clearly better edge F1 (here 89 -> 88 operations, F1 0.25 -> 0.32; acted benchmark: ops/100
     68.1 -> 58.7, edge F1 0.160 -> 0.195)."""
     X, y = murky
-    centre = ReliableFirstClustering(**CLUSTERING).fit(X)
-    raise_only = ReliableFirstClustering(
-        **{**CLUSTERING, "weak_strategy": "raise", "tail_z": 1.2}
-    ).fit(X)
+    centre = ReliableFirstClustering().fit(X)
+    raise_only = ReliableFirstClustering(weak_strategy="raise", tail_z=1.2).fit(X)
     assert centre.centred_calibration_ is not None
     assert raise_only.centred_calibration_ is None
     assert raise_only.thresholds_["core_threshold"] == pytest.approx(
@@ -103,10 +104,10 @@ def test_weak_evidence_centring_beats_raising_alone(murky):
 
 def test_clear_voices_never_take_the_weak_path(clear):
     X, _ = clear
-    m = ReliableFirstClustering(**CLUSTERING).fit(X)
+    m = ReliableFirstClustering().fit(X)
     assert m.centred_calibration_ is None
     with pytest.raises(ValueError, match="weak_strategy"):
-        ReliableFirstClustering(**{**CLUSTERING, "weak_strategy": "nope"}).fit(X)
+        ReliableFirstClustering(weak_strategy="nope").fit(X)
 
 
 def test_calibration_is_deterministic_and_samples_large_sets(murky):
@@ -152,17 +153,14 @@ def test_cannot_links_are_enforced_but_never_read_as_known_different_pairs(clear
     S[y[:, None] == y[None, :]] = -np.inf
     pairs = np.array([(i, int(S[i].argmax())) for i in range(0, len(y), 2)])
     assert float(np.mean(S[pairs[:, 0], pairs[:, 1]])) > 0.1
-    m = ReliableFirstClustering(**CLUSTERING).fit(X, constraints=Constraints(cannot_link=pairs))
+    m = ReliableFirstClustering().fit(X, constraints=Constraints(cannot_link=pairs))
     assert m.calibration_.n_known_diff_ == 0
     assert not m.calibration_.weak_ and m.centred_calibration_ is None
-    assert (
-        m.thresholds_
-        == ReliableFirstClustering(**{**CLUSTERING, "calibrate": False}).fit(X).thresholds_
-    )
+    assert m.thresholds_ == ReliableFirstClustering(calibrate=False).fit(X).thresholds_
     assert Constraints(cannot_link=pairs).violates(m.labels_)["total"] == 0
     Xm, ym = murky
     mp = np.array([(i, j) for i in range(0, 60, 2) for j in range(1, 60, 2) if ym[i] == ym[j]])
-    mm = ReliableFirstClustering(**CLUSTERING).fit(Xm, constraints=Constraints(must_link=mp))
+    mm = ReliableFirstClustering().fit(Xm, constraints=Constraints(must_link=mp))
     assert mm.calibration_.n_known_same_ == len(mp)  # must-links (hand names) still count
 
 

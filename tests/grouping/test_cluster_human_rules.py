@@ -34,8 +34,8 @@ def test_cannot_link_ejects_a_stray_line_instead_of_halving_the_group():
 def test_must_link_moves_the_line_when_the_groups_differ():
     X, truth = _voices([30, 30])
     cons = Constraints(must_link=[(0, 35)])  # a person named line 35 like line 0 (wrongly)
-    merged = ReliableFirstClustering().fit_predict(X, constraints=cons)
-    assert len(set(merged[:60])) == 1  # default: whole groups merge
+    merged = ReliableFirstClustering(must_merge_threshold=-1.0).fit_predict(X, constraints=cons)
+    assert len(set(merged[:60])) == 1  # -1: whole groups always merge
     moved = ReliableFirstClustering(must_merge_threshold=0.5).fit_predict(X, constraints=cons)
     assert moved[0] == moved[35]
     assert len(set(moved[:30])) == 1 and moved[30] != moved[0]

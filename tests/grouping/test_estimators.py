@@ -59,11 +59,16 @@ def test_unreliable_line_never_bridges():
     bridges = np.cos(t * np.pi / 2) * a + np.sin(t * np.pi / 2) * b  # a path from A to B
     X = np.vstack([A, B, bridges])
     # as reliable lines the path chains A and B into one group; as unreliable lines it cannot
-    chained = ReliableFirstClustering(core_threshold=0.2).fit(X, np.ones(55)).labels_
+    # (the thresholds as given: uncalibrated)
+    chained = (
+        ReliableFirstClustering(core_threshold=0.2, calibrate=False).fit(X, np.ones(55)).labels_
+    )
     assert len(set(chained[:40])) == 1
     r = np.r_[np.ones(40), np.zeros(15)]
     for method in ("ahc", "hdbscan"):
-        m = ReliableFirstClustering(method=method, core_threshold=0.2, attach_threshold=0.5)
+        m = ReliableFirstClustering(
+            method=method, core_threshold=0.2, attach_threshold=0.5, calibrate=False
+        )
         m.fit(X, r)
         assert set(m.labels_[:20]).isdisjoint(m.labels_[20:40])
         assert len(set(m.labels_[:20])) == 1 and len(set(m.labels_[20:40])) == 1
@@ -74,7 +79,11 @@ def test_unreliable_lines_never_create_groups():
     rng = np.random.default_rng(1)
     A, B, _, _ = _two_blobs(rng)
     X = np.vstack([A, B])
-    m = ReliableFirstClustering().fit(X, np.r_[np.ones(20), np.zeros(20)])
+    # uncalibrated (two clean blobs are weak evidence to the calibration, which then lets every
+    # line build groups; see test_calibrate), and an attach bar (mean of the 3 best members at
+    # 0.3) that no line of the other blob reaches, so that only creation is under test
+    m = ReliableFirstClustering(calibrate=False, attach_threshold=0.3, top_m=3)
+    m.fit(X, np.r_[np.ones(20), np.zeros(20)])
     assert (m.labels_[20:] == -1).all() and m.n_groups_ == 1
 
 
@@ -98,7 +107,7 @@ def test_must_link_merges_groups(episode):
     A, B, _, _ = _two_blobs(rng)
     X = np.vstack([A, B])
     cons = Constraints(must_link=[[0, 30]])
-    lab = ReliableFirstClustering().fit(X, constraints=cons).labels_
+    lab = ReliableFirstClustering(must_merge_threshold=-1.0).fit(X, constraints=cons).labels_
     assert lab[0] == lab[30] == lab[5] == lab[25]
     # must-linked unreliable lines still end together
     lab = ReliableFirstClustering().fit(X, np.zeros(40), Constraints(must_link=[[1, 2]])).labels_
