@@ -12,7 +12,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from grouping.cluster import cluster_core, relabel
-from grouping.knn import knn_search, normalize_rows
+from grouping.knn import knn_search
+from grouping.vectors import normalize_rows
 
 __all__ = ["SpeakerGroupingBaseline", "HDBSCANBaseline", "knn_label_vote"]
 

@@ -42,8 +42,8 @@ from benchmarks.baselines import HDBSCANBaseline, SpeakerGroupingBaseline  # noq
 from benchmarks.grouping_data import Season, load  # noqa: E402
 from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import heuristic_reliability  # noqa: E402
-from grouping.knn import normalize_rows  # noqa: E402
 from grouping.metrics import bcubed, edge_prf, operations  # noqa: E402
+from grouping.vectors import normalize_rows  # noqa: E402
 from pipelines.stages.season import episode_constraints  # noqa: E402
 
 log = logging.getLogger("bench_acted")

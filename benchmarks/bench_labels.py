@@ -90,7 +90,7 @@ def pick_labels(truth: np.ndarray, per_class: int, rng: np.random.Generator) -> 
 
 def nearest_centroid(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Every row gets the class of the most cosine-similar class mean of the labelled rows."""
-    from grouping.knn import normalize_rows
+    from grouping.vectors import normalize_rows
 
     Xn = normalize_rows(X)
     classes = np.unique(y[y >= 0])
@@ -171,7 +171,7 @@ def turn_prior(data: Path = DATA) -> np.ndarray:
 
 def centroid_scores(X: np.ndarray, y: np.ndarray, temperature: float = 0.05) -> np.ndarray:
     """Softmax over classes of the cosine to each labelled class mean (n, c)."""
-    from grouping.knn import normalize_rows
+    from grouping.vectors import normalize_rows
 
     Xn = normalize_rows(X)
     classes = np.unique(y[y >= 0])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grouping.vectors import normalize_rows
 from pipelines.records import SubtitleEvent
 from pipelines.stages.run import regroup
 from pipelines.store.workspace import Workspace
@@ -35,13 +36,13 @@ def build(root: Path, episodes: int, lines: int, speakers: int = 14, dim: int = 
     ws = Workspace.init(root / "ws")
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(speakers, dim))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    centres = normalize_rows(centres, dtype=None)
     weights = 1.0 / np.arange(1, speakers + 1)  # a few leads speak most lines
     weights /= weights.sum()
     for n in range(episodes):
         who = rng.choice(speakers, size=lines, p=weights)
         X = centres[who] + 0.45 * rng.normal(size=(lines, dim)) / np.sqrt(dim)
-        X /= np.linalg.norm(X, axis=1, keepdims=True)
+        X = normalize_rows(X, dtype=None)
         events = [
             SubtitleEvent(2.0 * i, 2.0 * i + 1.6, f"line {i} of ep {n}") for i in range(lines)
         ]

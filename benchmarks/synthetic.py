@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grouping.vectors import normalize_rows
+
 __all__ = ["SyntheticEpisode", "make_episode", "make_season", "noise_scale"]
 
 
@@ -38,10 +40,6 @@ def noise_scale(duration: np.ndarray) -> np.ndarray:
     return 0.7 + 1.6 * np.exp(-d / 0.9)
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    return a / np.linalg.norm(a, axis=-1, keepdims=True)
-
-
 def _speaker_sizes(rng: np.random.Generator, n_main: int, n_mid: int, n_oneoff: int) -> list[int]:
     return (
         list(rng.integers(50, 101, n_main))
@@ -52,7 +50,9 @@ def _speaker_sizes(rng: np.random.Generator, n_main: int, n_mid: int, n_oneoff: 
 
 def _centroids(rng: np.random.Generator, n: int, dim: int, common: np.ndarray) -> np.ndarray:
     # A shared "voice" direction makes different speakers correlate (cos ~0.2) as real ones do.
-    return _unit(COMMON * common + _unit(rng.standard_normal((n, dim))))
+    return normalize_rows(
+        COMMON * common + normalize_rows(rng.standard_normal((n, dim)), dtype=None), dtype=None
+    )
 
 
 def _lines(
@@ -70,10 +70,10 @@ def _lines(
     row_of = {s: i for i, s in enumerate(speaker_ids)}
     cen = centroids[[row_of[s] for s in spk]]
     # A speaker's lines fall into one of 3 styles (offsets fixed per speaker and episode).
-    styles = STYLE * _unit(rng.standard_normal((len(speaker_ids), 3, dim)))
+    styles = STYLE * normalize_rows(rng.standard_normal((len(speaker_ids), 3, dim)), dtype=None)
     cen = cen + styles[[row_of[s] for s in spk], rng.integers(0, 3, n)]
     noise = rng.standard_normal((n, dim)) / np.sqrt(dim)
-    X = _unit(cen + noise_scale(dur)[:, None] * noise).astype(np.float32)
+    X = normalize_rows(cen + noise_scale(dur)[:, None] * noise, dtype=None).astype(np.float32)
     # Lines follow each other with short gaps; ~3% overlap the previous line (two people talking).
     gaps = rng.exponential(1.5, n)
     start = np.cumsum(np.concatenate([[0.0], dur[:-1] + gaps[:-1]]))
@@ -117,7 +117,7 @@ def make_season(
     """Episodes that share main characters, draw mid characters from a recurring pool and have
     their own one-off characters (new speaker ids each episode)."""
     rng = np.random.default_rng(seed)
-    common = _unit(rng.standard_normal(dim))
+    common = normalize_rows(rng.standard_normal(dim), dtype=None)
     pool = _centroids(rng, n_main + n_recurring, dim, common)
     parts = []
     next_id = n_main + n_recurring

@@ -30,6 +30,7 @@ from grouping.confidence import (  # noqa: E402
     episode_features,
     reliability_targets,
 )
+from grouping.vectors import normalize_rows  # noqa: E402
 
 log = logging.getLogger("train_confidence")
 
@@ -44,7 +45,7 @@ pipelines/stages/season.py, ``core_by``)."""
 def centroid_targets(X: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """1 where the line is closer to its own voice's centroid (itself left out) than to any
     other voice's centroid: it would attach to the right group."""
-    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-9)
+    Xn = normalize_rows(X, dtype=None)
     codes, t = np.unique(truth, return_inverse=True)
     S = np.zeros((len(codes), X.shape[1]))
     np.add.at(S, t, Xn)

@@ -32,10 +32,3 @@ class Embedder(Protocol):
         """Return an ``(len(items), dim)`` float32 array with unit-norm rows, calling
         ``progress(done, total)`` after each batch when given (the voice stage shows it)."""
         ...
-
-
-def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Unit-norm rows as float32 (cosine similarity becomes a dot product downstream)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, eps)).astype(np.float32, copy=False)

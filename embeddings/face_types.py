@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from embeddings.base import l2_normalise as unit_rows
+from grouping.vectors import normalize_rows
 
 Box = tuple[int, int, int, int]
 
@@ -70,4 +70,4 @@ def check_rgb(image: np.ndarray, what: str = "image") -> None:
 
 def l2_normalise(vector: np.ndarray) -> np.ndarray:
     """A flat float32 unit vector (detectors hand back (1, d) rows; zero stays zero)."""
-    return unit_rows(np.ravel(vector))
+    return normalize_rows(np.ravel(vector))

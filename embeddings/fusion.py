@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embeddings.base import SAMPLE_RATE, Embedder, ProgressHook, l2_normalise
+from embeddings.base import SAMPLE_RATE, Embedder, ProgressHook
+from grouping.vectors import normalize_rows
 
 
 def parse_fusion(spec: str) -> list[tuple[str, float]]:
@@ -68,7 +69,7 @@ class FusedEmbedder:
                     progress((k * total + done) // n, total)
 
             vectors = emb(waves, sample_rate=sample_rate, progress=hook)  # type: ignore[call-arg]
-            blocks.append(l2_normalise(vectors) * np.float32(weight))
+            blocks.append(normalize_rows(vectors) * np.float32(weight))
         if progress is not None:
             progress(total, total)
         return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from embeddings.base import SAMPLE_RATE, ProgressHook, l2_normalise
+from embeddings.base import SAMPLE_RATE, ProgressHook
+from grouping.vectors import normalize_rows
 
 FRAMES_PER_SECOND = 100
 BUCKET_RATIO = 1.05  # lines are repeat-padded up to 5% so equal-length ones batch exactly
@@ -197,4 +198,4 @@ class WindowedEmbedder:
                 sums.index_add_(0, torch.tensor([pos for pos, _ in part]), emb)
                 n_done += len(part)
                 report(n_done / n_segments)
-        return l2_normalise(sums.numpy())
+        return normalize_rows(sums.numpy())

@@ -29,6 +29,8 @@ import logging
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .vectors import normalize_rows
+
 __all__ = ["SimilarityCalibration", "shifted_thresholds"]
 
 log = logging.getLogger(__name__)
@@ -102,9 +104,7 @@ class SimilarityCalibration(BaseEstimator):
         speakers; ``must_link`` (m, 2) row pairs known to be one speaker; ``labels`` (n,)
         hand-given speaker ids, -1 for unlabelled lines (equal ids: one speaker, different
         ids: two)."""
-        X = np.asarray(X, dtype=np.float64)
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        Xn = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+        Xn = normalize_rows(X, dtype=np.float64)
         n = len(Xn)
         self.n_known_same_ = 0
         self.n_known_diff_ = 0

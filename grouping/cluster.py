@@ -20,7 +20,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from .calibrate import SimilarityCalibration, shifted_thresholds
 from .constraints import Constraints, UnionFind
-from .knn import knn, knn_search, normalize_rows
+from .knn import knn, knn_search
+from .vectors import normalize_rows
 
 __all__ = ["ReliableFirstClustering", "cluster_core", "enforce_cannot_links", "relabel"]
 
@@ -136,7 +137,7 @@ def _merge_must_links(
 
     def centroid(lab: int) -> np.ndarray:
         if lab not in cent:
-            cent[lab] = _unit(X[before == lab].sum(0))
+            cent[lab] = normalize_rows(X[before == lab].sum(0), dtype=None)
         return cent[lab]
 
     for c in multi:
@@ -164,10 +165,6 @@ def _merge_must_links(
     assigned = labels >= 0
     labels[assigned] = [uf.find(int(v)) for v in labels[assigned]]
     return labels
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def _rejoin_must_links(
@@ -228,7 +225,10 @@ def enforce_cannot_links(
         for v in (a, b):
             unit = members[comp[members] == comp[v]]
             own = X[unit].sum(0)
-            fit[int(v)] = (float(_unit(own) @ _unit(total - own)), unit)
+            fit[int(v)] = (
+                float(normalize_rows(own, dtype=None) @ normalize_rows(total - own, dtype=None)),
+                unit,
+            )
         worse = min(fit, key=lambda v: fit[v][0])
         unit = fit[worse][1]
         if 3 * unit.size <= members.size:
@@ -249,8 +249,9 @@ def enforce_cannot_links(
         # a stray line: one look; two human-made units: settle like 2-means
         rounds = 5 if unit_size[comp[a]] > 1 and unit_size[comp[b]] > 1 else 1
         for _round in range(rounds):
-            ca, cb = _unit(means[~side_b].sum(0)), _unit(means[side_b].sum(0))
-            normed = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+            ca = normalize_rows(means[~side_b].sum(0), dtype=None)
+            cb = normalize_rows(means[side_b].sum(0), dtype=None)
+            normed = normalize_rows(means, dtype=None)
             new = normed @ cb > normed @ ca
             new[with_b], new[with_a] = True, False
             new[ua], new[ub] = False, True

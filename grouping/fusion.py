@@ -24,15 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .vectors import normalize_rows
+
 __all__ = ["face_agreement", "face_reliable", "fuse", "voice_to_face_map", "FUSION_METHODS"]
 
 FUSION_METHODS = ("procrustes", "zero")
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.maximum(norms, 1e-12)
 
 
 def face_reliable(
@@ -58,14 +54,14 @@ def voice_to_face_map(voice: np.ndarray, face: np.ndarray, face_reliable) -> np.
     """The orthogonal (d, d) map, d = max(dv, df), taking voices closest to faces over the
     reliable lines (Procrustes). Fit it once per season so faceless lines of every episode
     get comparable predicted faces."""
-    V = _unit(voice)
+    V = normalize_rows(voice)
     F = np.asarray(face, dtype=np.float32)
     reliable = np.asarray(face_reliable, dtype=bool).ravel()
     d = max(V.shape[1], F.shape[1])
     source = np.zeros((int(reliable.sum()), d), dtype=np.float64)
     target = np.zeros_like(source)
     source[:, : V.shape[1]] = V[reliable]
-    target[:, : F.shape[1]] = _unit(F[reliable])
+    target[:, : F.shape[1]] = normalize_rows(F[reliable])
     u, _, vt = np.linalg.svd(source.T @ target)
     return (u @ vt).astype(np.float32)
 
@@ -78,18 +74,18 @@ def face_agreement(voice: np.ndarray, face: np.ndarray, face_reliable, k: int = 
     lines (SFace: ~0.6); a listener in shot does not (~0.1). Nearest neighbours, not a fitted
     map: a map fitted on these very lines would also learn the listener shots.
     """
-    V = _unit(voice)
+    V = normalize_rows(voice)
     reliable = np.asarray(face_reliable, dtype=bool).ravel()
     out = np.zeros(len(V), dtype=np.float32)
     idx = np.flatnonzero(reliable)
     if len(idx) < 2:
         return out
-    F = _unit(np.asarray(face, dtype=np.float32)[idx])
+    F = normalize_rows(np.asarray(face, dtype=np.float32)[idx])
     sims = V[idx] @ V[idx].T
     np.fill_diagonal(sims, -np.inf)
     k = min(k, len(idx) - 1)
     nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    predicted = _unit(F[nearest].mean(axis=1))
+    predicted = normalize_rows(F[nearest].mean(axis=1))
     out[idx] = np.sum(F * predicted, axis=1)
     return out
 
@@ -117,7 +113,7 @@ def fuse(
     the line's nearest voices (:func:`face_agreement` below it): most of those are a listener
     in shot.
     """
-    V = _unit(voice)
+    V = normalize_rows(voice)
     n, dv = V.shape
     if not 0.0 <= face_weight <= 1.0:
         raise ValueError(f"face_weight must be in [0, 1], got {face_weight}")
@@ -136,7 +132,7 @@ def fuse(
         F = np.asarray(face, dtype=np.float32)
         if F.ndim != 2 or len(F) != n or F.shape[1] > d:
             raise ValueError(f"face must be (n={n}, df <= {d}), got {F.shape}")
-        faces[reliable, : F.shape[1]] = _unit(F[reliable])
+        faces[reliable, : F.shape[1]] = normalize_rows(F[reliable])
     if min_agreement is not None:
         agree = face_agreement(V, faces, reliable) >= min_agreement
         faces[reliable & ~agree] = 0.0
@@ -152,4 +148,4 @@ def fuse(
     else:
         scale = np.where(reliable, np.sqrt(1.0 - face_weight), 1.0).astype(np.float32)[:, None]
         out = np.hstack([scale * V, np.sqrt(face_weight) * faces])
-    return _unit(out)
+    return normalize_rows(out)

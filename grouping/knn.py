@@ -11,21 +11,13 @@ import logging
 import faiss
 import numpy as np
 
-__all__ = ["knn", "knn_search", "normalize_rows", "EXACT_MAX"]
+from .vectors import normalize_rows
+
+__all__ = ["knn", "knn_search", "EXACT_MAX"]
 
 log = logging.getLogger(__name__)
 
 EXACT_MAX = 20_000
-
-
-def normalize_rows(X) -> np.ndarray:
-    """float32 C-contiguous copy with unit rows (zero rows stay zero)."""
-    X = np.array(X, dtype=np.float32, copy=True, order="C")
-    if X.ndim != 2:
-        raise ValueError(f"expected a 2-d array of vectors, got shape {X.shape}")
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    np.divide(X, norms, out=X, where=norms > 0)
-    return X
 
 
 def _index(base: np.ndarray, exact: bool, hnsw_m: int, ef_construction: int) -> faiss.Index:

@@ -15,7 +15,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_array
 
 from .constraints import UnionFind
-from .knn import knn, normalize_rows
+from .knn import knn
+from .vectors import normalize_rows
 
 __all__ = ["RosterLinker"]
 

@@ -21,6 +21,8 @@ import logging
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .vectors import normalize_rows
+
 __all__ = ["LabelProjection"]
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class LabelProjection(TransformerMixin, BaseEstimator):
         if repeated.size < self.min_classes or self.dof_ < max(self.min_dof, 1):
             log.debug("projection: %d repeated-label dof, identity", self.dof_)
             return self
-        Xn = _unit(X)
+        Xn = normalize_rows(X, dtype=None)
         resid = Xn[rows].copy()
         for c in repeated:
             m = y[rows] == c
@@ -106,15 +108,10 @@ class LabelProjection(TransformerMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float32)
         if getattr(self, "identity_", True):
             return X.copy()
-        Xn = _unit(X.astype(np.float64))
-        out = _unit((Xn - self.mean_) @ self.components_)
+        Xn = normalize_rows(X, dtype=np.float64)
+        out = normalize_rows((Xn - self.mean_) @ self.components_, dtype=None)
         out[np.linalg.norm(Xn, axis=1) == 0] = 0.0  # lines without a vector stay without one
         return out.astype(np.float32)
 
     def fit_transform(self, X, y) -> np.ndarray:
         return self.fit(X, y).transform(X)
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.divide(X, n, out=np.zeros_like(X), where=n > 0)

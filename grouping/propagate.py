@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .knn import knn_search, normalize_rows
+from .knn import knn_search
+from .vectors import normalize_rows
 
 __all__ = ["NamePropagator"]
 

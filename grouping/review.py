@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .knn import normalize_rows
+from .vectors import normalize_rows
 
 __all__ = ["Candidate", "rank_candidates", "same_probability"]
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from grouping.vectors import normalize_rows
 from pipelines.records import AMBIENT
 
 STATES = ("human", "propagated", "unnamed", "ambient")
@@ -61,15 +62,14 @@ def enrich(df: pd.DataFrame, vectors: Mapping[str, np.ndarray] | None = None) ->
         ok = idx < len(V)
         X[rows[ok]] = V[idx[ok]]
         have[rows[ok]] = True
-    norms = np.linalg.norm(X, axis=1)
-    have &= norms > 0
-    X[have] /= norms[have, None]
+    have &= np.any(X != 0, axis=1)
+    X = normalize_rows(X)
     grouped = df["group_id"].notna().to_numpy() & have
     if grouped.any():
         codes, _ = pd.factorize(df["group_id"][grouped])
         sums = np.zeros((codes.max() + 1, X.shape[1]), dtype=np.float64)
         np.add.at(sums, codes, X[grouped])
-        sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+        sums = normalize_rows(sums, dtype=None)
         sim = np.einsum("ij,ij->i", X[grouped], sums[codes])
         df.loc[grouped, "sim"] = sim
     return df

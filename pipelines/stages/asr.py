@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grouping.vectors import normalize_rows
 from pipelines.errors import ModelError
 from pipelines.io.media import SAMPLE_RATE, extract_audio, load_audio
 from pipelines.records import SubtitleEvent
@@ -216,8 +217,7 @@ def split_at_voice_changes(
                 windows += [left, right]
         best: dict[int, tuple[float, int]] = {}
         if batch_cut:
-            V = np.asarray(embed(windows), dtype=np.float64)
-            V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-9)
+            V = normalize_rows(embed(windows), dtype=np.float64)
             dist = 1.0 - np.sum(V[0::2] * V[1::2], axis=1)
             for (li, k), d in zip(batch_cut, dist, strict=True):
                 if d > threshold and d > best.get(li, (-1.0, 0))[0]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grouping.vectors import normalize_rows
 from pipelines.errors import WorkspaceError
 from pipelines.stages.faces import MODEL_META, load_faces, reliable_rows, thumb_path
 from pipelines.store.workspace import Workspace
@@ -69,7 +70,7 @@ def group_faces(vectors: np.ndarray, cut_similarity: float) -> np.ndarray:
         return np.zeros(1, dtype=np.int64)
     from sklearn.cluster import AgglomerativeClustering
 
-    X = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    X = normalize_rows(vectors, dtype=None)
     ahc = AgglomerativeClustering(
         n_clusters=None,
         metric="cosine",

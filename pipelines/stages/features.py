@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from grouping.vectors import normalize_rows
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.io.atomic import atomic_path
 from pipelines.io.paths import component, safe_join
@@ -345,11 +346,6 @@ def timbre_vectors(ws: Workspace, table: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=-1, keepdims=True)
-    return X / np.where(norms > 0, norms, 1.0)
-
-
 @dataclass(frozen=True)
 class CharacterTimbre:
     """A character's voice reference: the mean direction of its lines' vectors."""
@@ -369,11 +365,11 @@ def character_timbre(
 ) -> list[CharacterTimbre]:
     """Per character (sorted by name): centroid of the unit vectors, spread, typical lines."""
     names = np.asarray(names, dtype=object)
-    U = _unit(np.asarray(X, dtype=np.float64))
+    U = normalize_rows(X, dtype=np.float64)
     out = []
     for name in sorted(set(names)):
         rows = np.flatnonzero(names == name)
-        c = _unit(U[rows].mean(axis=0))
+        c = normalize_rows(U[rows].mean(axis=0), dtype=None)
         sims = U[rows] @ c
         order = np.argsort(-sims, kind="stable")[:k]
         out.append(
@@ -410,7 +406,7 @@ def nearest_centroid_accuracy(
     chars = character_timbre(names[train_idx], [str(i) for i in train_idx], X[train_idx])
     C = np.stack([c.centroid for c in chars])
     guess = np.array([c.name for c in chars], dtype=object)[
-        np.argmax(_unit(X[test_idx]) @ C.T, axis=1)
+        np.argmax(normalize_rows(X[test_idx], dtype=None) @ C.T, axis=1)
     ]
     return float(np.mean(guess == names[test_idx])), len(test_idx)
 

@@ -31,6 +31,7 @@ from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import NamePropagator
 from grouping.turns import TurnSmoother
+from grouping.vectors import normalize_rows
 from pipelines.io.vectorfiles import LINE_FEATURES, LINEFEAT
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.faces import face_fuser
@@ -536,7 +537,7 @@ def _link_roster(
     groups, gidx = np.unique(group_of, return_inverse=True)
     centroids = np.zeros((len(groups), X.shape[1]), dtype=np.float32)
     np.add.at(centroids, gidx, X)
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    centroids = normalize_rows(centroids)
     sizes = np.bincount(gidx, minlength=len(groups))
     group_episode = np.zeros(len(groups), dtype=np.int64)
     group_episode[gidx] = pd.factorize(df["episode"])[0]
@@ -603,7 +604,7 @@ def names_own_group(
     loose = np.flatnonzero((name != "") & (name != AMBIENT) & ~out)
     if loose.size == 0:
         return out
-    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-9)
+    Xn = normalize_rows(X, dtype=None)
     groups, gidx = np.unique(group_of, return_inverse=True)
     sums = np.zeros((len(groups), X.shape[1]))
     np.add.at(sums, gidx, Xn)
@@ -621,7 +622,7 @@ def names_own_group(
         own = float(Xn[i] @ rest) / max(float(np.linalg.norm(rest)), 1e-9)
         peers = np.flatnonzero((episode == episode[g]) & (sizes >= 2))
         peers = peers[peers != g]
-        cent = sums[peers] / np.maximum(np.linalg.norm(sums[peers], axis=1, keepdims=True), 1e-9)
+        cent = normalize_rows(sums[peers], dtype=None)
         if peers.size == 0 or own > float((cent @ Xn[i]).max()):
             out[i] = True
     return out

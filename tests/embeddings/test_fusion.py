@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from embeddings.base import Embedder, l2_normalise
+from embeddings.base import Embedder
 from embeddings.ecapa_tdnn import AnimeSpeakerNet
 from embeddings.fusion import FusedEmbedder, parse_fusion
 from embeddings.voice import load_voice_embedder
+from grouping.vectors import normalize_rows
 
 
 class _Fixed:
@@ -43,7 +44,7 @@ def test_fused_cosine_is_the_weighted_mean_of_part_cosines():
     out = fused(waves, progress=lambda done, total: calls.append((done, total)))
     assert out.shape == (5, 10) and out.dtype == np.float32
     assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
-    va, vb = l2_normalise(a(waves)), l2_normalise(b(waves))
+    va, vb = normalize_rows(a(waves)), normalize_rows(b(waves))
     expected = (1 * (va @ va.T) + 4 * (vb @ vb.T)) / 5
     assert np.allclose(out @ out.T, expected, atol=1e-5)
     assert calls[-1] == (5, 5) and all(t == 5 for _, t in calls)
