@@ -232,8 +232,7 @@ def build(
 ) -> list[Path]:
     """Render, add and embed every acted episode not yet cached; returns their folders."""
     from pipelines.stages.ingest import add_episode
-    from pipelines.stages.run import voice_embedder
-    from pipelines.stages.voice import embed_episode
+    from pipelines.stages.run import embed_episode, voice_embedder
     from pipelines.store.workspace import Workspace
 
     work.mkdir(parents=True, exist_ok=True)

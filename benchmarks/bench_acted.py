@@ -152,8 +152,7 @@ def model_seasons(seasons: list[Season], model: str) -> list[Season] | None:
     """The seasons with vectors of ``model`` (embedded into the cached workspace when missing
     and the model can load here); None when it cannot."""
     from pipelines.errors import CastlistError
-    from pipelines.stages.run import voice_embedder
-    from pipelines.stages.voice import embed_episode
+    from pipelines.stages.run import embed_episode, voice_embedder
     from pipelines.store.workspace import Workspace
 
     try:

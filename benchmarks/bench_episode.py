@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pseudo_seasons import turns_from_ass
 from pipelines.demo.episodes import build_episode, demo_pool, synthetic_turns
+from pipelines.io.audio import episode_audio
 from pipelines.stages.ingest import add_episode
-from pipelines.stages.run import voice_embedder
+from pipelines.stages.run import embed_episode, voice_embedder
 from pipelines.stages.season import group_season
-from pipelines.stages.voice import embed_episode, ensure_audio
 from pipelines.store.workspace import Workspace
 
 
@@ -35,7 +35,7 @@ def one_run(media: Path, subs: Path, root: Path) -> dict[str, float]:
     added = add_episode(ws, media, subs)
     t["add"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ensure_audio(ws, added.episode.id)
+    episode_audio(ws, added.episode.id)
     t["audio"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     embedder = voice_embedder("campplus")

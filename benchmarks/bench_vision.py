@@ -41,11 +41,15 @@ from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import heuristic_reliability  # noqa: E402
 from grouping.metrics import edge_prf, operations  # noqa: E402
 from pipelines.demo.episodes import Turn, _snap, build_episode, synthetic_turns  # noqa: E402
-from pipelines.stages.faces import FACEMETA_COLUMNS, embed_faces, face_fuser, run_faces  # noqa: E402
+from pipelines.stages.faces import FACEMETA_COLUMNS, face_fuser  # noqa: E402
 from pipelines.stages.ingest import add_episode  # noqa: E402
-from pipelines.stages.run import voice_embedder  # noqa: E402
+from pipelines.stages.run import (  # noqa: E402
+    embed_episode,
+    embed_faces,
+    run_faces,
+    voice_embedder,
+)
 from pipelines.stages.season import episode_constraints  # noqa: E402
-from pipelines.stages.voice import embed_episode  # noqa: E402
 from pipelines.store.workspace import Workspace  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"

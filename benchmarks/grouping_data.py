@@ -24,7 +24,7 @@ import pandas as pd
 
 from benchmarks.pseudo_seasons import build_season
 from pipelines.stages.ingest import add_episode
-from pipelines.stages.voice import embed_episode
+from pipelines.stages.run import embed_episode
 from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)

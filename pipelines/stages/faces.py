@@ -1,26 +1,30 @@
 """The faces stage: who is on screen while each line is spoken.
 
 For every speech line of a video episode a few frames inside the line (one ffmpeg pass per
-episode) go through the workspace's face backend; :func:`embeddings.faces.summarise_line` turns
-them into one face vector (set only when one clear, consistent face is on screen) and five
-numbers the fusion rule reads. Stored like the voice stage: one row per line, keyed by the
-backend's name, written atomically, marked done only after the files exist, so an interrupted
-run redoes at most one episode. Thumbnails of each on-screen line's main face go to
-``cache/thumbs/{line_id}.jpg`` for the cluster browser.
+episode) go through the face backend; :func:`embeddings.faces.summarise_line` turns them into one
+face vector (set only when one clear, consistent face is on screen) and five numbers the fusion
+rule reads. :func:`faces_of_lines` is a function from plain inputs (the lines, the video's path,
+the backend) to arrays; :func:`pipelines.stages.run.embed_faces` reads those inputs from the
+workspace and stores what it returns: one row per line, keyed by the backend's name, written
+atomically, marked done only after the files exist, and a thumbnail of each on-screen line's
+main face in ``cache/thumbs/{line_id}.jpg`` for the cluster browser.
+
+The rest reads what the stage stored: the season's face style, the fusion of faces with voices
+for the grouping stage, and the thumbnails.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+import pandas as pd
 
-from embeddings.errors import BackendUnavailable
+from embeddings.base import ProgressHook
 from embeddings.faces import (
     Face,
     FaceBackend,
@@ -29,12 +33,11 @@ from embeddings.faces import (
     guess_style,
     summarise_line,
 )
-from pipelines.errors import MediaError, ModelError
-from pipelines.io import atomic
+from pipelines.errors import MediaError
 from pipelines.io.frames import DEFAULT_WIDTH, iter_frames, line_times
 from pipelines.io.media import probe
 from pipelines.io.paths import component, safe_join
-from pipelines.records import Progress
+from pipelines.records import Episode
 from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -83,14 +86,14 @@ def frame_times(start: float, end: float, n: int) -> tuple[float, ...]:
     return tuple(start + duration * (i + 1) / (n + 1) for i in range(n))
 
 
-def _is_video(ws: Workspace, episode_id: str) -> bool:
-    episode = ws.episode(episode_id)
+def is_video(episode: Episode) -> bool:
+    """Whether the episode's media is there and has a video stream to look for faces in."""
     if episode.kind != "video":
         return False
     try:
         info = probe(Path(episode.media))
     except MediaError as exc:
-        log.warning("faces: skipping %s: %s", episode_id, exc)
+        log.warning("faces: skipping %s: %s", episode.id, exc)
         return False
     return bool(info.has_video and info.width and info.height)
 
@@ -119,39 +122,44 @@ def _small(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def embed_faces(
-    ws: Workspace,
-    episode_id: str,
-    backend: FaceBackend,
-    progress: Progress | None = None,
-    frames_per_line: int | None = None,
-) -> None:
-    """Detect and embed the faces at each speech line of one video episode (resumable).
+class LineFaces(NamedTuple):
+    """What the faces stage returns for one episode, one row per line in line order."""
 
-    Audio-only episodes, and episodes whose media is gone or has no video stream, are skipped
-    (nothing stored, nothing marked): their lines group by voice alone.
+    vectors: np.ndarray
+    """(n_lines, backend.dim) float32; zero rows where no one clear face is on screen."""
+    meta: np.ndarray
+    """(n_lines, len(FACEMETA_COLUMNS)) float32: the numbers the fusion rule reads."""
+    thumbs: dict[int, bytes]
+    """Row -> JPEG of the line's largest face, for the lines with a clear face on screen."""
+
+
+def faces_of_lines(
+    lines: pd.DataFrame,
+    media: str | Path,
+    backend: FaceBackend,
+    progress: ProgressHook | None = None,
+    frames_per_line: int | None = None,
+) -> LineFaces:
+    """Detect and embed the faces at each speech line of one video episode.
+
+    ``lines`` has one row per line in line order with ``start``, ``end`` and ``skip_reason``
+    (non-empty: not speech, left as a zero row); ``media`` is the episode's video, decoded in
+    one ffmpeg pass; ``progress(done, total)`` counts frames.
     """
-    done = ws.stage_done(episode_id, STAGE, backend.name)
-    if done and ws.vectors.load(episode_id, FACE, backend.name) is not None:
-        return
-    if not _is_video(ws, episode_id):
-        log.info("faces: %s has no video; its lines group by voice alone", episode_id)
-        return
     n_frames = frames_per_line or default_frames_per_line(backend)
-    lines = ws.lines(episode_id)
-    speech = [ln for ln in lines if not ln.skip_reason]
+    speech = np.flatnonzero((lines["skip_reason"].fillna("") == "").to_numpy())
+    starts = lines["start"].to_numpy(dtype=float)
+    ends = lines["end"].to_numpy(dtype=float)
     times: list[float] = []
-    owner: list[int] = []  # position in ``speech`` of each time
-    for pos, ln in enumerate(speech):
-        for t in frame_times(ln.start, ln.end, n_frames):
+    owner: list[int] = []  # row in ``lines`` of each time
+    for row in speech:
+        for t in frame_times(starts[row], ends[row], n_frames):
             times.append(t)
-            owner.append(pos)
+            owner.append(int(row))
 
     faces_at: list[list[Face]] = [[] for _ in times]
     height_at = [1] * len(times)
-    best: dict[int, tuple[int, bytes]] = {}  # line pos -> (area, thumbnail) of its largest face
-    media = ws.episode(episode_id).media
-    label = f"faces {episode_id}"
+    best: dict[int, tuple[int, bytes]] = {}  # row -> (area, thumbnail) of its largest face
     served = 0
     for indices, frame in iter_frames(media, times, width=DEFAULT_WIDTH):
         found = detect_and_embed(backend, [frame])[0]
@@ -159,49 +167,41 @@ def embed_faces(
         for i in indices:
             faces_at[i] = found
             height_at[i] = frame.shape[0]
-            pos = owner[i]
-            if main is not None and main.area > best.get(pos, (0, b""))[0]:
-                best[pos] = (main.area, _small(_crop(frame, main)))
+            row = owner[i]
+            if main is not None and main.area > best.get(row, (0, b""))[0]:
+                best[row] = (main.area, _small(_crop(frame, main)))
         served += len(indices)
         if progress:
-            progress(label, served, len(times))
+            progress(served, len(times))
 
     vectors = np.zeros((len(lines), backend.dim), dtype=np.float32)
     meta = np.zeros((len(lines), len(FACEMETA_COLUMNS)), dtype=np.float32)
+    thumbs: dict[int, bytes] = {}
     by_line: dict[int, list[int]] = {}
-    for i, pos in enumerate(owner):
-        by_line.setdefault(pos, []).append(i)
-    n_on = 0
-    for pos, ln in enumerate(speech):
-        idx = by_line.get(pos, [])
+    for i, row in enumerate(owner):
+        by_line.setdefault(row, []).append(i)
+    for row in speech:
+        idx = by_line.get(int(row), [])
         summary = summarise_line([faces_at[i] for i in idx], [height_at[i] for i in idx])
-        meta[ln.idx] = (
+        meta[row] = (
             summary.n_faces,
             summary.main_size,
             summary.score,
             float(summary.on_screen),
             summary.consistency,
         )
-        thumb = thumb_path(ws, ln.id)
         if summary.on_screen and summary.vector is not None:
-            vectors[ln.idx] = summary.vector
-            n_on += 1
-            if pos in best:
-                thumb.parent.mkdir(parents=True, exist_ok=True)
-                atomic.write_bytes(thumb, best[pos][1])
-        else:
-            thumb.unlink(missing_ok=True)  # a stale thumbnail from an older model
-    ws.vectors.save(episode_id, FACE, backend.name, vectors)
-    ws.vectors.save(episode_id, FACEMETA, backend.name, meta)
-    ws.mark_stage(episode_id, STAGE, backend.name)
+            vectors[row] = summary.vector
+            if row in best:
+                thumbs[int(row)] = best[int(row)][1]
     log.info(
-        "faces: %s: %d of %d speech lines with a clear face on screen (%s, %d frames/line)",
-        episode_id,
-        n_on,
+        "faces: %d of %d speech lines with a clear face on screen (%s, %d frames/line)",
+        int(np.abs(vectors).sum(axis=1).astype(bool).sum()),
         len(speech),
         backend.name,
         n_frames,
     )
+    return LineFaces(vectors, meta, thumbs)
 
 
 def load_faces(ws: Workspace, episode_id: str, model: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -218,7 +218,7 @@ def load_faces(ws: Workspace, episode_id: str, model: str) -> tuple[np.ndarray, 
 
 def _sample_frames(ws: Workspace, max_frames: int, max_episodes: int) -> list[np.ndarray]:
     """Frames at the middle of evenly spread speech lines of the first video episodes."""
-    videos = [e for e in ws.episodes() if _is_video(ws, e.id)][:max_episodes]
+    videos = [e for e in ws.episodes() if is_video(e)][:max_episodes]
     frames: list[np.ndarray] = []
     per_episode = max(1, -(-max_frames // max(1, len(videos))))
     for episode in videos:
@@ -342,42 +342,6 @@ DEFAULT_FACE_WEIGHT = 0.3
 DEFAULT_MIN_AGREEMENT = 0.5
 """A face counts only when it agrees this well with the faces of the line's nearest voices:
 without this gate, listener shots cost more than faces gain (docs/benchmarks_vision.md)."""
-
-
-def run_faces(
-    ws: Workspace, progress: Progress | None = None, backend: FaceBackend | None = None
-) -> str | None:
-    """The faces stage over every episode (resumable); returns the model name, None when off.
-
-    The style comes from :func:`choose_style`; the model name is stored in meta
-    ``face_model`` for :func:`face_fuser`.
-    """
-    if backend is None:
-        chosen = ws.get_meta(STYLE_META) or "auto"
-        asked = chosen in ("live", "anime", INSIGHTFACE)
-        try:
-            style = choose_style(ws)
-            if chosen == INSIGHTFACE:
-                backend = face_backend(INSIGHTFACE, root=os.environ.get(INSIGHTFACE_ENV, "."))
-            else:
-                backend = face_backend(style) if style != "off" else None
-        except BackendUnavailable as exc:
-            if asked:  # the user chose faces: say what to install
-                raise ModelError(str(exc)) from exc
-            log.warning("faces off: %s", exc)
-            backend = None
-        if backend is None:
-            ws.set_meta(MODEL_META, "")
-            return None
-    episodes = ws.episodes()
-    for n, episode in enumerate(episodes):
-        if progress:
-            progress("faces: episodes", n, len(episodes))
-        embed_faces(ws, episode.id, backend, progress)
-    if progress:
-        progress("faces: episodes", len(episodes), len(episodes))
-    ws.set_meta(MODEL_META, backend.name)
-    return backend.name
 
 
 def reliable_rows(meta: np.ndarray) -> np.ndarray:

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from embeddings.base import Embedder
+from embeddings.errors import BackendUnavailable
+from embeddings.faces import FaceBackend, face_backend
 from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, UsageError, WorkspaceError
+from pipelines.io import atomic
+from pipelines.io.audio import episode_audio
+from pipelines.io.vectorfiles import LINEFEAT
 from pipelines.records import Progress
-from pipelines.stages.faces import run_faces, style_summary
+from pipelines.stages import faces
+from pipelines.stages.faces import style_summary
 from pipelines.stages.memory import bound_heap, release_free_memory
 from pipelines.stages.season import SeasonResult, group_season, voice_evidence_line
 from pipelines.stages.separate import prepare as separate_stage
-from pipelines.stages.voice import embed_episode
+from pipelines.stages.voice import embed_lines
 from pipelines.store.doctor import repair_vectors
 from pipelines.store.workspace import Workspace
 
@@ -49,8 +58,6 @@ def voice_weights_arg(values: list[str] | str | None) -> str | dict[str, str] | 
 
 def voice_embedder(name: str, weights: str | dict[str, str] | None = None):
     """The voice backend ``name`` (a fusion when '+'-joined), errors as CastlistErrors."""
-    from embeddings.errors import BackendUnavailable
-
     try:
         return load_voice_embedder(name, weights=weights)
     except BackendUnavailable as exc:
@@ -103,6 +110,101 @@ def run(
     result = group_season(ws, embedder.name)
     redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
     return f"{redone}{summary_of_skips(ws)}\n{style_summary(ws)}\n{result}"
+
+
+# ----------------------------------------------------------------------------- stage glue
+# Each stage is a function from plain inputs to arrays; these read its inputs from the
+# workspace, skip what is already stored (a killed run redoes at most one episode), and store
+# what it returns, marking the stage done only after its files are written.
+
+
+def embed_episode(
+    ws: Workspace, episode_id: str, embedder: Embedder, progress: Progress | None = None
+) -> np.ndarray:
+    """The voice stage on one episode (resumable: the stored vectors when already done)."""
+    stored = ws.vectors.load(episode_id, "voice", embedder.name)
+    if stored is not None and ws.stage_done(episode_id, "voice", embedder.name):
+        return stored
+    lines = ws.lines_frame(episode_id)
+    hook = (lambda done, total: progress(f"voice {episode_id}", done, total)) if progress else None
+    out = embed_lines(lines, episode_audio(ws, episode_id), embedder, hook)
+    ws.vectors.save(episode_id, "voice", embedder.name, out.vectors)
+    ws.vectors.save(episode_id, *LINEFEAT, out.features)
+    ws.mark_stage(episode_id, "voice", embedder.name)
+    return out.vectors
+
+
+def embed_faces(
+    ws: Workspace,
+    episode_id: str,
+    backend: FaceBackend,
+    progress: Progress | None = None,
+    frames_per_line: int | None = None,
+) -> None:
+    """The faces stage on one episode (resumable).
+
+    Audio-only episodes, and episodes whose media is gone or has no video stream, are skipped
+    (nothing stored, nothing marked): their lines group by voice alone.
+    """
+    done = ws.stage_done(episode_id, faces.STAGE, backend.name)
+    if done and ws.vectors.load(episode_id, faces.FACE, backend.name) is not None:
+        return
+    episode = ws.episode(episode_id)
+    if not faces.is_video(episode):
+        log.info("faces: %s has no video; its lines group by voice alone", episode_id)
+        return
+    lines = ws.lines_frame(episode_id)
+    hook = (lambda done, total: progress(f"faces {episode_id}", done, total)) if progress else None
+    out = faces.faces_of_lines(lines, episode.media, backend, hook, frames_per_line)
+    speech = (lines["skip_reason"].fillna("") == "").to_numpy()
+    for row, line_id in enumerate(lines["id"]):
+        thumb = faces.thumb_path(ws, line_id)
+        if row in out.thumbs:
+            thumb.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_bytes(thumb, out.thumbs[row])
+        elif speech[row]:
+            thumb.unlink(missing_ok=True)  # a stale thumbnail from an older model
+    ws.vectors.save(episode_id, faces.FACE, backend.name, out.vectors)
+    ws.vectors.save(episode_id, faces.FACEMETA, backend.name, out.meta)
+    ws.mark_stage(episode_id, faces.STAGE, backend.name)
+
+
+def run_faces(
+    ws: Workspace, progress: Progress | None = None, backend: FaceBackend | None = None
+) -> str | None:
+    """The faces stage over every episode (resumable); returns the model name, None when off.
+
+    The style comes from :func:`~pipelines.stages.faces.choose_style`; the model name is stored in meta
+    ``face_model`` for :func:`~pipelines.stages.faces.face_fuser`.
+    """
+    if backend is None:
+        chosen = ws.get_meta(faces.STYLE_META) or "auto"
+        asked = chosen in ("live", "anime", faces.INSIGHTFACE)
+        try:
+            style = faces.choose_style(ws)
+            if chosen == faces.INSIGHTFACE:
+                backend = face_backend(
+                    faces.INSIGHTFACE, root=os.environ.get(faces.INSIGHTFACE_ENV, ".")
+                )
+            else:
+                backend = face_backend(style) if style != "off" else None
+        except BackendUnavailable as exc:
+            if asked:  # the user chose faces: say what to install
+                raise ModelError(str(exc)) from exc
+            log.warning("faces off: %s", exc)
+            backend = None
+        if backend is None:
+            ws.set_meta(faces.MODEL_META, "")
+            return None
+    episodes = ws.episodes()
+    for n, episode in enumerate(episodes):
+        if progress:
+            progress("faces: episodes", n, len(episodes))
+        embed_faces(ws, episode.id, backend, progress)
+    if progress:
+        progress("faces: episodes", len(episodes), len(episodes))
+    ws.set_meta(faces.MODEL_META, backend.name)
+    return backend.name
 
 
 def regroup(ws: Workspace) -> SeasonResult:

@@ -1,28 +1,36 @@
-"""The voice stage: cut each speech line out of the episode's audio and embed it.
+"""The voice stage: cut each speech line out of an episode's waveform and embed it.
 
-Vectors are stored per episode, one row per line (zeros for non-speech lines, which are never
-grouped), keyed by the embedder's name so a changed model never mixes with old vectors. The
-stage is marked done only after its file is written, so a killed run redoes at most one episode.
+A function from plain inputs to arrays: the lines (their times and skip reasons), the path of
+the episode's 16 kHz wav, an embedder and an optional progress hook give one vector per line
+(zeros for non-speech lines, which are never grouped) and the per-line features the confidence
+model reads. It knows nothing of the workspace: :func:`pipelines.stages.run.embed_episode` reads
+its inputs from there and stores what it returns, and a distributed backend can ship one
+episode's call to a worker as one unit of work.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
-from embeddings.base import Embedder
-from pipelines.io.audio import episode_audio
+from embeddings.base import Embedder, ProgressHook
 from pipelines.io.media import SAMPLE_RATE, load_audio
-from pipelines.io.vectorfiles import LINE_FEATURES, LINEFEAT
-from pipelines.records import Progress
-from pipelines.store.workspace import Workspace
+from pipelines.io.vectorfiles import LINE_FEATURES
 
 log = logging.getLogger(__name__)
 
 
-def ensure_audio(ws: Workspace, episode_id: str) -> np.ndarray:
-    return load_audio(episode_audio(ws, episode_id))
+class VoiceVectors(NamedTuple):
+    """What the voice stage returns for one episode, one row per line in line order."""
+
+    vectors: np.ndarray
+    """(n_lines, embedder.dim) float32; zero rows for non-speech lines."""
+    features: np.ndarray
+    """(n_lines, len(LINE_FEATURES)) float32: duration, loudness, active share."""
 
 
 def line_features(segment: np.ndarray) -> tuple[float, float]:
@@ -38,36 +46,41 @@ def line_features(segment: np.ndarray) -> tuple[float, float]:
     return float(rms_db), active
 
 
-def embed_episode(
-    ws: Workspace, episode_id: str, embedder: Embedder, progress: Progress | None = None
-) -> np.ndarray:
-    """Embed one episode's speech lines (resumable: skipped when already stored)."""
-    stored = ws.vectors.load(episode_id, "voice", embedder.name)
-    if stored is not None and ws.stage_done(episode_id, "voice", embedder.name):
-        return stored
-    audio = ensure_audio(ws, episode_id)
-    lines = ws.lines(episode_id)
-    speech = [ln for ln in lines if not ln.skip_reason]
-    segments = [
-        audio[
-            int(ln.start * SAMPLE_RATE) : max(
-                int(ln.end * SAMPLE_RATE), int(ln.start * SAMPLE_RATE) + 1
-            )
-        ]
-        for ln in speech
-    ]
-    hook = (lambda done, total: progress(f"voice {episode_id}", done, total)) if progress else None
+def _segment(audio: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The samples of one line; never empty, so every embedder gets something to read."""
+    first = int(start * SAMPLE_RATE)
+    return audio[first : max(int(end * SAMPLE_RATE), first + 1)]
+
+
+def embed_lines(
+    lines: pd.DataFrame,
+    audio: str | Path | np.ndarray,
+    embedder: Embedder,
+    progress: ProgressHook | None = None,
+) -> VoiceVectors:
+    """Embed the speech lines of one episode.
+
+    ``lines`` has one row per line in line order with ``start`` and ``end`` (seconds) and,
+    optionally, ``skip_reason`` (non-empty: not speech, left as a zero row); ``audio`` is the
+    episode's 16 kHz mono wav (or its samples). ``progress(done, total)`` is handed to the
+    embedder.
+    """
+    missing = {"start", "end"} - set(lines.columns)
+    if missing:
+        raise ValueError(f"lines need columns {sorted(missing)}")
+    samples = audio if isinstance(audio, np.ndarray) else load_audio(audio)
+    skip = lines["skip_reason"].fillna("") if "skip_reason" in lines else pd.Series("", lines.index)
+    speech = np.flatnonzero((skip == "").to_numpy())
+    starts = lines["start"].to_numpy(dtype=float)
+    ends = lines["end"].to_numpy(dtype=float)
+    segments = [_segment(samples, starts[i], ends[i]) for i in speech]
     vectors = np.zeros((len(lines), embedder.dim), dtype=np.float32)
-    feats = np.zeros((len(lines), len(LINE_FEATURES)), dtype=np.float32)
-    if speech:
-        emb = embedder(segments, progress=hook)
-        rows = [ln.idx for ln in speech]
-        vectors[rows] = emb
-        feats[rows] = [
-            (ln.duration, *line_features(seg)) for ln, seg in zip(speech, segments, strict=False)
+    features = np.zeros((len(lines), len(LINE_FEATURES)), dtype=np.float32)
+    if segments:
+        vectors[speech] = embedder(segments, progress=progress)
+        features[speech] = [
+            (ends[i] - starts[i], *line_features(seg))
+            for i, seg in zip(speech, segments, strict=True)
         ]
-    ws.vectors.save(episode_id, "voice", embedder.name, vectors)
-    ws.vectors.save(episode_id, *LINEFEAT, feats)
-    ws.mark_stage(episode_id, "voice", embedder.name)
-    log.info("embedded %d lines of %s with %s", len(speech), episode_id, embedder.name)
-    return vectors
+    log.info("embedded %d of %d lines with %s", len(segments), len(lines), embedder.name)
+    return VoiceVectors(vectors, features)

@@ -14,12 +14,11 @@ from pipelines.stages import faces
 from pipelines.stages.faces import (
     FACEMETA_COLUMNS,
     choose_style,
-    embed_faces,
     face_fuser,
     load_faces,
-    run_faces,
     thumb_path,
 )
+from pipelines.stages.run import embed_faces, run_faces
 from pipelines.store.workspace import Workspace
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.errors import VectorsError
-from pipelines.stages import voice
+from pipelines.stages import run as run_module
 from pipelines.stages.run import run
 from pipelines.store import doctor
 from pipelines.store.workspace import Workspace
@@ -88,7 +88,9 @@ def test_vectors_not_computed_yet_are_none_not_an_error(tmp_path) -> None:
 @pytest.mark.parametrize("how", ["deleted", "garbage", "nan", "wrong-shape"])
 def test_run_recomputes_a_stage_whose_file_is_bad(tmp_path, monkeypatch, how) -> None:
     root = make_workspace(tmp_path / "ws")
-    monkeypatch.setattr(voice, "ensure_audio", lambda ws, ep: np.zeros(16000 * 60, np.float32))
+    # a minute of silence instead of the fixture's placeholder media
+    silence = np.zeros(16000 * 60, np.float32)
+    monkeypatch.setattr(run_module, "episode_audio", lambda ws, ep: silence)
     path = voice_file(root)
     _break(path, how)
     with Workspace.open(root) as ws:
