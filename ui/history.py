@@ -22,7 +22,7 @@ def _replay_button(sess: Session, where: Any, verb: str, label: str, key: str, *
     sess.button(
         where,
         label,
-        lambda ws, rev: _require(getattr(ws, verb)(who=WHO), f"nothing to {verb}"),
+        lambda ws, rev: _require(getattr(ws.actions, verb)(who=WHO), f"nothing to {verb}"),
         key=key,
         message={"undo": "undone", "redo": "redone"}[verb],
         **kw,
