@@ -1,4 +1,10 @@
-"""``castlist run``: every stage over every episode, resumable, then the cheap season regroup."""
+"""``castlist run``: every stage over every episode, resumable, then the cheap season regroup.
+
+The orchestrator: the stages are functions from plain inputs to arrays (the lines table, the
+path of a waveform or video, a model), and only this module reads their inputs from the
+workspace and stores what they return. A stage is marked done after its files are written, so an
+interrupted run redoes at most one episode.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,6 @@ from pipelines.io.audio import episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
 from pipelines.records import Progress
 from pipelines.stages import faces
-from pipelines.stages.faces import style_summary
 from pipelines.stages.memory import bound_heap, release_free_memory
 from pipelines.stages.season import SeasonResult, group_season, voice_evidence_line
 from pipelines.stages.separate import prepare as separate_stage
@@ -109,7 +114,7 @@ def run(
     release_free_memory()
     result = group_season(ws, embedder.name)
     redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
-    return f"{redone}{summary_of_skips(ws)}\n{style_summary(ws)}\n{result}"
+    return f"{redone}{summary_of_skips(ws)}\n{faces.style_summary(ws)}\n{result}"
 
 
 # ----------------------------------------------------------------------------- stage glue
