@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ from grouping.vectors import normalize_rows
 from pipelines.io.vectorfiles import LINE_FEATURES, LINEFEAT
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.faces import face_fuser
+from pipelines.stages.grouping_state import state_meta
 from pipelines.stages.hints import propose_names
 from pipelines.stages.label_space import identity, is_identity, label_projection
 from pipelines.store.ids import IdMinter, match_ids, retired_ids
@@ -56,9 +58,18 @@ class SeasonResult:
     propagated: Counter = field(default_factory=Counter)
     loose: set[str] = field(default_factory=set)
     retired: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    # set when only added episodes were grouped (pipelines/incremental.py): what that did;
+    # ``sources`` then counts the new lines' labels only
+    incremental_line: str = ""
 
     def __str__(self) -> str:
         named = ", ".join(f"{n} {s}" for s, n in sorted(self.sources.items()))
+        if self.incremental_line:
+            return (
+                f"{self.incremental_line}; labels of the new lines: {named or 'none'}\n"
+                f"season: {self.n_lines} speech lines in {self.n_groups} episode groups, "
+                f"{self.n_characters} season characters"
+            )
         return (
             f"{self.n_lines} speech lines in {self.n_groups} episode groups, "
             f"{self.n_characters} season characters; labels: {named or 'none'}"
@@ -367,6 +378,114 @@ def refine_with_labels(
     return refined
 
 
+@dataclass
+class EpisodeBlock:
+    """One episode grouped on its own: its candidate lines (``df`` with an ``episode``
+    column), the vectors grouping and naming read, a stable group id per line, the ids it
+    retired, P(voice places the line right), which lines' membership is evidence (built the
+    group or joined it clearly) and what the similarity calibration said (None: none ran)."""
+
+    df: pd.DataFrame
+    X: np.ndarray
+    keys: list[str]
+    retired: list[tuple[str, str, str | None, str]]
+    reliability: np.ndarray
+    placed: np.ndarray
+    evidence: dict | None
+
+
+@dataclass
+class EpisodeGrouper:
+    """Groups one episode at a time under the season's human decisions: what a full regroup
+    does per episode, and all an incremental run does for a newly added one."""
+
+    ws: Workspace
+    voice_model: str
+    human: dict[str, str]
+    locks: dict[str, str]
+    cannot: list[tuple[str, str]]
+    prev_group: dict[str, str]
+    minter: IdMinter
+    clusterer: ReliableFirstClustering
+    fuse_faces: Callable[[str, np.ndarray], np.ndarray]
+    project: Callable[[np.ndarray], np.ndarray]
+    model: LineConfidence | None
+    core_by: str = "duration"
+    previous: dict = field(default_factory=dict)
+    covered: dict[str, int] = field(default_factory=dict)  # episode -> lines it grouped
+
+    def __post_init__(self) -> None:
+        raw = self.ws.get_meta(VOICE_EVIDENCE) or "{}"
+        self.previous = json.loads(raw).get("per_episode", {})
+
+    def candidates(self, episode_id: str) -> pd.DataFrame:
+        """The episode's lines that take part in grouping: speech, not marked ambient."""
+        df = self.ws.lines_frame(episode_id)
+        human = self.human
+        keep = (df["skip_reason"] == "") & df["id"].map(lambda lid: human.get(lid) != AMBIENT)
+        return df[keep.to_numpy()].reset_index(drop=True)
+
+    def vectors(self, episode_id: str, df: pd.DataFrame, X_all: np.ndarray) -> np.ndarray:
+        """The rows grouping and naming read: voice, fused with faces where there are any."""
+        fused = self.fuse_faces(episode_id, X_all)[df["idx"].to_numpy()]
+        return fused if is_identity(self.project) else self.project(fused)
+
+    def group(self, episode_id: str) -> EpisodeBlock | None:
+        ws, clusterer, voice_model = self.ws, self.clusterer, self.voice_model
+        X_all = ws.vectors.load(episode_id, "voice", voice_model)
+        if X_all is None:
+            return None
+        df = self.candidates(episode_id)
+        self.covered[episode_id] = len(df)
+        if df.empty:
+            return None
+        X = X_all[df["idx"].to_numpy()]
+        reliability, _, _ = episode_reliability(ws, episode_id, df, X, self.model)
+        core_score = (
+            reliability
+            if self.core_by == "confidence"
+            else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
+        )
+        fused = self.fuse_faces(episode_id, X_all)[df["idx"].to_numpy()]  # voice alone w/o faces
+        X = fused if is_identity(self.project) else self.project(fused)
+        cons = episode_constraints(df, self.human, self.locks, self.cannot)
+        # no human or timing pair is a fair sample of "same" or "different" voices: a split's
+        # cannot-links and the lines a review asks about are the hard cases, and overlapping
+        # lines share audio. Learning from them flipped an episode to "weak evidence" after one
+        # review answer (21 points of right names lost) and every LibriSpeech episode with
+        # overlaps to weak (edge F1 0.96 -> 0.55), so the similarity calibration reads the
+        # episode's own pair distribution only
+        labels = clusterer.fit_predict(X, core_score, cons, calibration_constraints=Constraints())
+        ev = None
+        if getattr(clusterer, "calibration_", None) is not None:
+            ev = clusterer.calibration_.evidence()
+            if not is_identity(self.project):
+                # whitened by the labels, the vectors calibrate better than the voices are told
+                # apart: whether the evidence is weak is read on the vectors before the
+                # projection (once per episode and model: the calibration costs ~1 s)
+                ev["voice_evidence"] = (
+                    _raw_verdict(self.previous.get(episode_id), voice_model)
+                    or (
+                        SimilarityCalibration()
+                        .fit(fused)  # the episode's own pairs only: see the clustering above
+                        .evidence()["voice_evidence"]
+                    )
+                )
+            ev["raw_voice_evidence"], ev["model"] = ev["voice_evidence"], voice_model
+        keys, gone = _stable_group_ids(
+            episode_id, df["id"].tolist(), labels, self.prev_group, self.minter
+        )
+        # lines whose group membership is itself evidence: they built the group, a person tied
+        # them to it, or they joined it clearly. A hand-named line that merely attached with a
+        # weak score must not name its group (nor the season character) after itself.
+        used = getattr(clusterer, "thresholds_", {})
+        strong = getattr(clusterer, "probabilities_", np.ones(len(labels))) >= max(
+            used.get("reliable_attach_threshold", clusterer.reliable_attach_threshold), 0.5
+        )
+        placed = getattr(clusterer, "core_", np.ones(len(labels), bool)) | strong
+        return EpisodeBlock(df.assign(episode=episode_id), X, keys, gone, reliability, placed, ev)
+
+
 def group_season(
     ws: Workspace,
     voice_model: str,
@@ -403,64 +522,24 @@ def group_season(
     if refine and model is not None and len(human) >= MIN_LABELLED_FOR_RECALIBRATION:
         model = _refined_model(ws, voice_model, human, model)
 
+    grouper = EpisodeGrouper(
+        ws, voice_model, human, locks, cannot, prev_group, minter, clusterer, fuse_faces,
+        project, model, core_by,
+    )  # fmt: skip
     frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
     evidence: dict[str, dict] = {}
-    previous = json.loads(ws.get_meta(VOICE_EVIDENCE) or "{}").get("per_episode", {})
     for episode in ws.episodes():
-        X_all = ws.vectors.load(episode.id, "voice", voice_model)
-        if X_all is None:
+        block = grouper.group(episode.id)
+        if block is None:
             continue
-        df = ws.lines_frame(episode.id)
-        keep = (df["skip_reason"] == "") & df["id"].map(lambda lid: human.get(lid) != AMBIENT)
-        df = df[keep.to_numpy()].reset_index(drop=True)
-        if df.empty:
-            continue
-        X = X_all[df["idx"].to_numpy()]
-        reliability, _, _ = episode_reliability(ws, episode.id, df, X, model)
-        core_score = (
-            reliability
-            if core_by == "confidence"
-            else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
-        )
-        fused = fuse_faces(episode.id, X_all)[df["idx"].to_numpy()]  # voice alone w/o faces
-        X = fused if is_identity(project) else project(fused)
-        cons = episode_constraints(df, human, locks, cannot)
-        # no human or timing pair is a fair sample of "same" or "different" voices: a split's
-        # cannot-links and the lines a review asks about are the hard cases, and overlapping
-        # lines share audio. Learning from them flipped an episode to "weak evidence" after one
-        # review answer (21 points of right names lost) and every LibriSpeech episode with
-        # overlaps to weak (edge F1 0.96 -> 0.55), so the similarity calibration reads the
-        # episode's own pair distribution only
-        labels = clusterer.fit_predict(X, core_score, cons, calibration_constraints=Constraints())
-        if getattr(clusterer, "calibration_", None) is not None:
-            ev = evidence[episode.id] = clusterer.calibration_.evidence()
-            if not is_identity(project):
-                # whitened by the labels, the vectors calibrate better than the voices are told
-                # apart: whether the evidence is weak is read on the vectors before the
-                # projection (once per episode and model: the calibration costs ~1 s)
-                ev["voice_evidence"] = (
-                    _raw_verdict(previous.get(episode.id), voice_model)
-                    or (
-                        SimilarityCalibration()
-                        .fit(fused)  # the episode's own pairs only: see the clustering above
-                        .evidence()["voice_evidence"]
-                    )
-                )
-            ev["raw_voice_evidence"], ev["model"] = ev["voice_evidence"], voice_model
-        keys, gone = _stable_group_ids(episode.id, df["id"].tolist(), labels, prev_group, minter)
-        group_keys += keys
-        retired += gone
-        frames.append(df.assign(episode=episode.id))
-        vectors.append(X)
-        reliabilities.append(reliability)
-        # lines whose group membership is itself evidence: they built the group, a person tied
-        # them to it, or they joined it clearly. A hand-named line that merely attached with a
-        # weak score must not name its group (nor the season character) after itself.
-        used = getattr(clusterer, "thresholds_", {})
-        strong = getattr(clusterer, "probabilities_", np.ones(len(labels))) >= max(
-            used.get("reliable_attach_threshold", clusterer.reliable_attach_threshold), 0.5
-        )
-        placed.append(getattr(clusterer, "core_", np.ones(len(labels), bool)) | strong)
+        if block.evidence is not None:
+            evidence[episode.id] = block.evidence
+        group_keys += block.keys
+        retired += block.retired
+        frames.append(block.df)
+        vectors.append(block.X)
+        reliabilities.append(block.reliability)
+        placed.append(block.placed)
 
     record_voice_evidence(ws, evidence)
     result = SeasonResult()
@@ -470,7 +549,8 @@ def group_season(
     if not frames:
         gone = [(g, "group", None, "gone") for g in sorted(set(prev_group.values()))]
         gone += [(c, "character", None, "gone") for c in sorted(set(prev_character.values()))]
-        ws.write_machine_results([], [], retired=gone, minter=minter)
+        covered = state_meta(ws, voice_model, list(grouper.covered), grouper.covered)
+        ws.write_machine_results([], [], retired=gone, minter=minter, meta=covered)
         return result
     df = pd.concat(frames, ignore_index=True)
     X = np.concatenate(vectors)
@@ -511,7 +591,8 @@ def group_season(
             label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))
             result.sources["unnamed"] += 1
     label_rows = propose_names(ws, df, roster, group_of, label_rows, result.sources)  # hints
-    ws.write_machine_results(group_rows, label_rows, retired=retired, minter=minter)
+    covered = state_meta(ws, voice_model, list(grouper.covered), grouper.covered)
+    ws.write_machine_results(group_rows, label_rows, retired=retired, minter=minter, meta=covered)
     result.loose = {
         lid for lid, ok in zip(df["id"], trusted, strict=True) if lid in human and not ok
     }

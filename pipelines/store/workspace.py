@@ -392,6 +392,7 @@ class Workspace:
         labels: Iterable[tuple[str, str | None, str, float | None]],
         retired: Iterable[tuple[str, str, str | None, str]] = (),
         minter: IdMinter | None = None,
+        meta: dict[str, str] | None = None,
     ) -> None:
         """Replace the machine grouping and machine labels in one transaction.
 
@@ -400,7 +401,8 @@ class Workspace:
         (line_id, speaker, source, confidence) with source 'propagated' or 'cluster'. Rows of
         lines with a human label are left exactly as they are. ``retired`` rows (id, kind,
         successor, why) record ids this grouping no longer carries; ``minter`` persists the
-        id counters so a fresh id is never handed out twice.
+        id counters so a fresh id is never handed out twice; ``meta`` keys are written in the
+        same transaction (what this grouping covered: a killed run leaves both or neither).
         """
         groups = [(*row, None)[:5] for row in groups]
         with database.transaction(self.conn):
@@ -433,6 +435,57 @@ class Workspace:
                 "ON CONFLICT(line_id) DO NOTHING",
                 [row for row in labels if row[2] != LabelSource.HUMAN.value],
             )
+            self._write_meta(meta)
+
+    def add_machine_results(
+        self,
+        groups: Iterable[tuple],
+        labels: Iterable[tuple[str, str | None, str, float | None]],
+        minter: IdMinter | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        """Add the machine grouping and labels of lines not grouped yet (a newly added
+        episode), in one transaction, leaving every other line's rows as they are.
+
+        Rows are shaped as for :meth:`write_machine_results`; a line with a human label keeps
+        it. A line that already has a group is refused: this only ever adds."""
+        groups = [(*row, None)[:5] for row in groups]
+        with database.transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('machine_version', '1') ON CONFLICT(key) "
+                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
+            try:
+                self.conn.executemany(
+                    "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    groups,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise WorkspaceError(
+                    f"{self.root}: a line of the new episodes is grouped already ({exc}); "
+                    f"regroup the season with `castlist run {self.root} --regroup all`"
+                ) from exc
+            if minter is not None:
+                minter.save()
+            line_ids = [(row[0],) for row in groups]
+            self.conn.executemany(
+                "DELETE FROM labels WHERE line_id=? AND source != 'human'", line_ids
+            )
+            self.conn.executemany(
+                "INSERT INTO labels(line_id, speaker, source, confidence) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(line_id) DO NOTHING",
+                [row for row in labels if row[2] != LabelSource.HUMAN.value],
+            )
+            self._write_meta(meta)
+
+    def _write_meta(self, meta: dict[str, str] | None) -> None:
+        """Meta keys inside the caller's transaction."""
+        self.conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            list((meta or {}).items()),
+        )
 
     # ------------------------------------------------------------------ human knowledge
     def human_labels(self) -> dict[str, str]:
