@@ -42,6 +42,7 @@ class Candidate:
     p: float  # same/ambient: P(yes); who: P(current name right); group: P(top suggestion)
     suggestions: tuple[tuple[int, float], ...] = ()  # (character index, probability)
     lines: tuple[int, ...] = ()  # group: sample lines shown, most typical first (named)
+    fresh: bool = False  # the answer names lines not reviewed yet (a newly added episode)
 
 
 SUGGESTION_TEMPERATURE = 0.05
@@ -73,6 +74,7 @@ def rank_candidates(
     hand_name=None,
     n_samples: int = 3,
     doubt_below: float = 0.4,
+    fresh=None,
 ) -> list[Candidate]:
     """Candidates best first.
 
@@ -90,8 +92,13 @@ def rank_candidates(
     strongest suggestion for its character. Name indices and character indices share one
     space: name ``k`` is the name of character ``k``. A line named with its group is asked
     about only when P(its name is wrong) is above ``doubt_below``: its voice barely prefers
-    its own character to the next one, or its name's probability is low."""
-    q = _Queue(X, character, named, confidence, human, reliability, name, group, hand_name)
+    its own character to the next one, or its name's probability is low.
+
+    ``fresh`` (n,) bool: lines nobody has reviewed yet (an episode added to a labelled
+    season). Questions whose answer names fresh lines come first (then by worth, as without
+    it), and a character's samples are fresh lines where it has any: the annotator checks the
+    new episode before returning to the old questions. None or all False: the usual order."""
+    q = _Queue(X, character, named, confidence, human, reliability, name, group, hand_name, fresh)
     if q.n == 0:
         return []
     sim = _Similarity(same_midpoint, same_scale)
@@ -101,7 +108,7 @@ def rank_candidates(
     odd = np.zeros(q.n, bool) if unusual is None else np.asarray(unusual, dtype=bool)
     out += q.ambient_questions(odd, ambient_below)
     order = {"group": 0, "same": 1, "who": 2, "ambient": 3}
-    out.sort(key=lambda c: (-c.saves, order[c.kind], c.a, c.b))
+    out.sort(key=lambda c: (not c.fresh, -c.saves, order[c.kind], c.a, c.b))
     return out
 
 
@@ -120,7 +127,7 @@ class _Queue:
     """The per-line and per-character facts every kind of question reads, computed once."""
 
     def __init__(self, X, character, named, confidence, human, reliability, name, group,
-                 hand_name) -> None:  # fmt: skip
+                 hand_name, fresh=None) -> None:  # fmt: skip
         Xn = normalize_rows(X)
         ch = np.asarray(character, dtype=np.int64)
         n = self.n = len(ch)
@@ -135,6 +142,7 @@ class _Queue:
         self.nm = np.where(conf > 0, ch, -1) if name is None else np.asarray(name, np.int64)
         self.grp = ch.copy() if group is None else np.asarray(group, dtype=np.int64)
         self.hname = np.full(n, -1) if hand_name is None else np.asarray(hand_name, np.int64)
+        self.fresh = np.zeros(n, bool) if fresh is None else np.asarray(fresh, dtype=bool)
 
         self.ok = ok = ch >= 0
         self.sizes = np.bincount(ch[ok], minlength=c).astype(np.float64)
@@ -185,9 +193,12 @@ class _Queue:
             open_lines = int(np.sum(~has_name[members]))
             if members.size < 2 or open_lines < 2:
                 continue
-            low = grp[members].min()
-            biggest = np.bincount(grp[members] - low).argmax() + low
-            pool = members[grp[members] == biggest]
+            is_fresh = bool(self.fresh[members][~has_name[members]].any())
+            # samples from the fresh lines when the question is asked for them
+            shown = members[self.fresh[members]] if is_fresh else members
+            low = grp[shown].min()
+            biggest = np.bincount(grp[shown] - low).argmax() + low
+            pool = shown[grp[shown] == biggest]
             score = rel[pool] + self.own_sim[pool]
             samples = tuple(int(i) for i in pool[np.argsort(-score, kind="stable")[:n_samples]])
             given = self.hname[(ch == g) & (self.hname >= 0)]
@@ -200,7 +211,7 @@ class _Queue:
             p = sugg[0][1] if sugg else 0.0
             # the answer names the group's lines; each is right as far as it belongs there
             right = float(np.sum(rel[members][~has_name[members]]))
-            out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples))
+            out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples, is_fresh))
         return out
 
     def same_questions(self, separated, k_pairs: int, sim: _Similarity) -> list[Candidate]:
@@ -220,7 +231,8 @@ class _Queue:
                 seen.add(pair)
                 p = float(sim.p(csim[a, b]))
                 if p >= 0.5:
-                    out.append(Candidate("same", pair[0], pair[1], p, p))
+                    fresh = bool(self.fresh[(self.ch == a) | (self.ch == b)].any())
+                    out.append(Candidate("same", pair[0], pair[1], p, p, fresh=fresh))
         return out
 
     def line_questions(self, doubt_below: float, sim: _Similarity) -> list[Candidate]:
@@ -229,9 +241,8 @@ class _Queue:
         for i in np.flatnonzero(~self.hum):
             saves, p = self._line_doubt(int(i), doubt_below)
             if saves > 0.0:
-                out.append(
-                    Candidate("who", int(i), -1, saves, p, self.suggest(self.line_sim[i], sim))
-                )
+                sugg = self.suggest(self.line_sim[i], sim)
+                out.append(Candidate("who", int(i), -1, saves, p, sugg, fresh=bool(self.fresh[i])))
         return out
 
     def _line_doubt(self, i: int, doubt_below: float) -> tuple[float, float]:
@@ -273,6 +284,8 @@ class _Queue:
         far = np.maximum(np.where(ok, own_sim, -1.0), self.best_other)
         p_amb = 1.0 / (1.0 + np.exp(-(bar - far) / 0.05)) * (1.0 - 0.5 * self.rel)
         return [
-            Candidate("ambient", int(i), -1, float(p_amb[i]), float(p_amb[i]))
+            Candidate(
+                "ambient", int(i), -1, float(p_amb[i]), float(p_amb[i]), fresh=bool(self.fresh[i])
+            )
             for i in np.flatnonzero(~self.hum & odd & (far < bar) & (p_amb > 0.05))
         ]

@@ -134,7 +134,8 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
         st.success("Nothing to review: every question the engine has is answered.")
         return
     q = queue[0]
-    st.caption(f"{len(queue)} questions waiting · answering this one {gain(q)}")
+    new = " · about a newly added episode" if getattr(q, "fresh", False) else ""
+    st.caption(f"{len(queue)} questions waiting · answering this one {gain(q)}{new}")
     if q.kind == "same":
         st.subheader(q.text)
         left, right = st.columns(2)

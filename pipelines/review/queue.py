@@ -10,6 +10,7 @@ workspace meta and not asked again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ import pandas as pd
 from grouping.review import Candidate, rank_candidates
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT, LabelSource
+from pipelines.stages.grouping_state import unreviewed_episodes
 from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class Question:
     text: str
     lines: tuple[str, ...] = ()  # group: sample lines shown; the answer names the first
     size: int = 0  # group: lines in the character; same: lines in the smaller one
+    fresh: bool = False  # about lines of an episode the last run added (asked first)
 
     @property
     def gain(self) -> str:
@@ -193,9 +196,12 @@ class _Season:
             ca, cb = char_of_line.get(a), char_of_line.get(b)
             if ca is not None and cb is not None and ca != cb:
                 separated.add((min(ca, cb), max(ca, cb)))
+        # episodes the last run added to a grouped season: their questions first
+        fresh = df["episode_id"].isin(unreviewed_episodes(ws)).to_numpy()
         return rank_candidates(
             self.X, self.character, self.named, conf, human, reliability, separated,
             name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
+            fresh=fresh,
         )  # fmt: skip
 
     def label(self, g: int) -> str:
@@ -203,10 +209,12 @@ class _Season:
 
     def question(self, c: Candidate) -> Question:
         if c.kind == "group":
-            return self._group_question(c)
-        if c.kind == "same":
-            return self._same_question(c)
-        return self._line_question(c)
+            q = self._group_question(c)
+        elif c.kind == "same":
+            q = self._same_question(c)
+        else:
+            q = self._line_question(c)
+        return dataclasses.replace(q, fresh=c.fresh) if c.fresh else q
 
     def _group_question(self, c: Candidate) -> Question:
         df, chars = self.df, self.chars

@@ -131,3 +131,25 @@ def test_suggestions_for_a_new_voice_are_not_confident():
     cands = rank_candidates(X, character, named, np.where(character < 2, 0.9, 0.0), human)
     split = next(c for c in cands if c.kind == "group" and c.a == 4)
     assert split.suggestions[0][0] == 1 and split.suggestions[0][1] > 0.8
+
+
+def test_fresh_lines_are_asked_first_and_nothing_fresh_keeps_the_order():
+    """Issue 14 item 3: after an episode is added to a labelled season, the review starts with
+    the questions about its lines, even when an old question would name more lines."""
+    X, truth = _data(2, sizes=(30, 12, 5))
+    character = truth.copy()
+    named = np.zeros(3, bool)
+    conf = np.zeros(len(truth))
+    human = np.zeros(len(truth), bool)
+    plain = rank_candidates(X, character, named, conf, human)
+    assert rank_candidates(X, character, named, conf, human, fresh=np.zeros(len(truth), bool)) == (
+        plain
+    )
+    assert plain[0].kind == "group" and plain[0].a == 0  # the biggest group is worth most
+    fresh = np.zeros(len(truth), bool)
+    fresh[-3:] = True  # three lines of the smallest character arrived with a new episode
+    first = rank_candidates(X, character, named, conf, human, fresh=fresh)
+    assert first[0].kind == "group" and first[0].a == 2 and first[0].fresh
+    assert all(fresh[i] for i in first[0].lines)  # samples from the new episode's lines
+    assert not any(c.fresh for c in first[1:])
+    assert first[1:] == [c for c in plain if not (c.kind == "group" and c.a == 2)]

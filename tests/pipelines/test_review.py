@@ -25,7 +25,9 @@ def test_question_api_shape(make_ws):
     assert all(isinstance(q, Question) for q in qs)
     assert [f.name for f in dataclasses.fields(Question)] == [
         "id", "kind", "groups", "line_id", "suggestions", "saves", "text", "lines", "size",
+        "fresh",
     ]  # fmt: skip
+    assert not any(q.fresh for q in qs)  # a season's first grouping: nothing asked first
     assert [q.saves for q in qs] == sorted((q.saves for q in qs), reverse=True)
     assert len({q.id for q in qs}) == len(qs)
     assert questions(ws, limit=5) == qs  # stable

@@ -363,3 +363,18 @@ def test_group_page_opens_on_the_biggest_unnamed_group(app, ws_path: Path) -> No
     anchor = frame(ws_path).set_index("id").loc[group_ids(ws_path, first)[0]]
     at = app("Group", open_anchor=anchor.name)
     assert at.header[0].value == f"Alice · {anchor['group_id']}"
+
+
+def test_review_page_says_when_a_question_is_about_an_added_episode(app, ws_path: Path) -> None:
+    """Issue 14 item 3: after `castlist run` added an episode, its questions come first."""
+    import json
+
+    from pipelines.stages.grouping_state import UNREVIEWED
+
+    assert "newly added episode" not in app("Review").caption[0].value
+    with Workspace.open(ws_path) as ws:
+        last = ws.episodes()[-1].id
+        ws.set_meta(UNREVIEWED, json.dumps([last]))
+        first = questions(ws, limit=1)[0]
+    assert first.fresh
+    assert "about a newly added episode" in app("Review").caption[0].value
