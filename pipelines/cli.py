@@ -104,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress=ProgressPrinter(),
             voice_weights=args.voice_weights,
             separate=args.separate,
+            regroup_mode=args.regroup,
         )
     print(summary)
     return 0
@@ -273,7 +274,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         for n, q in enumerate(questions(ws, limit=args.limit), 1):
             where = f" (group {q.groups[0]})" if q.kind == "group" else ""
             samples = f"; sample lines {', '.join(q.lines)}" if q.lines else ""
-            print(f"{n}. {q.text}{where} [{q.gain}{samples}]")
+            new = "(new episode) " if q.fresh else ""
+            print(f"{n}. {new}{q.text}{where} [{q.gain}{samples}]")
             for command in answer_commands(q, args.workspace):
                 print(f"   {command}")
     return 0
@@ -476,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL",
         help="remove music before embedding voices with an audio-separator model (file name "
         "or path, e.g. UVR-MDX-NET-Voc_FT.onnx); 'off' turns it off again",
+    )
+    p.add_argument(
+        "--regroup",
+        choices=["auto", "all"],
+        default="auto",
+        help="auto (default): when episodes were added to a grouped season and nothing else "
+        "changed, group only the new episodes and link them to the existing characters "
+        "(existing groups, ids and names stay); all: regroup every episode",
     )
 
     p = command("label", cmd_label, "name lines, a group or a character by hand")

@@ -211,9 +211,10 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
             "give at least one --vectors MODALITY=FILE.npy (e.g. voice=voice.npy), or a "
             "Speaker-Grouping parquet with an audio_feature column"
         )
+    models = _join_existing_space(ws, mats, models, lines_path)
     has_speaker = "speaker" in df.columns
     df = df.reset_index(drop=True).assign(_row=np.arange(len(df)))
-    summary = []
+    summary, again = [], []
     for episode, part in df.groupby("episode", sort=False):
         part = part.sort_values(["start", "end", "_row"], kind="stable")
         events = [
@@ -231,22 +232,30 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
             ws.vectors.save(ep.id, m, models[m], X[rows])
             ws.mark_stage(ep.id, m, models[m])
         summary.append(f"{ep.id}: {len(events)} lines{'' if created else ' (unchanged)'}")
+        if not created:
+            again.append(f"{ep.id} (imported again)")
     for m, name in models.items():
         ws.set_meta(f"{m}_model", name)
     out = [f"imported {len(df)} lines in {len(summary)} episodes from {lines_path}"]
     out += ["  " + s for s in summary]
     if "voice" in models:
         # grouped right away: there is nothing for `castlist run` to embed
-        from pipelines.stages.season import group_season
+        from pipelines.stages.incremental import group
 
         ws.set_meta("voice_backend", "imported")
-        out.append("grouped: " + str(group_season(ws, models["voice"])))
+        # only the added episodes when nothing else changed; vectors imported again for an
+        # episode already there may differ, so then the whole season regroups
+        out.append("grouped: " + str(group(ws, models["voice"], repaired=again)))
     out.append("vectors: " + ", ".join(f"{m} {mats[m].shape[1]}-d as {models[m]}" for m in mats))
     if has_speaker and (df["speaker"] != "").any():
         truth = ws.root / "imported_truth.csv"
-        df.loc[df["speaker"] != "", ["episode", "start", "end", "speaker"]].to_csv(
-            truth, index=False
-        )
+        rows = df.loc[df["speaker"] != "", ["episode", "start", "end", "speaker"]]
+        if truth.is_file():  # an earlier import's episodes keep their truth
+            earlier = pd.read_csv(truth, keep_default_na=False, dtype={"episode": str})
+            rows = pd.concat(
+                [earlier[~earlier["episode"].isin(set(df["episode"].astype(str)))], rows]
+            )
+        rows.to_csv(truth, index=False)
         out.append(
             f"speaker column stored as name hints (not labels); score with "
             f"`castlist eval {ws.root} --truth {truth}`"
@@ -254,6 +263,36 @@ def import_lines(ws: Workspace, lines_path: Path, vectors: dict[str, Path]) -> s
     if "voice" not in models:
         out.append("note: no voice vectors; `castlist run` groups by the voice modality")
     return "\n".join(out)
+
+
+def _join_existing_space(
+    ws: Workspace, mats: dict[str, np.ndarray], models: dict[str, str], lines_path: Path
+) -> dict[str, str]:
+    """Model names for this import: episodes imported into a workspace that already holds
+    imported vectors of a modality join that space (the model name of the first import), so
+    adding episode 27 later groups it with the season instead of replacing the season's
+    vectors by its own. Vectors of another dimension are refused: they come from another
+    model, and belong in a workspace of their own."""
+    out = dict(models)
+    for m, X in mats.items():
+        existing = ws.get_meta(f"{m}_model")
+        if not existing or existing == models[m] or not existing.startswith(f"imported-{m}-"):
+            continue
+        dims = {
+            stored.shape[1]
+            for ep in ws.episodes()
+            if (stored := ws.vectors.load(ep.id, m, existing)) is not None
+        }
+        if not dims:
+            continue
+        if dims != {X.shape[1]}:
+            raise InputError(
+                f"{lines_path}: its {m} vectors are {X.shape[1]}-d but {ws.root} holds "
+                f"{min(dims)}-d {m} vectors from an earlier import; import vectors of the same "
+                "model, or import this table into a new workspace"
+            )
+        out[m] = existing
+    return out
 
 
 def _add(ws: Workspace, lines_path: Path, episode: str, part: pd.DataFrame, events):

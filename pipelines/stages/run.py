@@ -27,6 +27,8 @@ from pipelines.io.audio import episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
 from pipelines.records import Progress
 from pipelines.stages import faces
+from pipelines.stages.grouping_state import last_run_line
+from pipelines.stages.incremental import group
 from pipelines.stages.memory import bound_heap, release_free_memory
 from pipelines.stages.season import SeasonResult, group_season, voice_evidence_line
 from pipelines.stages.separate import prepare as separate_stage
@@ -78,8 +80,11 @@ def run(
     embedder=None,
     voice_weights: list[str] | str | None = None,
     separate: str | None = None,
+    regroup_mode: str = "auto",
 ) -> str:
-    """Embed what is not embedded yet, then regroup the season. Safe to interrupt and re-run."""
+    """Embed what is not embedded yet, then group: only the added episodes when the season
+    was grouped and nothing else changed (``regroup_mode="auto"``), else the whole season
+    (``"all"``: always). Safe to interrupt and re-run."""
     episodes = ws.episodes()
     if not episodes:
         raise WorkspaceError(
@@ -87,7 +92,10 @@ def run(
         )
     repaired = repair_vectors(ws)  # stages marked done whose files are gone or bad: redo them
     if all(ep.kind == "imported" for ep in episodes):  # vectors came with the lines
-        return f"{summary_of_skips(ws)}\n{regroup(ws)}"
+        model = ws.get_meta("voice_model")
+        if model is None:
+            return f"{summary_of_skips(ws)}\n{regroup(ws)}"  # says what to do
+        return f"{summary_of_skips(ws)}\n{group(ws, model, regroup_mode, repaired)}"
     weights = voice_weights_arg(voice_weights)
     if voice is None or voice == ws.get_meta("voice_backend"):  # same model: same weights file
         weights = weights or json.loads(ws.get_meta("voice_weights") or "null")
@@ -112,7 +120,7 @@ def run(
     ws.set_meta("voice_model", embedder.name)
     run_faces(ws, progress)
     release_free_memory()
-    result = group_season(ws, embedder.name)
+    result = group(ws, embedder.name, regroup_mode, repaired)
     redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
     return f"{redone}{summary_of_skips(ws)}\n{faces.style_summary(ws)}\n{result}"
 
@@ -242,7 +250,7 @@ def status(ws: Workspace) -> str:
         f"speech lines: {len(speech)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
     )
     out.append(summary_of_skips(ws))
-    out += [line for line in [voice_evidence_line(ws)] if line]
+    out += [line for line in [voice_evidence_line(ws), last_run_line(ws)] if line]
     if speech["group_id"].notna().any():
         out += _roster_lines(speech)
     history = ws.actions.history(limit=5)

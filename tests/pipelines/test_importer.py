@@ -116,3 +116,34 @@ def test_cli_import_then_run_label_and_eval(tmp_path, capsys):
     assert (
         main(["import", str(ws), "--lines", str(tmp_path / "lines.csv"), "--vectors", "voice"]) == 2
     )
+
+
+def test_importing_another_episode_later_joins_the_season_incrementally(tmp_path):
+    """Issue 14 item 3 for imported vectors: episode 3 from a second file is grouped alone
+    with the season's voice space; the first two episodes keep their groups and names."""
+    df, X = _table(tmp_path, n_per_ep=(12, 9, 9))
+    first = df["episode"] != "ep3"
+    df[first].to_csv(tmp_path / "lines.csv", index=False)
+    np.save(tmp_path / "voice.npy", X[first.to_numpy()])
+    df[~first].to_csv(tmp_path / "ep3.csv", index=False)
+    np.save(tmp_path / "ep3.npy", X[~first.to_numpy()])
+    ws = Workspace.init(tmp_path / "ws")
+    import_lines(ws, tmp_path / "lines.csv", {"voice": tmp_path / "voice.npy"})
+    model = ws.get_meta("voice_model")
+    ws.name_lines(["ep1-0000"], "Ann")
+    regroup(ws)
+    before = ws.lines_frame()
+    summary = import_lines(ws, tmp_path / "ep3.csv", {"voice": tmp_path / "ep3.npy"})
+    assert "incremental: grouped 1 new episode (9 lines), linked to 3 existing" in summary
+    assert ws.get_meta("voice_model") == model  # one voice space for the season
+    after = ws.lines_frame()
+    assert after[after["episode_id"] != "ep3"].equals(before)
+    ep3 = after[after["episode_id"] == "ep3"]
+    assert (ep3.loc[ep3["name_hint"] == "char0", "speaker"] == "Ann").all()
+    assert set(read_truth(tmp_path / "ws" / "imported_truth.csv")["episode"]) == {
+        "ep1", "ep2", "ep3"
+    }  # fmt: skip
+    np.save(tmp_path / "other.npy", np.zeros((9, 8), np.float32) + 1)
+    df[~first].assign(episode="ep4").to_csv(tmp_path / "ep4.csv", index=False)
+    with pytest.raises(InputError, match="8-d but .* holds 16-d voice vectors"):
+        import_lines(ws, tmp_path / "ep4.csv", {"voice": tmp_path / "other.npy"})

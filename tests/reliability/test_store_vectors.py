@@ -11,7 +11,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.errors import VectorsError
 from pipelines.stages import run as run_module
-from pipelines.stages.run import run
+from pipelines.stages.run import run, status
 from pipelines.store import doctor
 from pipelines.store.workspace import Workspace
 from tests.reliability.store_fixtures import MODEL, N_LINES, first_group, make_workspace, voice_file
@@ -100,6 +100,7 @@ def test_run_recomputes_a_stage_whose_file_is_bad(tmp_path, monkeypatch, how) ->
         X = ws.vectors.load("ep01", "voice", MODEL)
         assert X.shape == (N_LINES, 16) and np.isfinite(X).all()
         assert "48 speech lines" in summary  # both episodes grouped again, nothing lost
+        assert "regrouped the whole season (vectors were recomputed: ep01 voice" in status(ws)
         assert doctor.bad_stages(ws) == []
 
 
