@@ -113,7 +113,7 @@ def main() -> None:
                     steps.append(("--group", group, who))
             else:
                 counts = first["truth"].value_counts()
-                for who in first["truth"].drop_duplicates():
+                for who in first["truth"].dropna().drop_duplicates():
                     if counts[who] >= 3:
                         line = first.loc[first["truth"] == who, "line_id"].iloc[0]
                         steps.append(("--line", line, who))

@@ -149,13 +149,18 @@ def _merge_must_links(
             labels[members] = next_label
             next_label += 1
             continue
-        # the biggest group holding one of its lines, not the one holding most of them: the
-        # hand-named lines of a voice gather its strays (lines it said elsewhere, named one by
-        # one in a review); moving them all into the group of two strays left the voice's own
-        # 50-line group without its hand-named line, and unnamed (-16 points in one answer)
+        # the group where one of its lines is most typical, not the one holding most of them:
+        # the hand-named lines of a voice gather its strays (lines it said elsewhere, named one
+        # by one in a review). Moving them all into the group of two strays left the voice's
+        # own 50-line group without its hand-named line, and unnamed (-16 points in one
+        # answer); moving them into the biggest group moved a voice's named line into another
+        # voice's 147-line group that held one of its strays. A line's cosine to its group's
+        # mean without it is higher the more lines of its voice the mean holds, so a typical
+        # line of a big group wins over a pair of strays.
         group_size = np.bincount(before[before >= 0])[labs]
-        ties = -np.arange(labs.size)  # then more of its lines, then the first group
-        target = int(labs[np.lexsort((ties, counts, group_size))[-1]])
+        typical = np.array([_best_fit(X, before, members, int(lab)) for lab in labs])
+        ties = -np.arange(labs.size)  # then the bigger group, then the first
+        target = int(labs[np.lexsort((ties, group_size, typical))[-1]])
         for lab in labs:
             if lab == target:
                 continue
@@ -165,6 +170,19 @@ def _merge_must_links(
     assigned = labels >= 0
     labels[assigned] = [uf.find(int(v)) for v in labels[assigned]]
     return labels
+
+
+def _best_fit(X: np.ndarray | None, labels: np.ndarray, members: np.ndarray, lab: int) -> float:
+    """Cosine of the most typical of ``members`` in group ``lab`` to the rest of that group
+    (-1 for a group of one line, 0 without vectors)."""
+    if X is None:
+        return 0.0
+    inside = members[labels[members] == lab]
+    group = X[labels == lab]
+    if len(group) < 2:
+        return -1.0
+    rest = normalize_rows(group.sum(0)[None, :] - X[inside], dtype=None)
+    return float(np.einsum("ij,ij->i", X[inside], rest).max())
 
 
 def _rejoin_must_links(
@@ -219,16 +237,15 @@ def enforce_cannot_links(
         members = np.flatnonzero(labels == labels[a])
         # a lone line that fits the group worse than its partner just leaves it (it may still
         # attach elsewhere): the usual case is one stray line, and cutting the group would halve
-        # a main character
+        # a main character. A unit fits as well as its most typical line: a stray line named by
+        # hand is tied to its voice's named line, and judged by their mean the pair left the
+        # voice's own 86-line group over one overlap, taking the group's name along (-22 points)
         total = X[members].sum(0)
         fit = {}
         for v in (a, b):
             unit = members[comp[members] == comp[v]]
-            own = X[unit].sum(0)
-            fit[int(v)] = (
-                float(normalize_rows(own, dtype=None) @ normalize_rows(total - own, dtype=None)),
-                unit,
-            )
+            rest = normalize_rows(total - X[unit].sum(0), dtype=None)
+            fit[int(v)] = (float((X[unit] @ rest).max()), unit)
         worse = min(fit, key=lambda v: fit[v][0])
         unit = fit[worse][1]
         if 3 * unit.size <= members.size:

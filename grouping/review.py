@@ -15,7 +15,10 @@ their group:
 - ``who``: one line that disagrees with its group: left unnamed inside a named character,
   named otherwise than its character, closer to another character than to its own, or
   placed in its group so unreliably that its name is more likely wrong than right (and
-  lines of one-line characters). Worth one line at most: P(its name is wrong).
+  lines of one-line characters). Worth one line at most: P(its name is wrong), updated by
+  what the answers about the same name's lines said so far (``checked``): a name the
+  annotator confirmed line after line stops being asked about, one they kept correcting
+  stays worth asking. Below ``MIN_LINE_WORTH`` a line question is not asked.
 - ``ambient``: a line far from every character *and* flagged as unusual by the caller (very
   short or odd text, song-like): never ordinary dialogue.
 
@@ -44,6 +47,16 @@ class Candidate:
     lines: tuple[int, ...] = ()  # group: sample lines shown, most typical first (named)
     fresh: bool = False  # the answer names lines not reviewed yet (a newly added episode)
 
+
+CHECK_PRIOR = 2.0
+"""Pseudo-answers the geometric P(wrong) of a named line counts for against the answers about
+its name so far: after 3 confirmations and no correction a 0.10 doubt is worth 0.04."""
+
+MIN_LINE_WORTH = 0.05
+"""A question about a named line expected to fix fewer lines than this is not asked: twenty
+answers for one fix is more work than playing the group. On a pseudo-episode the queue once
+asked 147 such questions about one voice's short lines, every answer confirming the name
+(``python benchmarks/bench_review.py --work bench-out/grouping --per-season 3``)."""
 
 SUGGESTION_TEMPERATURE = 0.05
 """Cosine scale of the softmax that shares a line's or group's name suggestions among the named
@@ -75,6 +88,7 @@ def rank_candidates(
     n_samples: int = 3,
     doubt_below: float = 0.4,
     fresh=None,
+    checked=None,
 ) -> list[Candidate]:
     """Candidates best first.
 
@@ -92,7 +106,9 @@ def rank_candidates(
     strongest suggestion for its character. Name indices and character indices share one
     space: name ``k`` is the name of character ``k``. A line named with its group is asked
     about only when P(its name is wrong) is above ``doubt_below``: its voice barely prefers
-    its own character to the next one, or its name's probability is low.
+    its own character to the next one, or its name's probability is low. ``checked`` (c, 2)
+    per name index: how many answers about lines carrying that name confirmed it and how many
+    changed it (default: none yet).
 
     ``fresh`` (n,) bool: lines nobody has reviewed yet (an episode added to a labelled
     season). Questions whose answer names fresh lines come first (then by worth, as without
@@ -104,7 +120,7 @@ def rank_candidates(
     sim = _Similarity(same_midpoint, same_scale)
     out = q.group_questions(n_samples, sim)
     out += q.same_questions(separated, k_pairs, sim)
-    out += q.line_questions(doubt_below, sim)
+    out += q.line_questions(doubt_below, sim, checked)
     odd = np.zeros(q.n, bool) if unusual is None else np.asarray(unusual, dtype=bool)
     out += q.ambient_questions(odd, ambient_below)
     order = {"group": 0, "same": 1, "who": 2, "ambient": 3}
@@ -235,11 +251,21 @@ class _Queue:
                     out.append(Candidate("same", pair[0], pair[1], p, p, fresh=fresh))
         return out
 
-    def line_questions(self, doubt_below: float, sim: _Similarity) -> list[Candidate]:
+    def line_questions(self, doubt_below: float, sim: _Similarity, checked=None) -> list[Candidate]:
         """Single lines that disagree with their group."""
+        record = np.zeros((self.c, 2)) if checked is None else np.asarray(checked, np.float64)
+        if len(record) < self.c:
+            record = np.r_[record, np.zeros((self.c - len(record), 2))]
         out = []
         for i in np.flatnonzero(~self.hum):
             saves, p = self._line_doubt(int(i), doubt_below)
+            nm = self.nm[i]
+            if saves > 0.0 and nm >= 0:
+                confirmed, corrected = record[nm]
+                saves = (corrected + CHECK_PRIOR * saves) / (confirmed + corrected + CHECK_PRIOR)
+                if saves < MIN_LINE_WORTH:
+                    continue
+                p = 1.0 - saves
             if saves > 0.0:
                 sugg = self.suggest(self.line_sim[i], sim)
                 out.append(Candidate("who", int(i), -1, saves, p, sugg, fresh=bool(self.fresh[i])))

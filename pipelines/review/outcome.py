@@ -125,9 +125,16 @@ def _describe_name_lines(
     loose = [lid for lid in lines if result is not None and lid in result.loose]
     for group in dict.fromkeys(after.reindex(loose)["group_id"].dropna()):
         members = after[after["group_id"] == group]
+        here = [lid for lid in loose if after.at[lid, "group_id"] == group]
+        if len(members) == len(here):
+            out.append(
+                f"note: {', '.join(here)} stands alone (its voice matched no group), so the "
+                f"name named only {'this line' if len(here) == 1 else 'these lines'}. "
+                f"castlist review {shlex.quote(ws_arg)} asks about the unnamed groups next"
+            )
+            continue
         if (members["speaker"] == name).sum() * 2 > len(members):
             continue  # the group carries the name anyway
-        here = [lid for lid in loose if after.at[lid, "group_id"] == group]
         out.append(
             f"note: {', '.join(here)} only loosely belongs to group {group} "
             f"({len(members)} lines; weak voice match), so the name did not spread to the "

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 __all__ = ["Question", "questions", "answer"]
 
 _DISMISSED = "review_dismissed"
+_CHECKED = "review_checked"
+"""Workspace meta: line id -> the machine's name for the line when a person answered a
+question about it ("" when unnamed); read against the line's hand label, so an undone answer
+no longer counts."""
 
 
 @dataclass(frozen=True)
@@ -201,8 +205,29 @@ class _Season:
         return rank_candidates(
             self.X, self.character, self.named, conf, human, reliability, separated,
             name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
-            fresh=fresh,
+            fresh=fresh, checked=self.checked(ws),
         )  # fmt: skip
+
+    def checked(self, ws: Workspace) -> np.ndarray:
+        """(characters, 2): per name (by its character index), how many answers about a line
+        the machine had given that name confirmed it and how many gave another name."""
+        out = np.zeros((len(self.chars), 2))
+        record = json.loads(ws.get_meta(_CHECKED) or "{}")
+        if not record:
+            return out
+        char_of_name = {v: k for k, v in self.name_of.items()}
+        hand = dict(
+            zip(
+                self.df["id"],
+                self.df["speaker"].where(self.df["source"] == LabelSource.HUMAN.value),
+                strict=True,
+            )
+        )
+        for lid, machine in record.items():
+            given = hand.get(lid)
+            if machine and isinstance(given, str) and machine in char_of_name:
+                out[char_of_name[machine], 0 if given == machine else 1] += 1
+        return out
 
     def label(self, g: int) -> str:
         return self.name_of.get(g, self.chars[g])
@@ -350,5 +375,9 @@ def _answer_line(ws: Workspace, question: Question, reply: str, edit: dict) -> b
     elif low in ("yes", "no"):
         raise UsageError(f"{question.id}: answer with the speaker's name, not {reply!r}")
     else:
+        machine = ws.line(question.line_id).speaker or ""
         ws.name_lines([question.line_id], reply, **edit)
+        record = json.loads(ws.get_meta(_CHECKED) or "{}")
+        record[question.line_id] = machine if machine != AMBIENT else ""
+        ws.set_meta(_CHECKED, json.dumps(record, sort_keys=True))
     return True

@@ -38,7 +38,43 @@ def test_must_link_moves_the_line_when_the_groups_differ():
     assert len(set(merged[:60])) == 1  # -1: whole groups always merge
     moved = ReliableFirstClustering(must_merge_threshold=0.5).fit_predict(X, constraints=cons)
     assert moved[0] == moved[35]
-    assert len(set(moved[:30])) == 1 and moved[30] != moved[0]
+    # one of the two lines moved; every other line kept its voice's group
+    rest_a, rest_b = set(moved[1:30]), set(moved[30:35]) | set(moved[36:60])
+    assert len(rest_a) == 1 and len(rest_b) == 1 and rest_a != rest_b
+
+
+def test_a_named_stray_joins_its_voice_not_the_bigger_group_it_sat_in():
+    """Review answers name a voice's strays one by one: the stray sits in another voice's
+    bigger group, the voice's own named line is typical of its group. The stray moves to its
+    voice; the named line must not move into the other voice's group (its own group would
+    lose its name)."""
+    X, truth = _voices([60, 30], noise=0.3, seed=3)
+    stray = 10  # a line of voice 1 said inside voice 0's group
+    X[stray] = 0.4 * X[60:].mean(0) + 0.6 * X[11:60].mean(0)
+    model = ReliableFirstClustering(must_merge_threshold=0.5, attach_threshold=0.2)
+    base = model.fit_predict(X)
+    assert base[stray] == base[0] and base[70] != base[0]
+    lab = model.fit_predict(X, constraints=Constraints(must_link=[(70, stray)]))
+    assert lab[stray] == lab[70] == lab[61]  # the stray joined voice 1's group
+    assert len(set(lab[np.r_[0:10, 11:60]])) == 1 and lab[0] != lab[70]
+
+
+def test_a_cannot_link_keeps_the_unit_holding_the_groups_typical_line():
+    """The group's most typical line (the sample a group question shows, so the line that
+    names the group) tied by a hand name to an atypical line of its voice, and a timing
+    cannot-link between it and a neighbour of its voice: the neighbour leaves, not the
+    group's named line (which carried the group's name away, -22 points in one answer)."""
+    X, truth = _voices([40, 40], noise=0.3, seed=4)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    typical = int(np.argmax(Xn[:40] @ Xn[:40].mean(0)))
+    partner = (typical + 1) % 40
+    X[45] = 0.5 * X[:40].mean(0) + 0.5 * X[41:80].mean(0)  # atypical line of voice 0
+    model = ReliableFirstClustering(must_merge_threshold=0.5)
+    cons = Constraints(must_link=[(typical, 45)], cannot_link=[(typical, partner)])
+    lab = model.fit_predict(X, constraints=cons)
+    assert lab[typical] == lab[45] != lab[partner]
+    others = np.setdiff1d(np.arange(40), [typical, partner])
+    assert np.all(lab[others] == lab[typical])  # the named line stayed with its voice
 
 
 def test_must_link_merges_a_split_character():

@@ -97,6 +97,32 @@ def test_lines_that_disagree_with_their_group_are_asked_one_by_one():
     assert who[3] == 1.0 and abs(who[25] - 0.4) < 1e-9  # never more than the one line
 
 
+def test_answers_about_a_name_update_what_its_lines_are_worth_asking():
+    """A name the annotator confirmed line after line stops being asked about (the queue
+    asked 147 such lines of one voice, every answer confirming); one they kept correcting
+    stays worth asking."""
+    X, truth = _data(5)
+    named = np.ones(3, bool)
+    human = np.zeros(len(truth), bool)
+    name = truth.copy()
+    conf = np.full(len(truth), 0.9)
+    name[25] = 2  # named otherwise than its character: doubt 0.4
+    conf[25] = 0.6
+    name[34], conf[34] = 1, 0.9  # a line of character 2 named like character 1: doubt 0.1
+    fresh = {c.a: c.saves for c in rank_candidates(X, truth, named, conf, human, name=name)
+             if c.kind == "who"}  # fmt: skip
+    assert fresh.keys() == {25, 34} and abs(fresh[34] - 0.1) < 1e-9
+    confirmed = np.array([[0, 0], [3, 0], [0, 0]])  # three answers confirmed name 1
+    after = {c.a: c.saves for c in rank_candidates(X, truth, named, conf, human, name=name,
+                                                   checked=confirmed) if c.kind == "who"}  # fmt: skip
+    assert after.keys() == {25}  # 0.1 doubt after 3 confirmations: 0.04, not worth an answer
+    assert after[25] == fresh[25]  # another name's record does not move it
+    corrected = np.array([[0, 0], [1, 2], [0, 0]])  # name 1 was wrong 2 times in 3
+    worth = {c.a: c.saves for c in rank_candidates(X, truth, named, conf, human, name=name,
+                                                   checked=corrected) if c.kind == "who"}  # fmt: skip
+    assert worth[34] > fresh[34]
+
+
 def test_ambient_only_for_unusual_lines_far_from_every_character():
     X, truth = _data(2)
     rng = np.random.default_rng(5)

@@ -171,3 +171,32 @@ def test_cli_review_prints_commands_that_answer_with_the_ids_it_shows(make_ws, c
     assert main([*first[1:-1], "Bob"]) == 0
     frame = Workspace.open(root).lines_frame(speech_only=True)
     assert (frame.loc[frame["group_id"] == group, "speaker"] == "Bob").all()
+
+
+def test_a_confirming_answer_is_remembered_and_undo_forgets_it(make_ws):
+    """What answers said about a name's lines steers the queue (grouping/review.py); it is
+    read against the hand labels, so an undone answer stops counting."""
+    from pipelines.review.queue import _Season
+
+    ws = make_ws([SPEAKERS])
+    lines = ws.lines()
+    ws.name_lines([lines[0].id], "Ann")
+    regroup(ws)
+    ann = [ln.id for ln, t in zip(ws.lines(), SPEAKERS, strict=True) if t == 0][1:3]
+    assert all(ws.line(lid).speaker == "Ann" for lid in ann)  # propagated
+
+    def record() -> tuple[float, float]:
+        season = _Season.read(ws)
+        row = season.checked(ws)[season.character[season.df["id"] == ann[0]][0]]
+        return float(row[0]), float(row[1])
+
+    assert record() == (0.0, 0.0)
+    answer(ws, Question("who:" + ann[0], "who", (), ann[0], (), 0.3, "?"), "Ann", who="test")
+    assert record() == (1.0, 0.0)
+    answer(ws, Question("who:" + ann[1], "who", (), ann[1], (), 0.3, "?"), "Bob", who="test")
+    assert ws.line(ann[1]).speaker == "Bob"
+    assert record() == (1.0, 1.0)
+    ws.undo()
+    ws.undo()
+    regroup(ws)
+    assert record() == (0.0, 0.0)

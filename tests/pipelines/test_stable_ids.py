@@ -179,6 +179,28 @@ def test_a_loose_line_whose_name_did_not_spread_says_so_and_offers_the_group_com
     assert not any("note:" in line for line in describe(action, base, after, result, "ws"))
 
 
+def test_a_named_line_that_stands_alone_says_so_and_points_to_the_review():
+    """A first line whose voice matched no group (Kushieda's first line on a pseudo-episode
+    sat nearer another character's group than her own) names only itself: say so."""
+    lines = [f"ep01-{i:04d}" for i in range(6)]
+    base = pd.DataFrame(
+        {
+            "group_id": ["ep01-g0"] * 5 + ["ep01-u1"],
+            "character_id": ["C001"] * 5 + ["C002"],
+            "character": ["C001"] * 5 + ["C002"],
+            "speaker": [None] * 6,
+            "source": ["cluster"] * 6,
+        },
+        index=pd.Index(lines, name="id"),
+    )
+    after = base.copy()
+    after.loc["ep01-0005", ["speaker", "source"]] = ["Kushieda", "human"]
+    action = Action(1, "now", "me", "name", {"lines": ["ep01-0005"], "name": "Kushieda"}, "done")
+    out = describe(action, base, after, SeasonResult(loose={"ep01-0005"}), "ws")
+    assert out[1].startswith("note: ep01-0005 stands alone (its voice matched no group)")
+    assert out[1].endswith("castlist review ws asks about the unnamed groups next")
+
+
 # ---------------------------------------------------------------------------- item 7
 def test_naming_a_named_group_again_renames_it(tmp_path, capsys):
     ws = import_season(tmp_path, SPEAKERS)
