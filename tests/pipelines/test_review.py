@@ -196,7 +196,7 @@ def test_a_confirming_answer_is_remembered_and_undo_forgets_it(make_ws):
     answer(ws, Question("who:" + ann[1], "who", (), ann[1], (), 0.3, "?"), "Bob", who="test")
     assert ws.line(ann[1]).speaker == "Bob"
     assert record() == (1.0, 1.0)
-    ws.undo()
-    ws.undo()
+    ws.actions.undo()
+    ws.actions.undo()
     regroup(ws)
     assert record() == (0.0, 0.0)
