@@ -78,9 +78,9 @@ def _spread(
     if result is not None:
         delta = result.propagated[name] - result.propagated_before[name]
         if delta > 0:
-            out.append(f"{delta} more lines propagated")
+            out.append(f"{_n(delta, 'more line')} propagated")
         elif delta < 0:
-            out.append(f"{-delta} fewer lines named {name} by propagation")
+            out.append(f"{_n(-delta, 'fewer line')} named {name} by propagation")
         else:
             out.append("no more lines propagated")
     if characters:
