@@ -462,7 +462,7 @@ class EpisodeGrouper:
             if not is_identity(self.project):
                 # whitened by the labels, the vectors calibrate better than the voices are told
                 # apart: whether the evidence is weak is read on the vectors before the
-                # projection (once per episode and model: the calibration costs ~1 s)
+                # projection (once per episode and model, then kept in the workspace meta)
                 ev["voice_evidence"] = (
                     _raw_verdict(self.previous.get(episode_id), voice_model)
                     or (
