@@ -52,12 +52,12 @@ def group_season(s, clusterer) -> np.ndarray:
     return np.where(labels >= 0, roster[np.maximum(labels, 0)], -1)
 
 
-def speed(sizes: list[int], with_knn: bool) -> None:
+def speed(sizes: list[int], with_knn: bool, calibrate: bool = True) -> None:
     print(f"{'lines':>8} {'episodes':>8} {'group+link s':>12} {'lines/s':>9} {'edge F1':>8}")
     for n in sizes:
         s = make_season(max(1, math.ceil(n / 293)), seed=7)  # ~293 lines per synthetic episode
         t = time.perf_counter()
-        season = group_season(s, ReliableFirstClustering())
+        season = group_season(s, ReliableFirstClustering(calibrate=calibrate))
         dt = time.perf_counter() - t
         f1 = edge_prf(s.speaker, season)["f1"]
         print(
@@ -124,11 +124,21 @@ def quality(n_episodes: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    ap.add_argument("--episodes", type=int, default=20, help="episodes for the quality table")
+    ap.add_argument(
+        "--episodes", type=int, default=20, help="episodes for the quality table (0: none)"
+    )
     ap.add_argument("--knn", action="store_true", help="also time a global kNN graph")
+    ap.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the per-episode similarity calibration castlist ships with (--no-calibrate: the "
+        "tuned thresholds as they are, to see what the calibration costs)",
+    )
     args = ap.parse_args()
-    speed(args.sizes, args.knn)
-    quality(args.episodes)
+    speed(args.sizes, args.knn, args.calibrate)
+    if args.episodes > 0:
+        quality(args.episodes)
 
 
 if __name__ == "__main__":
