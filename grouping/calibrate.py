@@ -185,26 +185,32 @@ class SimilarityCalibration(BaseEstimator):
         read at the bin's mean (the error is second order in the bin width, the linear term
         averages out) and the M-step adds each bin's own spread back, so the fit matches the
         per-pair one to ~1e-6 (every real episode: tests/grouping/test_calibrate.py)."""
-        m = np.array([np.quantile(s, 0.5), np.quantile(s, 0.97)])
-        sd = np.full(2, max(float(s.std()) / 2, self.min_sd))
-        w = np.array([0.9, 0.1])
+        m0, m1 = (float(q) for q in np.quantile(s, [0.5, 0.97]))  # one partition for both
+        sd0 = sd1 = max(float(s.std()) / 2, self.min_sd)
+        w0, w1 = 0.9, 0.1
         x, c, within = _bin_moments(s)
-        for _ in range(_MAX_ITER):
-            # log odds of the second component at each bin's mean: a stable two-way softmax
-            z0 = (x - m[0]) / sd[0]
-            z1 = (x - m[1]) / sd[1]
-            odds = np.log(w[1] / w[0]) - np.log(sd[1] / sd[0]) - 0.5 * (z1 * z1 - z0 * z0)
-            r1 = c / (1.0 + np.exp(-np.clip(odds, -700.0, 700.0)))
-            r = np.stack([c - r1, r1])
-            nk = r.sum(1) + 1e-9
-            m_new = r @ x / nk
-            dev = x[None, :] - m_new[:, None]
-            sd = np.maximum(np.sqrt((r * (dev * dev + within)).sum(1) / nk), self.min_sd)
-            w = np.clip(nk / nk.sum(), 1e-4, 1 - 1e-4)
-            done = np.abs(m_new - m).max() < 1e-6
-            m = m_new
-            if done:
-                break
+        # per bin: mean, mean square, 1; A @ weights gives a component's three sums at once
+        A = np.stack([x, x * x + within, np.ones_like(x)])
+        total = A @ c
+        with np.errstate(over="ignore"):  # exp of a far bin's odds: inf, its share 0
+            for _ in range(_MAX_ITER):
+                # log odds of the second component at each bin's mean (Gaussian densities)
+                z0 = (x - m0) * (1.0 / sd0)
+                z1 = (x - m1) * (1.0 / sd1)
+                odds = 0.5 * (z0 * z0 - z1 * z1) + (np.log(w1 / w0) - np.log(sd1 / sd0))
+                sums1 = A @ (c / (1.0 + np.exp(-odds)))
+                sums0 = total - sums1
+                n0, n1 = sums0[2] + 1e-9, sums1[2] + 1e-9
+                new0, new1 = sums0[0] / n0, sums1[0] / n1
+                sd0 = max(np.sqrt(max(sums0[1] / n0 - new0 * new0, 0.0)), self.min_sd)
+                sd1 = max(np.sqrt(max(sums1[1] / n1 - new1 * new1, 0.0)), self.min_sd)
+                w1 = min(max(n1 / (n0 + n1), 1e-4), 1 - 1e-4)
+                w0 = min(max(n0 / (n0 + n1), 1e-4), 1 - 1e-4)
+                done = max(abs(new0 - m0), abs(new1 - m1)) < 1e-6
+                m0, m1 = new0, new1
+                if done:
+                    break
+        m, sd, w = np.array([m0, m1]), np.array([sd0, sd1]), np.array([w0, w1])
         hi = int(np.argmax(m))
         lo = 1 - hi
         self.same_mean_, self.same_sd_ = float(m[hi]), float(sd[hi])
