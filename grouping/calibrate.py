@@ -59,6 +59,14 @@ def _bin_moments(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, count, np.maximum(squares / count - mean * mean, 0.0)
 
 
+def _sample_pairs(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` seeded pairs of distinct rows of ``n`` (with replacement: ``k`` may be near all)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, k)
+    b = rng.integers(0, n - 1, k)
+    return a, np.where(b >= a, b + 1, b)  # never a line with itself
+
+
 def _row_dots(Xn: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``Xn[a[i]] . Xn[b[i]]`` for every i, gathering ``_BLOCK`` pairs of rows at a time."""
     out = np.empty(len(a), dtype=Xn.dtype)
@@ -73,7 +81,8 @@ class SimilarityCalibration(BaseEstimator):
 
     Parameters
     ----------
-    max_pairs: pairs sampled (seeded) when the episode has more; every pair below it.
+    max_pairs: pairs sampled (seeded) when the episode has more; every pair below it. Pairs of
+        hand-labelled lines are bounded alike.
     min_known: known pairs of a kind (same / different) at which they weigh as much as the
         mixture's estimate of that kind (more pairs weigh more).
     weak_below: separation (component gap / pooled spread) under which the voice evidence is
@@ -122,13 +131,9 @@ class SimilarityCalibration(BaseEstimator):
         n = len(Xn)
         total = n * (n - 1) // 2
         if total <= self.max_pairs:
-            return (Xn @ Xn.T)[
-                np.triu(np.ones((n, n), dtype=bool), 1)
-            ]  # row-major, as triu_indices
-        rng = np.random.default_rng(self.seed)
-        a = rng.integers(0, n, self.max_pairs)
-        b = rng.integers(0, n - 1, self.max_pairs)
-        b = np.where(b >= a, b + 1, b)  # never a line with itself
+            # the upper triangle in row-major order, as triu_indices gives it
+            return (Xn @ Xn.T)[np.triu(np.ones((n, n), dtype=bool), 1)]
+        a, b = _sample_pairs(n, self.max_pairs, self.seed)
         return _row_dots(Xn, a, b)
 
     def fit(self, X, cannot_link=None, labels=None, must_link=None) -> SimilarityCalibration:
@@ -229,7 +234,15 @@ class SimilarityCalibration(BaseEstimator):
         if labels is not None:
             y = np.asarray(labels).ravel()
             lab = np.flatnonzero(y >= 0)
-            if lab.size >= 2:
+            if lab.size * (lab.size - 1) // 2 > self.max_pairs:
+                # as many labelled pairs as the mixture sees, not a Gram matrix of every
+                # labelled line (20,000 of them: 3.2 GB)
+                a, b = (lab[i] for i in _sample_pairs(lab.size, self.max_pairs, self.seed))
+                s = _row_dots(Xn, a, b)
+                eq = y[a] == y[b]
+                same.append(s[eq])
+                diff.append(s[~eq])
+            elif lab.size >= 2:
                 S = Xn[lab] @ Xn[lab].T
                 iu = np.triu_indices(lab.size, 1)
                 eq = y[lab][iu[0]] == y[lab][iu[1]]

@@ -191,8 +191,10 @@ def test_sampled_pairs_are_the_seeded_pairs_in_any_block_size(monkeypatch):
 def test_calibration_time_and_memory_stay_bounded_on_a_large_set():
     """20,000 lines (an hour of dialogue as one episode): a bounded sample of pairs, binned EM.
     Before the bins this took 14.5 s and ~840 MB (every sampled pair's two rows gathered at
-    once, 200 EM passes over 200,000 pairs); now ~0.4 s and one block of rows."""
-    X = np.random.default_rng(0).standard_normal((20_000, 192)).astype(np.float32)
+    once, 200 EM passes over 200,000 pairs; every line labelled: a 3.2 GB Gram matrix); now
+    ~0.4 s and one block of rows."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20_000, 192)).astype(np.float32)
     tracemalloc.start()
     t = time.perf_counter()
     cal = SimilarityCalibration().fit(X)
@@ -200,6 +202,14 @@ def test_calibration_time_and_memory_stay_bounded_on_a_large_set():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert cal.n_pairs_ == cal.max_pairs == 200_000
+    # every line hand-labelled: the labelled pairs are sampled too, not a 20k x 20k matrix
+    tracemalloc.start()
+    labelled = SimilarityCalibration().fit(X, labels=rng.integers(0, 50, len(X)))
+    _, peak_labelled = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert labelled.n_known_same_ + labelled.n_known_diff_ == 200_000
+    assert 0.01 < labelled.n_known_same_ / 200_000 < 0.03  # 1 in 50 pairs is one speaker
+    assert peak_labelled < 200 * 2**20, f"peak {peak_labelled / 2**20:.0f} MB with labels"
     assert peak < 200 * 2**20, f"peak {peak / 2**20:.0f} MB"
     assert took < 4.0, f"{took:.2f} s"
     # random directions: one spread of cosines around 0, nothing to tell apart
