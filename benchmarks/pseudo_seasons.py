@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pysubs2
 
-from pipelines.demo.episodes import PseudoEpisode, Turn, VoicePool, build_episode
+from pipelines.demo.episodes import (
+    PseudoEpisode,
+    Turn,
+    VoicePool,
+    build_episode,
+    demo_pool,
+    synthetic_turns,
+)
 from pipelines.errors import InputError, SubtitleError
 
 _SKIP_STYLE_TOKENS = {"op", "ed", "title", "credit", "credits", "karaoke", "kara", "lyrics"}
@@ -131,3 +138,28 @@ def thin_names(ass_path: str | Path, share: float, out_path: str | Path, seed: i
             ev.name = ""
     subs.save(str(out_path), format_="ass", encoding="utf-8")
     return kept
+
+
+def build_demo_season(
+    out_dir: str | Path,
+    n_episodes: int = 3,
+    n_lines: int = 40,
+    duration_s: float = 95.0,
+    seed: int = 0,
+    video: bool = False,
+) -> list[PseudoEpisode]:
+    """Several demo-like episodes of one cast (the bundled LibriSpeech voices, each character
+    keeping its voice across episodes), needing only package data: what the Ray tests and
+    benchmark run on, where a season rather than one episode is the point."""
+    pool = demo_pool()
+    seasons = [
+        synthetic_turns(n_lines=n_lines, n_main=6, n_minor=2, seed=seed + i, duration_s=duration_s)
+        for i in range(n_episodes)
+    ]
+    vmap = pool.assign(Counter(t.speaker for turns in seasons for t in turns), seed)
+    return [
+        build_episode(
+            turns, pool, out_dir, f"ep{i + 1:02d}", seed * 1000 + i + 1, 15.0, True, video, vmap
+        )
+        for i, turns in enumerate(seasons)
+    ]

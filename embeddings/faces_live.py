@@ -67,8 +67,10 @@ class YuNetSFace:
         nms_threshold: float = 0.3,
         max_side: int = 960,
         min_face: int = 16,
+        device: str = "cpu",
     ) -> None:
         self.model_dir = model_dir
+        self.device = device
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_side = max_side
@@ -104,14 +106,25 @@ class YuNetSFace:
                     self.score_threshold,
                     self.nms_threshold,
                     5000,
+                    *self._dnn_target(),
                 )
-                self._local.recogniser = cv2.FaceRecognizerSF.create(str(self._recogniser_path), "")
+                self._local.recogniser = cv2.FaceRecognizerSF.create(
+                    str(self._recogniser_path), "", *self._dnn_target()
+                )
             except cv2.error as exc:
                 raise BackendUnavailable(
                     f"OpenCV {cv2.__version__} cannot load {self._detector_path.parent}: {exc}; "
                     f"install {EXTRA} (opencv-python-headless>=4.12,<4.15)"
                 ) from exc
         return self._local.detector, self._local.recogniser
+
+    def _dnn_target(self) -> tuple[int, int]:
+        """OpenCV DNN (backend, target): CUDA for a ``cuda`` device (an OpenCV built with CUDA;
+        the caller checks that), the default CPU path otherwise."""
+        dnn = self._cv2.dnn
+        if self.device.startswith("cuda"):
+            return dnn.DNN_BACKEND_CUDA, dnn.DNN_TARGET_CUDA
+        return dnn.DNN_BACKEND_DEFAULT, dnn.DNN_TARGET_CPU
 
     def _raw_detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Return (BGR image the detector saw, YuNet rows, scale from caller to that image)."""

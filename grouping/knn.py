@@ -1,7 +1,9 @@
 """Cosine k-nearest-neighbour graph of line vectors via FAISS inner product.
 
 Small inputs use an exact flat index; above ``exact_max`` rows an HNSW index keeps the cost
-near n log n, so 100k lines never build an n x n matrix.
+near n log n, so 100k lines never build an n x n matrix. Where faiss sees a GPU (a faiss-gpu
+build on a CUDA machine) the exact index is searched there; faiss has no GPU HNSW, so the
+approximate index stays on the CPU.
 """
 
 from __future__ import annotations
@@ -13,17 +15,52 @@ import numpy as np
 
 from .vectors import normalize_rows
 
-__all__ = ["knn", "knn_search", "EXACT_MAX"]
+__all__ = ["knn", "knn_search", "use_gpu", "EXACT_MAX"]
 
 log = logging.getLogger(__name__)
 
 EXACT_MAX = 20_000
+GPU_MAX_K = 2048
+"""faiss-gpu's largest k for a flat search; a larger k searches on the CPU."""
 
 
-def _index(base: np.ndarray, exact: bool, hnsw_m: int, ef_construction: int) -> faiss.Index:
+def faiss_gpus() -> int:
+    """GPUs faiss can use: 0 with faiss-cpu (which has ``get_num_gpus`` too), the count with
+    faiss-gpu on a CUDA machine."""
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+def use_gpu(exact: bool, gpu: bool | None = None, n_gpus: int | None = None) -> bool:
+    """Whether the index is searched on a GPU: ``gpu`` None means where faiss sees one, for
+    the exact index only (no GPU HNSW in faiss); True where there is none is an error."""
+    if gpu is False:
+        return False
+    available = faiss_gpus() if n_gpus is None else n_gpus
+    if gpu and available == 0:
+        raise ValueError("gpu=True but faiss sees no GPU (faiss-cpu, or no CUDA device)")
+    if gpu and not exact:
+        raise ValueError("faiss has no GPU HNSW index: use exact=True with gpu=True")
+    return exact and available > 0
+
+
+_GPU_RESOURCES: list = []  # one StandardGpuResources per process: it holds scratch GPU memory
+
+
+def _on_gpu(index: faiss.Index) -> faiss.Index:
+    if not _GPU_RESOURCES:
+        _GPU_RESOURCES.append(faiss.StandardGpuResources())
+    return faiss.index_cpu_to_gpu(_GPU_RESOURCES[0], 0, index)
+
+
+def _index(
+    base: np.ndarray, exact: bool, hnsw_m: int, ef_construction: int, gpu: bool = False
+) -> faiss.Index:
     d = base.shape[1]
     if exact:
         index = faiss.IndexFlatIP(d)
+        if gpu:
+            index = _on_gpu(index)
     else:
         index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = ef_construction
@@ -40,8 +77,10 @@ def knn_search(
     hnsw_m: int = 32,
     ef_search: int = 128,
     ef_construction: int = 80,
+    gpu: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows of ``base`` for each row of ``query`` by cosine; missing slots are -1 / -inf.
+    ``gpu``: see :func:`use_gpu` (None: the exact index on a GPU where faiss sees one).
 
     Returns (idx (nq, k) int64, sim (nq, k) float32), best first."""
     Q = normalize_rows(query)
@@ -53,7 +92,8 @@ def knn_search(
         )
     if exact is None:
         exact = len(B) <= exact_max
-    index = _index(B, exact, hnsw_m, ef_construction)
+    on_gpu = use_gpu(exact, gpu) and k <= GPU_MAX_K
+    index = _index(B, exact, hnsw_m, ef_construction, gpu=on_gpu)
     if not exact:
         index.hnsw.efSearch = max(ef_search, k)
     sim, idx = index.search(Q, min(k, len(B)))

@@ -105,6 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             voice_weights=args.voice_weights,
             separate=args.separate,
             regroup_mode=args.regroup,
+            device=args.device,
+            ray=args.ray,
         )
     print(summary)
     return 0
@@ -486,6 +488,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): when episodes were added to a grouped season and nothing else "
         "changed, group only the new episodes and link them to the existing characters "
         "(existing groups, ids and names stay); all: regroup every episode",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where the voice (and, with a CUDA OpenCV, face) models run: auto (CUDA where "
+        "there is a GPU, default), cpu, cuda or cuda:N",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run the per-episode stages as Ray tasks: auto joins the running cluster (or "
+        "starts one here), ADDRESS joins that one (`ray start --head` prints it); the "
+        "workspace must be on storage every node sees at the same path. Needs castlist[ray]",
     )
 
     p = command("label", cmd_label, "name lines, a group or a character by hand")

@@ -331,6 +331,60 @@ def style_summary(ws: Workspace) -> str:
     return f"faces: {style} (chosen with --faces)"
 
 
+# ------------------------------------------------------------------------------ backend
+
+FaceChoice = tuple[str, dict]
+"""(name for :func:`embeddings.faces.face_backend`, its keyword arguments): what a Ray worker
+needs to build the same backend the driver chose."""
+
+
+def face_choice(ws: Workspace) -> FaceChoice | None:
+    """The face backend the workspace's style asks for, None when faces are off."""
+    import os
+
+    from embeddings.errors import BackendUnavailable
+
+    chosen = ws.get_meta(STYLE_META) or "auto"
+    try:
+        style = choose_style(ws)
+    except BackendUnavailable as exc:
+        return _unavailable(chosen, exc)
+    if chosen == INSIGHTFACE:
+        return INSIGHTFACE, {"root": os.environ.get(INSIGHTFACE_ENV, ".")}
+    return (style, {}) if style != "off" else None
+
+
+def build_face_backend(ws: Workspace, choice: FaceChoice) -> FaceBackend | None:
+    """The backend of ``choice``, or None when its library is missing (see _unavailable)."""
+    from embeddings.errors import BackendUnavailable
+    from embeddings.faces import face_backend
+
+    try:
+        return face_backend(choice[0], **choice[1])
+    except BackendUnavailable as exc:
+        return _unavailable(ws.get_meta(STYLE_META) or "auto", exc)
+
+
+def _unavailable(chosen: str, exc: Exception) -> None:
+    """Faces off (logged) when the user did not ask for them; when they did, a ModelError
+    saying what to install."""
+    from pipelines.errors import ModelError
+
+    if chosen in ("live", "anime", INSIGHTFACE):
+        raise ModelError(str(exc)) from exc
+    log.warning("faces off: %s", exc)
+    return None
+
+
+def with_device(choice: FaceChoice, device: str) -> FaceChoice:
+    """``choice`` on the GPU where its models can run there
+    (:func:`pipelines.stages.devices.face_device`)."""
+    from pipelines.stages.devices import choose_device, face_device
+
+    where = face_device(choose_device(device), style=choice[0])
+    return choice if where == "cpu" else (choice[0], {**choice[1], "device": where})
+
+
 # ------------------------------------------------------------------------------ season
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from embeddings.base import Embedder
 from embeddings.errors import BackendUnavailable
-from embeddings.faces import FaceBackend, face_backend
+from embeddings.faces import FaceBackend
 from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.io import atomic
@@ -27,6 +26,7 @@ from pipelines.io.audio import episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
 from pipelines.records import Progress
 from pipelines.stages import faces
+from pipelines.stages.devices import check_device, choose_device
 from pipelines.stages.grouping_state import last_run_line
 from pipelines.stages.incremental import group
 from pipelines.stages.memory import bound_heap, release_free_memory
@@ -63,10 +63,10 @@ def voice_weights_arg(values: list[str] | str | None) -> str | dict[str, str] | 
     return plain[0] if plain else named
 
 
-def voice_embedder(name: str, weights: str | dict[str, str] | None = None):
+def voice_embedder(name: str, weights: str | dict[str, str] | None = None, device: str = "cpu"):
     """The voice backend ``name`` (a fusion when '+'-joined), errors as CastlistErrors."""
     try:
-        return load_voice_embedder(name, weights=weights)
+        return load_voice_embedder(name, weights=weights, device=device)
     except BackendUnavailable as exc:
         raise ModelError(f"voice model {name!r}: {exc}") from exc
     except ValueError as exc:
@@ -81,10 +81,19 @@ def run(
     voice_weights: list[str] | str | None = None,
     separate: str | None = None,
     regroup_mode: str = "auto",
+    device: str = "auto",
+    ray: str | None = None,
 ) -> str:
     """Embed what is not embedded yet, then group: only the added episodes when the season
     was grouped and nothing else changed (``regroup_mode="auto"``), else the whole season
-    (``"all"``: always). Safe to interrupt and re-run."""
+    (``"all"``: always). Safe to interrupt and re-run.
+
+    ``device``: auto|cpu|cuda[:N] for the voice (and, where OpenCV has CUDA, face) models.
+    ``ray``: None runs every stage here; ``auto`` or a cluster address runs the per-episode
+    stages as Ray tasks (:mod:`pipelines.stages.distributed`), the grouping still here."""
+    check_device(device)
+    if ray is None:
+        choose_device(device)  # cuda asked where there is none: say so before any work
     episodes = ws.episodes()
     if not episodes:
         raise WorkspaceError(
@@ -100,12 +109,38 @@ def run(
     if voice is None or voice == ws.get_meta("voice_backend"):  # same model: same weights file
         weights = weights or json.loads(ws.get_meta("voice_weights") or "null")
     voice = voice or ws.get_meta("voice_backend") or DEFAULT_VOICE
-    embedder = embedder or voice_embedder(voice, weights)
     if any(ep.kind == "imported" for ep in episodes):
         raise WorkspaceError(
             f"{ws.root}: mixes imported lines with media episodes; keep imported embeddings "
             "in a workspace of their own"
         )
+    if ray is not None:
+        from pipelines.stages.distributed import run_stages_on_ray
+
+        model = run_stages_on_ray(ws, ray, voice, weights, separate, device, progress)
+    else:
+        model = _run_stages_here(ws, voice, weights, separate, device, progress, embedder)
+    ws.set_meta("voice_backend", voice)
+    ws.set_meta("voice_weights", json.dumps(weights))
+    ws.set_meta("voice_model", model)
+    result = group(ws, model, regroup_mode, repaired)
+    redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
+    return f"{redone}{summary_of_skips(ws)}\n{faces.style_summary(ws)}\n{result}"
+
+
+def _run_stages_here(
+    ws: Workspace,
+    voice: str,
+    weights: str | dict[str, str] | None,
+    separate: str | None,
+    device: str,
+    progress: Progress | None,
+    embedder=None,
+) -> str:
+    """The per-episode stages in this process, one episode after another; the voice model's
+    name (what the vectors are keyed by)."""
+    episodes = ws.episodes()
+    embedder = embedder or voice_embedder(voice, weights, device=choose_device(device))
     embedder = separate_stage(ws, separate, embedder, progress)  # music off when asked
     bound_heap()  # freed activations go back to the system: bounded memory per episode
     for n, episode in enumerate(episodes, 1):
@@ -115,14 +150,10 @@ def run(
         release_free_memory()
     if progress:
         progress("episodes", len(episodes), len(episodes))
-    ws.set_meta("voice_backend", voice)
-    ws.set_meta("voice_weights", json.dumps(weights))
-    ws.set_meta("voice_model", embedder.name)
-    run_faces(ws, progress)
+    ws.set_meta("voice_model", embedder.name)  # recorded before faces, as before
+    run_faces(ws, progress, device=device)
     release_free_memory()
-    result = group(ws, embedder.name, regroup_mode, repaired)
-    redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
-    return f"{redone}{summary_of_skips(ws)}\n{faces.style_summary(ws)}\n{result}"
+    return embedder.name
 
 
 # ----------------------------------------------------------------------------- stage glue
@@ -183,7 +214,10 @@ def embed_faces(
 
 
 def run_faces(
-    ws: Workspace, progress: Progress | None = None, backend: FaceBackend | None = None
+    ws: Workspace,
+    progress: Progress | None = None,
+    backend: FaceBackend | None = None,
+    device: str = "auto",
 ) -> str | None:
     """The faces stage over every episode (resumable); returns the model name, None when off.
 
@@ -191,21 +225,9 @@ def run_faces(
     ``face_model`` for :func:`~pipelines.stages.faces.face_fuser`.
     """
     if backend is None:
-        chosen = ws.get_meta(faces.STYLE_META) or "auto"
-        asked = chosen in ("live", "anime", faces.INSIGHTFACE)
-        try:
-            style = faces.choose_style(ws)
-            if chosen == faces.INSIGHTFACE:
-                backend = face_backend(
-                    faces.INSIGHTFACE, root=os.environ.get(faces.INSIGHTFACE_ENV, ".")
-                )
-            else:
-                backend = face_backend(style) if style != "off" else None
-        except BackendUnavailable as exc:
-            if asked:  # the user chose faces: say what to install
-                raise ModelError(str(exc)) from exc
-            log.warning("faces off: %s", exc)
-            backend = None
+        choice = faces.face_choice(ws)
+        if choice is not None:
+            backend = faces.build_face_backend(ws, faces.with_device(choice, device))
         if backend is None:
             ws.set_meta(faces.MODEL_META, "")
             return None

@@ -145,12 +145,18 @@ class SeparatedEmbedder:
         return self.inner(items, **kwargs)
 
 
+def set_model(ws, model: str | None) -> str | None:
+    """Turn separation on (a model name/path), off ("off"/"none") or leave it (None); the
+    model now in use."""
+    if model is not None:
+        ws.set_meta(SEPARATE_META_KEY, "" if model.lower() in ("off", "none", "") else model)
+    return current_separation_model(ws)
+
+
 def prepare(ws, model: str | None, embedder, progress=None):
     """Turn separation on (a model name/path), off ("off"/"none"), or leave it as it is
     (None); run it over every episode when on. Returns the embedder the voice stage uses."""
-    if model is not None:
-        ws.set_meta(SEPARATE_META_KEY, "" if model.lower() in ("off", "none", "") else model)
-    model = current_separation_model(ws)
+    model = set_model(ws, model)
     if model is None:
         return embedder
     episodes = ws.episodes()

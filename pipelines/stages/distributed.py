@@ -1,0 +1,444 @@
+"""``castlist run --ray``: the per-episode stages as Ray tasks, one task per episode.
+
+A catalogue (hundreds of episodes) is too much for one machine's voice and face models, so the
+stages that look at one episode at a time (audio extraction, separation when asked, voice
+embedding, faces) run as Ray tasks across a cluster, and only the cheap season grouping runs
+on the driver. Without ``--ray`` nothing here is imported and ``castlist run`` stays one process.
+
+The workspace database keeps one writer, the driver: SQLite over shared storage is not safe for
+many writers, and a single writer keeps today's resume rule. A worker runs the very same stage
+functions as the in-process run against an :class:`EpisodeView`, a picklable stand-in for the
+workspace that the driver fills with one episode's rows. The view writes what the stages write
+to files (vectors, audio, thumbnails: atomically, into the workspace folder, which must be on
+storage every node mounts at the same path) and, instead of marking stages done in the
+database, hands the marks back; the driver checks the files and records the marks as each task
+finishes. So a killed worker is retried by Ray, a killed driver leaves the finished episodes
+marked, and the next run skips them exactly as an in-process run would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import CastlistError, UsageError, VectorsError, WorkspaceError
+from pipelines.io.vectorfiles import read_vectors_file, stage_files
+from pipelines.records import Episode, Progress
+from pipelines.stages.devices import choose_device
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "install Ray with `pip install 'castlist[ray]'` (or `pip install ray==2.60.0`)"
+TASK_RETRIES = 3
+"""Times Ray reruns an episode whose worker process or node died (a Python exception in the
+stage itself is not retried: it would fail the same way)."""
+LOCAL_OBJECT_STORE = 200 * 2**20
+"""Object store of a cluster ``--ray auto`` starts on this machine: tasks return small arrays
+and marks (vectors go to files), so Ray's default of 30% of RAM would only take memory."""
+
+
+# ---------------------------------------------------------------------------- the worker side
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What every task runs: the same for all episodes of one ``castlist run``."""
+
+    voice: str
+    voice_weights: str | dict[str, str] | None
+    device: str = "auto"
+    separate: str | None = None  # separation model (name or path), None: off
+    faces: tuple[str, dict] | None = None  # (face backend name, kwargs), None: off
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """One episode as the driver read it from the database, plus where its files go."""
+
+    root: str
+    episode: Episode
+    lines: pd.DataFrame  # ws.lines_frame(episode): what the stage glue reads
+    meta: dict[str, str]
+    done: frozenset[tuple[str, str]]  # (stage, key) already marked for this episode
+
+
+@dataclass
+class EpisodeResult:
+    """What a task hands back: the stage marks for the driver to record, and where and how
+    long it ran (the benchmark and the progress log read these)."""
+
+    episode_id: str
+    marks: list[tuple[str, str]]
+    seconds: dict[str, float] = field(default_factory=dict)
+    host: str = ""
+    pid: int = 0
+    device: str = "cpu"
+
+
+class _EpisodeVectors:
+    """The vectors files of one episode: written exactly where (and as atomically as) the
+    workspace's :class:`~pipelines.store.vectors.VectorStore` writes them; read without the
+    database (a worker never opens it)."""
+
+    def __init__(self, root: Path, n_rows: int) -> None:
+        from pipelines.store.vectors import VectorStore
+
+        # path() and save() never touch the database: no connection is handed over
+        self._files = VectorStore(root, None, lambda _episode: n_rows)  # type: ignore[arg-type]
+        self.n_rows = n_rows
+
+    def path(self, episode_id: str, modality: str, model: str) -> Path:
+        return self._files.path(episode_id, modality, model)
+
+    def save(self, episode_id: str, modality: str, model: str, array: np.ndarray) -> Path:
+        return self._files.save(episode_id, modality, model, array)
+
+    def load(self, episode_id: str, modality: str, model: str) -> np.ndarray | None:
+        path = self.path(episode_id, modality, model)
+        if not path.is_file():
+            return None
+        X, problem = read_vectors_file(path, self.n_rows)
+        if problem:
+            raise VectorsError(f"{path}: {problem}; run `castlist run` again to recompute it")
+        return X
+
+
+class EpisodeView:
+    """The part of :class:`~pipelines.store.workspace.Workspace` the per-episode stage glue
+    uses, for one episode, without the database: reads come from the job, files go to the
+    workspace folder exactly where the workspace writes them, stage marks are kept for the
+    driver."""
+
+    read_only = False
+
+    def __init__(self, job: EpisodeJob) -> None:
+        self.root = Path(job.root)
+        self.job = job
+        self.marks: list[tuple[str, str]] = []
+        self.vectors = _EpisodeVectors(self.root, len(job.lines))
+
+    # the workspace's own cache layout, shared rather than copied
+    from pipelines.store.workspace import Workspace as _W
+
+    cache_dir = _W.cache_dir
+    audio_path = _W.audio_path
+    del _W
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        return self.job.meta.get(key, default)
+
+    def episode(self, episode_id: str) -> Episode:
+        self._check(episode_id)
+        return self.job.episode
+
+    def lines_frame(self, episode_id: str | None = None, speech_only: bool = False) -> pd.DataFrame:
+        self._check(episode_id or self.job.episode.id)
+        lines = self.job.lines
+        return lines[lines["skip_reason"] == ""] if speech_only else lines.copy()
+
+    def line_count(self, episode_id: str) -> int:
+        self._check(episode_id)
+        return len(self.job.lines)
+
+    def stage_done(self, episode_id: str, stage: str, key: str) -> bool:
+        self._check(episode_id)
+        return (stage, key) in self.job.done or (stage, key) in self.marks
+
+    def mark_stage(self, episode_id: str, stage: str, key: str) -> None:
+        self._check(episode_id)
+        self.marks.append((stage, key))
+
+    def _check(self, episode_id: str) -> None:
+        if episode_id != self.job.episode.id:
+            raise WorkspaceError(
+                f"a task for episode {self.job.episode.id} asked for {episode_id}: "
+                "a task sees only its own episode"
+            )
+
+
+_MODELS: dict[tuple, Any] = {}
+"""Models loaded in this worker process, reused by its next tasks (Ray keeps workers alive
+between tasks, and a model load costs seconds)."""
+
+
+def _cached(key: tuple, build: Callable[[], Any]) -> Any:
+    if key not in _MODELS:
+        _MODELS[key] = build()
+    return _MODELS[key]
+
+
+def run_episode(job: EpisodeJob, spec: StageSpec) -> EpisodeResult:
+    """Every per-episode stage of one episode, as the in-process run does them; the body of
+    each Ray task, and callable without Ray (the tests run it in-process too)."""
+    from pipelines.stages.faces import with_device
+    from pipelines.stages.memory import bound_heap, release_free_memory
+    from pipelines.stages.run import embed_episode, embed_faces, voice_embedder
+    from pipelines.stages.separate import SeparatedEmbedder, separate_episode
+
+    if not Path(job.root).is_dir():
+        raise WorkspaceError(
+            f"the workspace {job.root} is not visible on {socket.gethostname()}: put it on storage "
+            "every Ray node mounts at the same path"
+        )
+    bound_heap()
+    view = EpisodeView(job)
+    episode_id = job.episode.id
+    device = choose_device(spec.device)
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    if spec.separate:
+        separate_episode(view, episode_id, spec.separate)
+        seconds["separate"] = time.perf_counter() - t
+    embedder = _cached(
+        ("voice", spec.voice, repr(spec.voice_weights), device),
+        lambda: voice_embedder(spec.voice, spec.voice_weights, device=device),
+    )
+    if spec.separate:
+        embedder = SeparatedEmbedder(embedder, spec.separate)
+    t = time.perf_counter()
+    embed_episode(view, episode_id, embedder)
+    seconds["voice"] = time.perf_counter() - t
+    release_free_memory()
+    if spec.faces is not None and job.episode.kind == "video":
+        from embeddings.faces import face_backend
+
+        name, kwargs = with_device(spec.faces, device)
+        backend = _cached(
+            ("faces", name, repr(sorted(kwargs.items()))), lambda: face_backend(name, **kwargs)
+        )
+        t = time.perf_counter()
+        embed_faces(view, episode_id, backend)
+        seconds["faces"] = time.perf_counter() - t
+        release_free_memory()
+    return EpisodeResult(episode_id, view.marks, seconds, socket.gethostname(), os.getpid(), device)
+
+
+# ---------------------------------------------------------------------------- the driver side
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise UsageError(
+            f"--ray needs Ray, which is not installed here ({exc}); {INSTALL_HINT}"
+        ) from exc
+    return ray
+
+
+def connect(address: str) -> Any:
+    """Join the Ray cluster ``--ray`` names; the ray module, initialised.
+
+    ``auto``: the cluster this process is already in, else the one ``RAY_ADDRESS`` or the
+    last ``ray start`` on this machine points to, else a new one on this machine (small object
+    store, no dashboard). Anything else is a cluster address (``HOST:PORT``, ``ray://...``).
+    Workers get this driver's code on their path, so a checkout runs the same code everywhere.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    code = str(Path(__file__).resolve().parents[2])  # the folder holding pipelines/
+    path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH", "")) if p)
+    common = {
+        "runtime_env": {"env_vars": {"PYTHONPATH": path}},
+        "log_to_driver": True,
+        "logging_level": logging.WARNING,
+    }
+    if address != "auto":
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            if isinstance(exc.__cause__, ray.exceptions.AuthenticationError):
+                raise UsageError(_token_hint(address, exc.__cause__)) from exc
+            raise UsageError(
+                f"--ray {address}: cannot join that Ray cluster ({exc}); start one with "
+                "`ray start --head` and pass the address it prints, or use --ray auto"
+            ) from exc
+        return ray
+    try:
+        ray.init(address="auto", **common)
+    except ConnectionError as exc:
+        if isinstance(exc.__cause__, ray.exceptions.AuthenticationError):
+            raise UsageError(_token_hint("auto", exc.__cause__)) from exc
+        log.info("no Ray cluster found: starting one on this machine")
+        ray.init(object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False, **common)
+    return ray
+
+
+def _token_hint(address: str, exc: Exception) -> str:
+    return (
+        f"--ray {address}: the Ray cluster wants its authentication token ({exc}); run with "
+        "RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token"
+    )
+
+
+def episode_job(ws, episode: Episode, done: frozenset[tuple[str, str]] | None = None) -> EpisodeJob:
+    """The job of one episode; ``done``, its marked stages, when the caller read them already
+    (reading every stage row once per episode would cost the driver O(episodes^2))."""
+    from pipelines.io.audio import SEPARATE_META_KEY as META_KEY
+
+    if done is None:
+        done = frozenset((s, k) for e, s, k in ws.stage_rows() if e == episode.id)
+    meta = {META_KEY: ws.get_meta(META_KEY) or ""}
+    lines = ws.lines_frame(episode.id)
+    return EpisodeJob(str(ws.root.resolve()), episode, lines, meta, done)
+
+
+def pending(ws, episode: Episode, spec: StageSpec, voice_key: str, face_key: str | None) -> bool:
+    """Whether a task has anything to do for this episode (the stages check again, but a task
+    per finished episode would cost a worker round trip each on every rerun)."""
+    from pipelines.io.audio import model_key
+
+    if spec.separate and not ws.stage_done(episode.id, "separate", model_key(spec.separate)):
+        return True
+    if not ws.stage_done(episode.id, "voice", voice_key):
+        return True
+    return (
+        face_key is not None
+        and episode.kind == "video"
+        and not ws.stage_done(episode.id, "faces", face_key)
+    )
+
+
+def record(ws, result: EpisodeResult) -> None:
+    """The driver's single write per finished episode: each stage's files are checked, then
+    the stage is marked done, so a mark never points at a file that is not there."""
+    n_rows = ws.line_count(result.episode_id)
+    for stage, key in result.marks:
+        for modality, model in stage_files(stage, key):
+            path = ws.vectors.path(result.episode_id, modality, model)
+            _, problem = read_vectors_file(path, n_rows)
+            if problem:
+                raise VectorsError(
+                    f"{path} {problem} after a worker on {result.host} finished episode "
+                    f"{result.episode_id}: is the workspace folder the same on every node?"
+                )
+        ws.mark_stage(result.episode_id, stage, key)
+
+
+def task_options(ray, spec: StageSpec) -> dict[str, Any]:
+    """One CPU per task; one GPU too where the cluster has GPUs and the device is not cpu."""
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    wants_gpu = gpus > 0 and choose_device(spec.device, cuda_available=lambda: True) != "cpu"
+    return {"num_cpus": 1, "num_gpus": 1 if wants_gpu else 0, "max_retries": TASK_RETRIES}
+
+
+def run_on_ray(
+    ws,
+    address: str,
+    spec: StageSpec,
+    voice_key: str,
+    face_key: str | None,
+    progress: Progress | None = None,
+) -> list[EpisodeResult]:
+    """Run the per-episode stages of every unfinished episode as Ray tasks and record each
+    one as it finishes; returns what the tasks reported. Errors raised by a stage come back
+    as the same CastlistError (after the other episodes are recorded)."""
+    ray = connect(address)
+    episodes = ws.episodes()
+    todo = [e for e in episodes if pending(ws, e, spec, voice_key, face_key)]
+    total, done = len(episodes), len(episodes) - len(todo)
+    label = "episodes (ray)"
+    if progress:
+        progress(label, done, total)
+    if not todo:
+        return []
+    options = task_options(ray, spec)
+    task = ray.remote(run_episode).options(**options)
+    spec_ref = ray.put(spec)
+    marked: dict[str, set[tuple[str, str]]] = {}
+    for episode_id, stage, key in ws.stage_rows():
+        marked.setdefault(episode_id, set()).add((stage, key))
+    waiting = {
+        task.remote(episode_job(ws, e, frozenset(marked.get(e.id, ()))), spec_ref): e.id
+        for e in todo
+    }
+    log.info(
+        "ray: %d episode task(s) on %s CPU / %s GPU (%d already done)",
+        len(todo),
+        ray.cluster_resources().get("CPU", 0),
+        ray.cluster_resources().get("GPU", 0),
+        done,
+    )
+    results: list[EpisodeResult] = []
+    errors: list[BaseException] = []
+    while waiting:
+        ready, _ = ray.wait(list(waiting), num_returns=1)
+        ref = ready[0]
+        episode_id = waiting.pop(ref)
+        try:
+            result = ray.get(ref)
+        except Exception as exc:  # a stage's error, or a worker that died TASK_RETRIES times
+            errors.append(_unwrap(ray, exc, episode_id))
+            continue
+        record(ws, result)
+        results.append(result)
+        done += 1
+        log.info(
+            "ray: %s done on %s (pid %d, %s) in %s",
+            episode_id,
+            result.host,
+            result.pid,
+            result.device,
+            ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
+        )
+        if progress:
+            progress(label, done, total)
+    if errors:
+        if len(errors) > 1:
+            log.error("ray: %d episodes failed; the first error follows", len(errors))
+        raise errors[0]
+    return results
+
+
+def _unwrap(ray, exc: Exception, episode_id: str) -> BaseException:
+    """The CastlistError a stage raised (as if the run were in-process), or one that says a
+    worker kept dying."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, CastlistError):
+        return cause
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        return exc  # a bug in a stage: its traceback matters
+    return CastlistError(
+        f"episode {episode_id}: its Ray worker died {TASK_RETRIES + 1} times ({type(exc).__name__}: "
+        f"{exc}); the finished episodes are recorded, run the same command again to resume"
+    )
+
+
+def run_stages_on_ray(
+    ws,
+    address: str,
+    voice: str,
+    weights: str | dict[str, str] | None,
+    separate: str | None,
+    device: str,
+    progress: Progress | None = None,
+) -> str:
+    """``castlist run --ray``'s stages: the driver settles every choice the in-process run
+    makes (separation model, voice model name, face backend), the tasks do the work. Returns
+    the voice model's name, what the vectors are keyed by."""
+    from pipelines.stages.faces import MODEL_META, build_face_backend, face_choice
+    from pipelines.stages.run import voice_embedder
+    from pipelines.stages.separate import SeparatedEmbedder, set_model
+
+    import_ray()  # before any choice is stored: a missing Ray changes nothing
+    model = set_model(ws, separate)
+    embedder = voice_embedder(voice, weights)  # on the CPU, for its name (cheap to load)
+    voice_key = SeparatedEmbedder(embedder, model).name if model else embedder.name
+    del embedder
+    choice = face_choice(ws)
+    backend = build_face_backend(ws, choice) if choice else None
+    face_key = backend.name if backend is not None else None
+    spec = StageSpec(voice, weights, device, model, choice if backend is not None else None)
+    run_on_ray(ws, address, spec, voice_key, face_key, progress)
+    ws.set_meta(MODEL_META, face_key or "")
+    return voice_key
