@@ -239,8 +239,8 @@ def connect(address: str) -> Any:
     """Join the Ray cluster ``--ray`` names; the ray module, initialised.
 
     ``auto``: the cluster this process is already in, else the one ``RAY_ADDRESS`` or the
-    last ``ray start`` on this machine points to, else a new one on this machine (small object
-    store, no dashboard). Anything else is a cluster address (``HOST:PORT``, ``ray://...``).
+    last ``ray start`` on this machine points to when it answers, else a new one on this
+    machine (small object store, no dashboard). Anything else is a cluster address (``HOST:PORT``, ``ray://...``).
     Workers get this driver's code on their path, so a checkout runs the same code everywhere.
     """
     ray = import_ray()
@@ -254,6 +254,11 @@ def connect(address: str) -> Any:
         "logging_level": logging.WARNING,
     }
     if address != "auto":
+        if "://" not in address and _answers(address) is None:
+            raise UsageError(
+                f"--ray {address}: nothing answers there; start a cluster with "
+                "`ray start --head` and pass the address it prints, or use --ray auto"
+            )
         try:
             ray.init(address=address, **common)
         except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -264,14 +269,53 @@ def connect(address: str) -> Any:
                 "`ray start --head` and pass the address it prints, or use --ray auto"
             ) from exc
         return ray
-    try:
-        ray.init(address="auto", **common)
-    except ConnectionError as exc:
-        if isinstance(exc.__cause__, ray.exceptions.AuthenticationError):
-            raise UsageError(_token_hint("auto", exc.__cause__)) from exc
-        log.info("no Ray cluster found: starting one on this machine")
-        ray.init(object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False, **common)
+    known = _known_cluster(ray)
+    if known is not None:
+        try:
+            ray.init(address="auto", **common)
+            return ray
+        except ConnectionError as exc:
+            if isinstance(exc.__cause__, ray.exceptions.AuthenticationError):
+                raise UsageError(_token_hint("auto", exc.__cause__)) from exc
+            log.warning("the Ray cluster at %s does not answer (%s)", known, exc)
+    log.info("no Ray cluster running: starting one on this machine")
+    ray.init(
+        address="local",
+        object_store_memory=LOCAL_OBJECT_STORE,
+        include_dashboard=False,
+        **common,
+    )
     return ray
+
+
+def _known_cluster(ray) -> str | None:
+    """The address ``ray.init(address="auto")`` would join (``RAY_ADDRESS``, else the last
+    ``ray start`` on this machine), when something listens there. A cluster that was killed
+    leaves its address behind, and joining it hangs instead of failing, so a port that does
+    not answer counts as no cluster."""
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:
+        try:
+            from ray._private.utils import read_ray_address  # where `ray start` leaves it
+
+            address = read_ray_address()
+        except (ImportError, OSError):
+            address = None
+    if not address:
+        return None
+    if "://" in address:  # ray://... (Ray client) or http://...: leave it to Ray
+        return address
+    return _answers(address)
+
+
+def _answers(address: str) -> str | None:
+    """``address`` (HOST:PORT) when something accepts a connection there within 2 s."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+            return address
+    except (OSError, ValueError):
+        return None
 
 
 def _token_hint(address: str, exc: Exception) -> str:
@@ -343,7 +387,6 @@ def run_on_ray(
     """Run the per-episode stages of every unfinished episode as Ray tasks and record each
     one as it finishes; returns what the tasks reported. Errors raised by a stage come back
     as the same CastlistError (after the other episodes are recorded)."""
-    ray = connect(address)
     episodes = ws.episodes()
     todo = [e for e in episodes if pending(ws, e, spec, voice_key, face_key)]
     total, done = len(episodes), len(episodes) - len(todo)
@@ -351,7 +394,8 @@ def run_on_ray(
     if progress:
         progress(label, done, total)
     if not todo:
-        return []
+        return []  # a rerun with every episode recorded needs no cluster at all
+    ray = connect(address)
     options = task_options(ray, spec)
     task = ray.remote(run_episode).options(**options)
     spec_ref = ray.put(spec)

@@ -204,3 +204,23 @@ def test_separation_then_voice_in_one_task(season, tmp_path, embedder):
     np.testing.assert_allclose(there.vectors.load(ep, "voice", separated.name), expected, atol=1e-5)
     here.close()
     there.close()
+
+
+def test_ray_address_where_nothing_answers_is_refused_at_once(monkeypatch):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    import socket
+    import time
+
+    from pipelines.errors import UsageError
+    from pipelines.stages.distributed import _known_cluster, connect
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(UsageError, match="nothing answers there"):
+        connect(f"127.0.0.1:{port}")
+    assert time.monotonic() - t0 < 10
+    # a cluster killed without `ray stop` leaves its address: `--ray auto` must not join it
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    assert _known_cluster(__import__("ray")) is None

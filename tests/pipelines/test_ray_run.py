@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,13 +151,16 @@ def _alive_nodes(address: str, env: dict[str, str]) -> int:
 
 @pytest.fixture
 def two_nodes(tmp_path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A head and a worker node on this machine, one CPU each."""
+    """A head and a worker node on this machine, one CPU each, with a session folder of their
+    own: the address file ``ray start`` leaves goes there, not to /tmp/ray, so a later
+    ``--ray auto`` on this machine never finds this cluster once it is stopped."""
     env = _ray_env()
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths
     port = _free_port()
     address = f"127.0.0.1:{port}"
     ray_cli = str(Path(sys.executable).parent / "ray")
     common = ["--block", "--num-cpus=1", f"--object-store-memory={OBJECT_STORE}"]
-    common += ["--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    common += ["--node-ip-address=127.0.0.1", "--disable-usage-stats", f"--temp-dir={temp}"]
     procs: list[subprocess.Popen] = []
     try:
         for n, args in enumerate(
@@ -180,6 +184,7 @@ def two_nodes(tmp_path) -> Iterator[tuple[str, dict[str, str]]]:
         yield address, env
     finally:
         _stop(procs)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _driver(ws_dir: Path, address: str, env: dict[str, str], log: Path) -> subprocess.Popen:
