@@ -82,7 +82,7 @@ def test_weights_are_remembered_for_the_same_voice(make_ws, tmp_path, monkeypatc
 
     asked = []
 
-    def fake_embedder(name, weights=None):
+    def fake_embedder(name, weights=None, device="cpu"):
         asked.append((name, weights))
         return _Fake()
 
