@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 from benchmarks.pseudo_seasons import build_demo_season
-from pipelines.stages.distributed import StageSpec, episode_job, record, run_on_ray
+from pipelines.stages.distributed import episode_job, record, run_on_ray
+from pipelines.stages.episode_task import StageSpec
 from pipelines.stages.ingest import add_episode
 from pipelines.stages.run import DEFAULT_VOICE, embed_episode, voice_embedder
 from pipelines.store.workspace import Workspace

@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 
 from pipelines.errors import VectorsError, WorkspaceError
-from pipelines.stages.distributed import (
-    EpisodeView,
-    StageSpec,
-    episode_job,
-    pending,
-    record,
-    run_episode,
-)
+from pipelines.stages.distributed import episode_job, pending, record
+from pipelines.stages.episode_task import EpisodeView, StageSpec, run_episode
 from pipelines.stages.run import DEFAULT_VOICE, embed_episode, voice_embedder
 from pipelines.store.workspace import Workspace
 from tests.pipelines.season_helpers import copy_workspace, season_workspace
@@ -160,7 +154,8 @@ def test_run_without_ray_never_imports_it_and_ray_asked_without_it_names_the_ext
     import sys
 
     code = (
-        "import sys, pipelines.cli, pipelines.stages.run, pipelines.stages.distributed; "
+        "import sys, pipelines.cli, pipelines.stages.run, pipelines.stages.distributed, "
+        "pipelines.stages.episode_task; "
         "assert 'ray' not in sys.modules, 'ray imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

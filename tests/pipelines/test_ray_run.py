@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import MediaError
-from pipelines.stages.distributed import StageSpec, run_on_ray
+from pipelines.stages.distributed import run_on_ray
+from pipelines.stages.episode_task import StageSpec
 from pipelines.stages.run import run
 from pipelines.store.workspace import Workspace
 from tests.pipelines.season_helpers import assert_same_result, copy_workspace, season_workspace
