@@ -51,6 +51,7 @@ from pipelines.stages.season import (
     _members,
     _refined_model,
     _spread_names,
+    character_vote,
     group_season,
     names_own_group,
     record_voice_evidence,
@@ -163,8 +164,8 @@ def group_new_episodes(
         if r < len(chars):
             character_name[r] = shown[chars[r]]
             continue
-        votes = y[(roster == r) & (y >= 0) & trusted]
-        character_name[r] = names[int(np.bincount(votes).argmax())] if votes.size else cid_of[r]
+        k = character_vote(y[roster == r], trusted[roster == r])
+        character_name[r] = names[k] if k >= 0 else cid_of[r]
     group_rows, label_rows = [], []
     for i in new_rows:
         lid, r = df["id"].iat[i], int(roster[i])
@@ -252,9 +253,9 @@ def _link_to_existing(
     char_of_name = {shown[c]: i for i, c in enumerate(chars) if shown[c] != c}
     extra: dict[str, int] = {}
     for g in np.unique(gidx[n_old:]):
-        votes = y[(gidx == g) & (y >= 0) & trusted]
-        if votes.size:
-            name = names[int(np.bincount(votes).argmax())]
+        k = character_vote(y[gidx == g], trusted[gidx == g])
+        if k >= 0:
+            name = names[k]
             fixed[g] = char_of_name.get(name, extra.setdefault(name, n_chars + len(extra)))
     must, cant = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
     linker.fit(centroids, episode, sizes, fixed=fixed, must_link=must, cannot_link=cant)

@@ -568,9 +568,9 @@ def group_season(
     propagator, proba, pred = _spread_names(df, X, y, roster, trusted, evidence, propagator)
     character_name: dict[int, str] = {}
     for r in np.unique(roster):
-        votes = y[(roster == r) & (y >= 0) & trusted]
-        if votes.size:
-            character_name[int(r)] = names[int(np.bincount(votes).argmax())]
+        k = character_vote(y[roster == r], trusted[roster == r])
+        if k >= 0:
+            character_name[int(r)] = names[k]
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
     retired += gone
     group_rows, label_rows = [], []
@@ -624,9 +624,7 @@ def _link_roster(
     group_episode[gidx] = pd.factorize(df["episode"])[0]
     fixed = np.full(len(groups), -1)
     for g in range(len(groups)):
-        votes = y[(gidx == g) & (y >= 0) & trusted]
-        if votes.size:
-            fixed[g] = np.bincount(votes).argmax()
+        fixed[g] = character_vote(y[gidx == g], trusted[gidx == g])
     group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
     linker.fit(
         centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
@@ -662,6 +660,18 @@ def _spread_names(
         proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
         pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
     return propagator, proba, pred
+
+
+def character_vote(y: np.ndarray, trusted: np.ndarray) -> int:
+    """The name index a character carries (-1: none) from its lines' hand names ``y`` (-1:
+    none): the majority of the trusted ones, or, when every line of it was named by hand (a
+    one-line character a person named), of those. A loosely placed hand-named line must not
+    name a group of other lines, but a character made only of hand-named lines is what the
+    hands say (the demo's one-line Shopkeeper showed as a machine's guess)."""
+    votes = y[(y >= 0) & trusted]
+    if not votes.size and y.size and (y >= 0).all():
+        votes = y
+    return int(np.bincount(votes).argmax()) if votes.size else -1
 
 
 def names_own_group(
