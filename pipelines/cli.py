@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sqlite3
 import sys
 import time
@@ -271,16 +272,32 @@ def cmd_review(args: argparse.Namespace) -> int:
     from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
-        for text in hint_questions(ws)[: args.limit]:
+        hints = hint_questions(ws)[: args.limit]
+        for text in hints:
             print(f"[subtitles] {text}")
-        for n, q in enumerate(questions(ws, limit=args.limit), 1):
+        asked = questions(ws, limit=args.limit)
+        for n, q in enumerate(asked, 1):
             where = f" (group {q.groups[0]})" if q.kind == "group" else ""
             samples = f"; sample lines {', '.join(q.lines)}" if q.lines else ""
             new = "(new episode) " if q.fresh else ""
             print(f"{n}. {new}{q.text}{where} [{q.gain}{samples}]")
             for command in answer_commands(q, args.workspace):
                 print(f"   {command}")
+        if not hints and not asked:
+            print(_nothing_to_review(ws, args.workspace))
     return 0
+
+
+def _nothing_to_review(ws, ws_arg: str) -> str:
+    """Why the queue is empty, so an empty answer never reads as a failure."""
+    frame = ws.lines_frame(speech_only=True)
+    if frame.empty or frame["group_id"].isna().all():
+        return f"nothing to review yet: run `castlist run {shlex.quote(ws_arg)}` first"
+    unnamed = int(frame["speaker"].isna().sum())
+    return (
+        f"nothing to review: no question is worth an answer ({unnamed} of {len(frame)} lines "
+        "unnamed). Browse the groups with `castlist ui` or list them with `castlist status`"
+    )
 
 
 def cmd_faces(args: argparse.Namespace) -> int:

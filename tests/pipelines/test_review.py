@@ -200,3 +200,23 @@ def test_a_confirming_answer_is_remembered_and_undo_forgets_it(make_ws):
     ws.actions.undo()
     regroup(ws)
     assert record() == (0.0, 0.0)
+
+
+def test_cli_review_with_nothing_to_ask_says_why(make_ws, capsys):
+    """An empty queue printed nothing at all, which reads as a failure."""
+    ws = make_ws([SPEAKERS])
+    root = str(ws.root)
+    assert main(["review", root]) == 0
+    assert "nothing to review yet: run `castlist run" in capsys.readouterr().out
+    regroup(ws)
+    for speaker in sorted(set(SPEAKERS)):  # name every voice on its first line
+        line = ws.lines()[SPEAKERS.index(speaker)].id
+        assert main(["label", root, "--line", line, "--name", f"s{speaker}"]) == 0
+    capsys.readouterr()
+    while questions(ws):  # answer whatever is left as the truth says
+        q = questions(ws)[0]
+        idx = [ln.id for ln in ws.lines()].index(q.line_id)
+        answer(ws, q, f"s{SPEAKERS[idx]}", who="test")
+    assert main(["review", root]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nothing to review: no question is worth an answer (0 of 20 lines")
