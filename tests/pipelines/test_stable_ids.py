@@ -151,20 +151,26 @@ def test_naming_a_loosely_placed_first_line_names_its_group(tmp_path, capsys):
     assert (frame.loc[frame["group_id"] == group, "speaker"] == "Kyon").all()
 
 
-def test_a_loose_line_whose_name_did_not_spread_says_so_and_offers_the_group_command():
-    """When the regroup reports a hand-named line as loose (its name did not reach its
-    group), the output says so and prints the exact command that names the group."""
-    lines = [f"ep01-{i:04d}" for i in range(6)]
-    base = pd.DataFrame(
+def _five_and_one(lone_group: str) -> pd.DataFrame:
+    """Lines as `describe` reads them: a 5-line group ep01-g0 and one line in ``lone_group``,
+    nothing named."""
+    return pd.DataFrame(
         {
-            "group_id": ["ep01-g0"] * 5 + ["ep01-g1"],
+            "group_id": ["ep01-g0"] * 5 + [lone_group],
             "character_id": ["C001"] * 5 + ["C002"],
             "character": ["C001"] * 5 + ["C002"],
             "speaker": [None] * 6,
             "source": ["cluster"] * 6,
         },
-        index=pd.Index(lines, name="id"),
+        index=pd.Index([f"ep01-{i:04d}" for i in range(6)], name="id"),
     )
+
+
+def test_a_loose_line_whose_name_did_not_spread_says_so_and_offers_the_group_command():
+    """When the regroup reports a hand-named line as loose (its name did not reach its
+    group), the output says so and prints the exact command that names the group."""
+    base = _five_and_one("ep01-g1")
+    lines = base.index.tolist()
     after = base.copy()
     after.loc["ep01-0000", ["speaker", "source"]] = ["Kyon", "human"]
     result = SeasonResult(loose={"ep01-0000"})
@@ -182,17 +188,7 @@ def test_a_loose_line_whose_name_did_not_spread_says_so_and_offers_the_group_com
 def test_a_named_line_that_stands_alone_says_so_and_points_to_the_review():
     """A first line whose voice matched no group (Kushieda's first line on a pseudo-episode
     sat nearer another character's group than her own) names only itself: say so."""
-    lines = [f"ep01-{i:04d}" for i in range(6)]
-    base = pd.DataFrame(
-        {
-            "group_id": ["ep01-g0"] * 5 + ["ep01-u1"],
-            "character_id": ["C001"] * 5 + ["C002"],
-            "character": ["C001"] * 5 + ["C002"],
-            "speaker": [None] * 6,
-            "source": ["cluster"] * 6,
-        },
-        index=pd.Index(lines, name="id"),
-    )
+    base = _five_and_one("ep01-u1")
     after = base.copy()
     after.loc["ep01-0005", ["speaker", "source"]] = ["Kushieda", "human"]
     action = Action(1, "now", "me", "name", {"lines": ["ep01-0005"], "name": "Kushieda"}, "done")
