@@ -23,7 +23,7 @@ from pipelines.stages.run import regroup
 from pipelines.store.workspace import Workspace
 
 
-def _members(df, column: str) -> dict[str, frozenset]:
+def members_by_label(df, column: str) -> dict[str, frozenset]:
     return {k: frozenset(v) for k, v in df.groupby(column)["id"]}
 
 
@@ -57,7 +57,7 @@ def main() -> None:
     print(f"label --group {gid} as the CLI runs it: {total:.2f} s")
     print("  " + "\n  ".join(text))
     for column, what in (("group_id", "groups"), ("character_id", "characters")):
-        a, b = _members(before, column), _members(after, column)
+        a, b = members_by_label(before, column), members_by_label(after, column)
         same = sum(1 for k, v in a.items() if b.get(k) == v)
         kept = sum(1 for k in a if k in b)
         print(

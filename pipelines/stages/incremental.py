@@ -47,14 +47,14 @@ from pipelines.stages.season import (
     VOICE_EVIDENCE,
     EpisodeGrouper,
     SeasonResult,
-    _group_pairs,
-    _members,
-    _refined_model,
-    _spread_names,
     character_vote,
+    group_pairs,
     group_season,
+    members_by_label,
     names_own_group,
     record_voice_evidence,
+    refined_model,
+    spread_names,
 )
 from pipelines.store.workspace import Workspace
 
@@ -110,7 +110,7 @@ def group_new_episodes(
     project = label_projection(ws, voice_model, human, fuse_faces) if LEARNED_SPACE else identity
     model = default_confidence()
     if model is not None and len(human) >= MIN_LABELLED_FOR_RECALIBRATION:
-        model = _refined_model(ws, voice_model, human, model)
+        model = refined_model(ws, voice_model, human, model)
     grouper = EpisodeGrouper(
         ws, voice_model, human, locks, cannot, prev_group, minter,
         ReliableFirstClustering(), fuse_faces, project, model,
@@ -157,7 +157,7 @@ def group_new_episodes(
     new_rows = np.arange(n_old, len(df))
     fresh_ids = _fresh_character_ids(df_new["id"].tolist(), roster[new_rows], len(chars), minter)
     cid_of = {i: c for c, i in index_of.items()} | fresh_ids
-    prop, proba, pred = _spread_names(df, X, y, roster, trusted, evidence, propagator)
+    prop, proba, pred = spread_names(df, X, y, roster, trusted, evidence, propagator)
     character_name = {}
     for r in np.unique(roster[new_rows]):
         r = int(r)
@@ -257,7 +257,7 @@ def _link_to_existing(
         if k >= 0:
             name = names[k]
             fixed[g] = char_of_name.get(name, extra.setdefault(name, n_chars + len(extra)))
-    must, cant = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
+    must, cant = group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
     linker.fit(centroids, episode, sizes, fixed=fixed, must_link=must, cannot_link=cant)
     roster = linker.roster_[gidx]
     if not np.array_equal(roster[:n_old], old_char):  # known ids are kept by the linker
@@ -270,7 +270,7 @@ def _fresh_character_ids(
 ) -> dict[int, str]:
     """A fresh id per new character (index >= ``n_chars``), biggest first."""
     out: dict[int, str] = {}
-    for r in _members(line_ids, roster):
+    for r in members_by_label(line_ids, roster):
         if r >= n_chars:
             out[int(r)] = minter.character()
     return out

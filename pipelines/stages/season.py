@@ -76,7 +76,7 @@ class SeasonResult:
         )
 
 
-def _refined_model(
+def refined_model(
     ws: Workspace, voice_model: str, human: dict[str, str], model: LineConfidence
 ) -> LineConfidence:
     """The shipped model recalibrated on every episode's hand-labelled lines."""
@@ -166,7 +166,7 @@ def episode_constraints(
     return human_cons.merged(timing)
 
 
-def _group_pairs(
+def group_pairs(
     line_ids: np.ndarray, gidx: np.ndarray, locks: dict[str, str], cannot: list[tuple[str, str]]
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Human decisions between lines, lifted to pairs of episode groups for the linker."""
@@ -184,7 +184,7 @@ def _group_pairs(
     return must, sorted(cant)
 
 
-def _members(line_ids: list[str], labels: np.ndarray) -> dict[int, list[str]]:
+def members_by_label(line_ids: list[str], labels: np.ndarray) -> dict[int, list[str]]:
     """Line ids per label, biggest first (ties by label), so fresh ids follow size order."""
     out: dict[int, list[str]] = defaultdict(list)
     for lid, lab in zip(line_ids, labels.tolist(), strict=True):
@@ -201,7 +201,7 @@ def _stable_group_ids(
 ) -> tuple[list[str], list[tuple[str, str, str | None, str]]]:
     """Group id per line: the previous id where most of that group's lines stay together,
     else a fresh one (``-u`` for a line left on its own); plus the episode's retired ids."""
-    by_label = _members(line_ids, labels)
+    by_label = members_by_label(line_ids, labels)
     uniq = [lab for lab in by_label if lab >= 0]
     members = [by_label[lab] for lab in uniq]
     members += [[lid] for lid in by_label.get(-1, [])]
@@ -223,7 +223,7 @@ def _stable_character_ids(
     line_ids: list[str], roster: np.ndarray, previous: dict[str, str], minter: IdMinter
 ) -> tuple[dict[int, str], list[tuple[str, str, str | None, str]]]:
     """Character id per roster index, kept from the previous grouping by the same rule."""
-    by_index = _members(line_ids, roster)
+    by_index = members_by_label(line_ids, roster)
     order, members = list(by_index), list(by_index.values())
     kept, spread = match_ids(previous, members)
     ids = [k or minter.character() for k in kept]
@@ -520,7 +520,7 @@ def group_season(
     refine = isinstance(confidence, str)
     model = default_confidence() if isinstance(confidence, str) else confidence
     if refine and model is not None and len(human) >= MIN_LABELLED_FOR_RECALIBRATION:
-        model = _refined_model(ws, voice_model, human, model)
+        model = refined_model(ws, voice_model, human, model)
 
     grouper = EpisodeGrouper(
         ws, voice_model, human, locks, cannot, prev_group, minter, clusterer, fuse_faces,
@@ -565,7 +565,7 @@ def group_season(
     groups, roster = _link_roster(
         df, X, group_of, y, trusted, locks, cannot, linker or RosterLinker()
     )
-    propagator, proba, pred = _spread_names(df, X, y, roster, trusted, evidence, propagator)
+    propagator, proba, pred = spread_names(df, X, y, roster, trusted, evidence, propagator)
     character_name: dict[int, str] = {}
     for r in np.unique(roster):
         k = character_vote(y[roster == r], trusted[roster == r])
@@ -625,14 +625,14 @@ def _link_roster(
     fixed = np.full(len(groups), -1)
     for g in range(len(groups)):
         fixed[g] = character_vote(y[gidx == g], trusted[gidx == g])
-    group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
+    group_must, group_cannot = group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
     linker.fit(
         centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
     )
     return groups, linker.roster_[gidx]
 
 
-def _spread_names(
+def spread_names(
     df: pd.DataFrame,
     X: np.ndarray,
     y: np.ndarray,
