@@ -131,6 +131,15 @@ def rank_candidates(
     return out
 
 
+def _answered_away(doubt: float, record) -> bool:
+    """Whether the answers about a name so far (``record``: confirmed, corrected) bring a
+    line's doubt about that name under ``MIN_LINE_WORTH``."""
+    confirmed, corrected = record
+    return (corrected + CHECK_PRIOR * doubt) / (
+        confirmed + corrected + CHECK_PRIOR
+    ) < MIN_LINE_WORTH
+
+
 @dataclass(frozen=True)
 class _Similarity:
     """How a cosine to a centroid becomes P(same character)."""
@@ -262,16 +271,10 @@ class _Queue:
         out = []
         for i in np.flatnonzero(~self.hum):
             saves, p = self._line_doubt(int(i), doubt_below)
-            nm = self.nm[i]
-            if saves > 0.0 and nm >= 0:
-                confirmed, corrected = record[nm]
-                if (corrected + CHECK_PRIOR * saves) / (
-                    confirmed + corrected + CHECK_PRIOR
-                ) < MIN_LINE_WORTH:
-                    continue
-            if saves > 0.0:
-                sugg = self.suggest(self.line_sim[i], sim)
-                out.append(Candidate("who", int(i), -1, saves, p, sugg, fresh=bool(self.fresh[i])))
+            if saves <= 0.0 or (self.nm[i] >= 0 and _answered_away(saves, record[self.nm[i]])):
+                continue
+            sugg = self.suggest(self.line_sim[i], sim)
+            out.append(Candidate("who", int(i), -1, saves, p, sugg, fresh=bool(self.fresh[i])))
         return out
 
     def _line_doubt(self, i: int, doubt_below: float) -> tuple[float, float]:
