@@ -224,11 +224,6 @@ def propose_names(
     """
     hints = usable_hints(ws, df)
     found = proposals(hints, roster, group_of) if hints.any() else []
-    if ws.get_meta(META_KEY) is not None or found:
-        ws.set_meta(META_KEY, json.dumps([p.__dict__ for p in found]))
-    if not hints.any():
-        return label_rows
-    named_as = {p.character: p for p in found}
     row_of = {lid: i for i, lid in enumerate(df["id"])}
     machine_names: dict[int, Counter] = defaultdict(Counter)
     # names a person gave (not in label_rows) or that spread from one: a hint never contradicts
@@ -236,6 +231,14 @@ def propose_names(
     for lid, speaker in [(r[0], r[1]) for r in label_rows] + human:
         if speaker is not None and lid in row_of:
             machine_names[int(roster[row_of[lid]])][speaker] += 1
+    # the review asks only about characters nobody has named: after `label --group G --name
+    # Alice` it still asked "Is group G Haruka?"
+    open_questions = [p for p in found if not machine_names.get(p.character)]
+    if ws.get_meta(META_KEY) is not None or open_questions:
+        ws.set_meta(META_KEY, json.dumps([p.__dict__ for p in open_questions]))
+    if not hints.any():
+        return label_rows
+    named_as = {p.character: p for p in found}
     out = []
     for row in label_rows:
         lid, speaker, _, _ = row

@@ -128,6 +128,9 @@ def test_a_hint_never_overrides_a_person(make_ws):
     assert "Kyon" not in set(df.loc[kyon_lines, "speaker"])
     haruhi = [ln.id for ln, s in zip(lines, speakers, strict=True) if s == 1]
     assert set(df.loc[haruhi, "speaker"]) == {"Haruhi"}
+    # the review asks about the hint only where nobody named the character
+    questions = hint_questions(ws)
+    assert len(questions) == 1 and "Haruhi" in questions[0] and "Kyon" not in questions[0]
 
 
 def test_imported_speakers_stay_truth_unless_asked(make_ws):
