@@ -234,15 +234,8 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     X, truth = acted_like(n_chars=5, per=16, dim=32, seed=4, noise=1.0, common_share=0.8)
     order = np.random.default_rng(0).permutation(len(truth))
     X, truth = X[order].astype(np.float32), truth[order]
-    ws = make_ws([list(truth)])
+    ws, human = _three_named_per_character(make_ws, X, truth)
     ep = ws.episodes()[0]
-    ws.vectors.save(ep.id, "voice", MODEL, X)
-    regroup(ws)
-    lines = ws.lines()
-    for c in range(5):
-        ids = [ln.id for ln, t in zip(lines, truth, strict=True) if t == c][:3]
-        ws.name_lines(ids, f"c{c}")
-    human = set(ws.human_labels())
 
     def right() -> tuple[float, float]:
         rows = [(ln.speaker, t) for ln, t in zip(ws.lines(), truth, strict=True)]
@@ -266,6 +259,21 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     assert not weak_season({"a": {"voice_evidence": "weak"}, "b": {}}, {"a": 2, "b": 2})
 
 
+def _three_named_per_character(make_ws, X, truth):
+    """A one-episode workspace over vectors ``X``, grouped, with the first 3 lines of each
+    character named by hand: (workspace, ids of the hand-named lines)."""
+    from tests.pipelines.conftest import MODEL
+
+    ws = make_ws([list(truth)])
+    ws.vectors.save(ws.episodes()[0].id, "voice", MODEL, X)
+    regroup(ws)
+    lines = ws.lines()
+    for c in np.unique(truth):
+        ids = [ln.id for ln, t in zip(lines, truth, strict=True) if t == c][:3]
+        ws.name_lines(ids, f"c{c}")
+    return ws, set(ws.human_labels())
+
+
 def test_weak_voice_evidence_leans_on_the_turn_taking(make_ws):
     """Dialogue-like order (a character speaks 2-4 lines in a row, 2 s apart): on weak voice
     evidence the neighbours' names count, so more lines are named right than by the voice
@@ -285,14 +293,7 @@ def test_weak_voice_evidence_leans_on_the_turn_taking(make_ws):
         order += pools[c][:take]
         pools[c] = pools[c][take:]
     X, truth = X[order].astype(np.float32), truth[order]
-    ws = make_ws([list(truth)])
-    ws.vectors.save(ws.episodes()[0].id, "voice", MODEL, X)
-    regroup(ws)
-    lines = ws.lines()
-    for c in range(5):
-        ids = [ln.id for ln, t in zip(lines, truth, strict=True) if t == c][:3]
-        ws.name_lines(ids, f"c{c}")
-    human = set(ws.human_labels())
+    ws, human = _three_named_per_character(make_ws, X, truth)
 
     def right() -> float:
         pairs = [(ln.speaker, t) for ln, t in zip(ws.lines(), truth, strict=True)]
