@@ -48,9 +48,10 @@ from pipelines.stages.season import (
     EpisodeGrouper,
     SeasonResult,
     character_vote,
-    group_pairs,
     group_season,
+    link_roster,
     members_by_label,
+    named_groups,
     names_own_group,
     record_voice_evidence,
     refined_model,
@@ -241,25 +242,21 @@ def _link_to_existing(
     """Character index per line: existing groups are fixed to their character; a new group
     whose trusted lines carry a hand name is fixed to the character of that name (an existing
     one, or a new one per name); the linker places the rest."""
-    groups, gidx = np.unique(group_of.astype(str), return_inverse=True)
-    centroids = np.zeros((len(groups), X.shape[1]), dtype=np.float32)
-    np.add.at(centroids, gidx, X)
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
-    sizes = np.bincount(gidx, minlength=len(groups))
-    episode = np.zeros(len(groups), dtype=np.int64)
-    episode[gidx] = pd.factorize(df["episode"])[0]
-    fixed = np.full(len(groups), -1, dtype=np.int64)
-    fixed[gidx[:n_old]] = old_char
     char_of_name = {shown[c]: i for i, c in enumerate(chars) if shown[c] != c}
-    extra: dict[str, int] = {}
-    for g in np.unique(gidx[n_old:]):
-        k = character_vote(y[gidx == g], trusted[gidx == g])
-        if k >= 0:
-            name = names[k]
-            fixed[g] = char_of_name.get(name, extra.setdefault(name, n_chars + len(extra)))
-    must, cant = group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
-    linker.fit(centroids, episode, sizes, fixed=fixed, must_link=must, cannot_link=cant)
-    roster = linker.roster_[gidx]
+    by_name = named_groups(y, trusted)
+
+    def fixed_of(gidx: np.ndarray, n_groups: int) -> np.ndarray:
+        fixed = np.full(n_groups, -1, dtype=np.int64)
+        fixed[gidx[:n_old]] = old_char
+        vote = by_name(gidx, n_groups)
+        extra: dict[str, int] = {}
+        for g in np.unique(gidx[n_old:]):
+            if vote[g] >= 0:
+                name = names[vote[g]]
+                fixed[g] = char_of_name.get(name, extra.setdefault(name, n_chars + len(extra)))
+        return fixed
+
+    _, roster = link_roster(df, X, group_of.astype(str), fixed_of, locks, cannot, linker)
     if not np.array_equal(roster[:n_old], old_char):  # known ids are kept by the linker
         raise AssertionError("an existing character moved while linking new episodes")
     return roster

@@ -166,7 +166,7 @@ def episode_constraints(
     return human_cons.merged(timing)
 
 
-def group_pairs(
+def _group_pairs(
     line_ids: np.ndarray, gidx: np.ndarray, locks: dict[str, str], cannot: list[tuple[str, str]]
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Human decisions between lines, lifted to pairs of episode groups for the linker."""
@@ -439,15 +439,15 @@ class EpisodeGrouper:
         self.covered[episode_id] = len(df)
         if df.empty:
             return None
-        X = X_all[df["idx"].to_numpy()]
-        reliability, _, _ = episode_reliability(ws, episode_id, df, X, self.model)
+        reliability, _, _ = episode_reliability(
+            ws, episode_id, df, X_all[df["idx"].to_numpy()], self.model
+        )
         core_score = (
             reliability
             if self.core_by == "confidence"
             else heuristic_reliability((df["end"] - df["start"]).to_numpy(dtype=float))
         )
-        fused = self.fuse_faces(episode_id, X_all)[df["idx"].to_numpy()]  # voice alone w/o faces
-        X = fused if is_identity(self.project) else self.project(fused)
+        X = self.vectors(episode_id, df, X_all)
         cons = episode_constraints(df, self.human, self.locks, self.cannot)
         # no human or timing pair is a fair sample of "same" or "different" voices: a split's
         # cannot-links and the lines a review asks about are the hard cases, and overlapping
@@ -467,7 +467,8 @@ class EpisodeGrouper:
                     _raw_verdict(self.previous.get(episode_id), voice_model)
                     or (
                         SimilarityCalibration()
-                        .fit(fused)  # the episode's own pairs only: see the clustering above
+                        # the episode's own pairs only (see the clustering above), unprojected
+                        .fit(self.fuse_faces(episode_id, X_all)[df["idx"].to_numpy()])
                         .evidence()["voice_evidence"]
                     )
                 )
@@ -562,8 +563,8 @@ def group_season(
     names = sorted({n for n in human.values() if n != AMBIENT})
     name_id = {n: i for i, n in enumerate(names)}
     y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
-    groups, roster = _link_roster(
-        df, X, group_of, y, trusted, locks, cannot, linker or RosterLinker()
+    groups, roster = link_roster(
+        df, X, group_of, named_groups(y, trusted), locks, cannot, linker or RosterLinker()
     )
     propagator, proba, pred = spread_names(df, X, y, roster, trusted, evidence, propagator)
     character_name: dict[int, str] = {}
@@ -603,18 +604,18 @@ def group_season(
     return result
 
 
-def _link_roster(
+def link_roster(
     df: pd.DataFrame,
     X: np.ndarray,
     group_of: np.ndarray,
-    y: np.ndarray,
-    trusted: np.ndarray,
+    fixed_of: Callable[[np.ndarray, int], np.ndarray],
     locks: dict[str, str],
     cannot: list[tuple[str, str]],
     linker: RosterLinker,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The season roster: episode groups linked into characters; a group whose trusted lines
-    carry a hand name is fixed to that name's character. Returns (groups, character per line)."""
+    """The season roster: episode groups linked into characters. ``fixed_of(gidx, n_groups)``
+    says which character each group is fixed to (-1: the linker places it). Returns (groups,
+    character per line)."""
     groups, gidx = np.unique(group_of, return_inverse=True)
     centroids = np.zeros((len(groups), X.shape[1]), dtype=np.float32)
     np.add.at(centroids, gidx, X)
@@ -622,14 +623,25 @@ def _link_roster(
     sizes = np.bincount(gidx, minlength=len(groups))
     group_episode = np.zeros(len(groups), dtype=np.int64)
     group_episode[gidx] = pd.factorize(df["episode"])[0]
-    fixed = np.full(len(groups), -1)
-    for g in range(len(groups)):
-        fixed[g] = character_vote(y[gidx == g], trusted[gidx == g])
-    group_must, group_cannot = group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
+    fixed = fixed_of(gidx, len(groups))
+    group_must, group_cannot = _group_pairs(df["id"].to_numpy(), gidx, locks, cannot)
     linker.fit(
         centroids, group_episode, sizes, fixed=fixed, must_link=group_must, cannot_link=group_cannot
     )
     return groups, linker.roster_[gidx]
+
+
+def named_groups(y: np.ndarray, trusted: np.ndarray) -> Callable[[np.ndarray, int], np.ndarray]:
+    """``fixed_of`` for :func:`link_roster`: a group whose lines carry a hand name (see
+    :func:`character_vote`) is fixed to that name's index."""
+
+    def fixed_of(gidx: np.ndarray, n_groups: int) -> np.ndarray:
+        order = np.argsort(gidx, kind="stable")  # one pass over the lines, not one per group
+        bounds = np.searchsorted(gidx[order], np.arange(n_groups + 1))
+        rows = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return np.array([character_vote(y[r], trusted[r]) for r in rows], dtype=np.int64)
+
+    return fixed_of
 
 
 def spread_names(
