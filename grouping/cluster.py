@@ -120,8 +120,8 @@ def _merge_must_links(
 ) -> np.ndarray:
     """Every must-link component ends in one group.
 
-    The component's lines go to the group holding most of them (a new group when none had
-    one). Another group holding some of its lines is merged in whole only when the two groups'
+    The component's lines go to the group where one of them is most typical (a new group when
+    none had one). Another group holding some of its lines is merged in whole only when the two groups'
     mean vectors agree (cosine >= ``merge_above``); otherwise just the component's lines move.
     Why: one hand-named line that had been clustered with another speaker must not drag that
     speaker's whole group along, while a character split in two groups should become one."""
@@ -140,6 +140,7 @@ def _merge_must_links(
             cent[lab] = normalize_rows(X[before == lab].sum(0), dtype=None)
         return cent[lab]
 
+    group_sizes = np.bincount(before[before >= 0])
     for c in multi:
         members = np.flatnonzero(comp == c)
         labs, counts = np.unique(before[members], return_counts=True)
@@ -157,7 +158,7 @@ def _merge_must_links(
         # voice's 147-line group that held one of its strays. A line's cosine to its group's
         # mean without it is higher the more lines of its voice the mean holds, so a typical
         # line of a big group wins over a pair of strays.
-        group_size = np.bincount(before[before >= 0])[labs]
+        group_size = group_sizes[labs]
         typical = np.array([_best_fit(X, before, members, int(lab)) for lab in labs])
         ties = -np.arange(labs.size)  # then the bigger group, then the first
         target = int(labs[np.lexsort((ties, group_size, typical))[-1]])
@@ -189,8 +190,8 @@ def _rejoin_must_links(
     labels: np.ndarray, comp: np.ndarray, X: np.ndarray, cons: Constraints, merge_above: float
 ) -> np.ndarray:
     """Labels where every must-link component that ended in several groups (or partly in
-    none) is one group again: the group holding most of it, or a new group of its own when
-    a cannot-link pushes it out of that one."""
+    none) is one group again (the group :func:`_merge_must_links` picks), or a new group of
+    its own when a cannot-link pushes it out of that one."""
     split = [
         c for c in np.flatnonzero(np.bincount(comp) > 1) if np.unique(labels[comp == c]).size > 1
     ]

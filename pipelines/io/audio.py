@@ -8,12 +8,12 @@ Every reader (the voice stage, the exports, the feature stage, the browser's cli
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import MediaError
 from pipelines.io.media import SAMPLE_RATE, extract_audio
+from pipelines.io.paths import slug
 
 if TYPE_CHECKING:
     from pipelines.store.workspace import Workspace
@@ -28,8 +28,7 @@ _FAILED: dict[tuple[str, float], str] = {}
 
 def model_key(model: str) -> str:
     """A short stable name for a separation model, used in cache files and vector keys."""
-    stem = Path(model).name.rsplit(".", 1)[0]
-    return re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_")[:40] or "model"
+    return slug(Path(model).name.rsplit(".", 1)[0], "model")
 
 
 def separated_path(ws: Workspace, episode_id: str, model: str) -> Path:

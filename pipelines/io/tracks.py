@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipelines.errors import MediaError, SubtitleError
 from pipelines.io.media import find_tool
+from pipelines.io.paths import slug
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def extract_tracks(
     media = Path(media)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9]+", "_", media.stem).strip("_")[:40] or "episode"
+    stem = slug(media.stem)
     cmd = [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(media)]
     final: dict[int, Path] = {}
     tmp: dict[int, Path] = {}
