@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 __all__ = ["Question", "questions", "answer"]
 
 _DISMISSED = "review_dismissed"
+CONFIDENT_SUGGESTION = 0.5
+"""A group question asks "Is this group NAME?" (and "yes" takes NAME) from this probability
+of its top suggestion up; below it, "Who is this group?"."""
+
 _CHECKED = "review_checked"
 """Workspace meta: line id -> the machine's name for the line when a person answered a
 question about it ("" when unnamed); read against the line's hand label, so an undone answer
@@ -65,7 +69,8 @@ def answer_commands(q: Question, ws_arg: str) -> list[str]:
     ws = shlex.quote(ws_arg)
     top = q.suggestions[0][0] if q.suggestions else None
     if q.kind == "group":
-        name = top if q.text.startswith("Is this") and top else "NAME"
+        confident = bool(q.suggestions) and q.suggestions[0][1] >= CONFIDENT_SUGGESTION
+        name = top if confident else "NAME"
         return [f"castlist label {ws} --group {q.groups[0]} --name {shlex.quote(name)}"]
     if q.kind == "same":
         a, b = q.groups[:2]
@@ -151,7 +156,9 @@ class _Season:
         }
         self.named = np.zeros(len(self.chars), bool)
         self.named[list(self.name_of)] = True
-        char_of_name = {v: k for k, v in sorted(self.name_of.items(), reverse=True)}
+        # a name shared by several characters points at the lowest of them
+        self.char_of_name = {v: k for k, v in sorted(self.name_of.items(), reverse=True)}
+        char_of_name = self.char_of_name
         self.name_idx = np.array(
             [
                 char_of_name.get(s, int(c)) if ok else -1
@@ -215,7 +222,7 @@ class _Season:
         record = json.loads(ws.get_meta(_CHECKED) or "{}")
         if not record:
             return out
-        char_of_name = {v: k for k, v in self.name_of.items()}
+        char_of_name = self.char_of_name  # the index the lines' names point at
         hand = dict(
             zip(
                 self.df["id"],
@@ -246,7 +253,7 @@ class _Season:
         lid = str(df.at[c.lines[0], "id"]) if c.lines else None
         gid = str(self.groups[self.group[c.lines[0]]]) if c.lines else self.rep_group[chars[c.a]]
         sugg = tuple((self.label(k), p) for k, p in c.suggestions)
-        top = sugg[0][0] if sugg and sugg[0][1] >= 0.5 else None
+        top = sugg[0][0] if sugg and sugg[0][1] >= CONFIDENT_SUGGESTION else None
         top_group = (
             (self.rep_group[chars[c.suggestions[0][0]]],)
             if top and c.suggestions[0][0] != c.a
@@ -343,7 +350,7 @@ def _answer_group(ws: Workspace, question: Question, reply: str, edit: dict) -> 
             return False
         ws.separate_groups(*question.groups[:2], **edit)
     elif low == "yes":
-        if not question.suggestions or question.suggestions[0][1] < 0.5:
+        if not question.suggestions or question.suggestions[0][1] < CONFIDENT_SUGGESTION:
             raise UsageError(f"{question.id}: nobody is suggested; answer with a name")
         ws.name_lines(list(question.lines[:1]), question.suggestions[0][0], **edit)
     else:

@@ -220,3 +220,32 @@ def test_cli_review_with_nothing_to_ask_says_why(make_ws, capsys):
     assert main(["review", root]) == 0
     out = capsys.readouterr().out
     assert out.startswith("nothing to review: no question is worth an answer (0 of 20 lines")
+
+
+def test_the_answers_record_counts_for_the_character_the_lines_point_at():
+    """A name shared by two characters (a voice split in two): the record of answers must land
+    on the character index the lines' names point at, or the rule never applies."""
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.review.queue import _CHECKED, _Season
+
+    df = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "character": ["C1", "C1", "C2", "C3"],
+            "group_id": ["g1", "g1", "g2", "g3"],
+            "speaker": ["Haru", "Haru", "Haru", None],
+            "source": ["human", "propagated", "propagated", "cluster"],
+        }
+    )
+    season = _Season(df, np.eye(4, dtype=np.float32))
+
+    class Meta:
+        def get_meta(self, key):
+            return '{"a": "Haru"}' if key == _CHECKED else None
+
+    record = season.checked(Meta())
+    haru = season.name_idx[1]
+    assert season.name_idx[2] == haru  # both characters' lines point at one index
+    assert record[haru].tolist() == [1.0, 0.0]
