@@ -167,11 +167,7 @@ class Workspace:
 
     def set_meta(self, key: str, value: str) -> None:
         with database.transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, value),
-            )
+            self._write_meta({key: value})
 
     # ------------------------------------------------------------------ episodes & lines
     def add_episode(
@@ -406,16 +402,9 @@ class Workspace:
         """
         groups = [(*row, None)[:5] for row in groups]
         with database.transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('machine_version', '1') ON CONFLICT(key) "
-                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-            )
+            self._bump_machine_version()
             self.conn.execute("DELETE FROM groups")
-            self.conn.executemany(
-                "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
-                "VALUES (?, ?, ?, ?, ?)",
-                groups,
-            )
+            self._insert_groups(groups)
             action_id = self.actions.revision()
             self.conn.executemany(
                 "INSERT OR REPLACE INTO retired_ids(id, kind, successor, why, action_id, at) "
@@ -430,11 +419,7 @@ class Workspace:
             if minter is not None:
                 minter.save()
             self.conn.execute("DELETE FROM labels WHERE source != 'human'")
-            self.conn.executemany(
-                "INSERT INTO labels(line_id, speaker, source, confidence) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(line_id) DO NOTHING",
-                [row for row in labels if row[2] != LabelSource.HUMAN.value],
-            )
+            self._insert_machine_labels(labels)
             self._write_meta(meta)
 
     def add_machine_results(
@@ -451,16 +436,9 @@ class Workspace:
         it. A line that already has a group is refused: this only ever adds."""
         groups = [(*row, None)[:5] for row in groups]
         with database.transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('machine_version', '1') ON CONFLICT(key) "
-                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-            )
+            self._bump_machine_version()
             try:
-                self.conn.executemany(
-                    "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    groups,
-                )
+                self._insert_groups(groups)
             except sqlite3.IntegrityError as exc:
                 raise WorkspaceError(
                     f"{self.root}: a line of the new episodes is grouped already ({exc}); "
@@ -472,12 +450,30 @@ class Workspace:
             self.conn.executemany(
                 "DELETE FROM labels WHERE line_id=? AND source != 'human'", line_ids
             )
-            self.conn.executemany(
-                "INSERT INTO labels(line_id, speaker, source, confidence) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(line_id) DO NOTHING",
-                [row for row in labels if row[2] != LabelSource.HUMAN.value],
-            )
+            self._insert_machine_labels(labels)
             self._write_meta(meta)
+
+    def _bump_machine_version(self) -> None:
+        """Inside the caller's transaction: readers (the browser) see that groups changed."""
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('machine_version', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def _insert_groups(self, groups: list[tuple]) -> None:
+        self.conn.executemany(
+            "INSERT INTO groups(line_id, group_id, character, reliability, character_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            groups,
+        )
+
+    def _insert_machine_labels(self, labels: Iterable[tuple]) -> None:
+        """Machine label rows; a line's human label (or any row already there) stays."""
+        self.conn.executemany(
+            "INSERT INTO labels(line_id, speaker, source, confidence) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(line_id) DO NOTHING",
+            [row for row in labels if row[2] != LabelSource.HUMAN.value],
+        )
 
     def _write_meta(self, meta: dict[str, str] | None) -> None:
         """Meta keys inside the caller's transaction."""
