@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import sqlite3
 import sys
 import time
@@ -267,7 +266,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from pipelines.review.queue import answer_commands, questions
+    from pipelines.review.queue import answer_commands, questions, why_empty
     from pipelines.stages.hints import hint_questions
     from pipelines.store.workspace import Workspace
 
@@ -284,20 +283,8 @@ def cmd_review(args: argparse.Namespace) -> int:
             for command in answer_commands(q, args.workspace):
                 print(f"   {command}")
         if not hints and not asked:
-            print(_nothing_to_review(ws, args.workspace))
+            print(why_empty(ws, args.workspace))
     return 0
-
-
-def _nothing_to_review(ws, ws_arg: str) -> str:
-    """Why the queue is empty, so an empty answer never reads as a failure."""
-    frame = ws.lines_frame(speech_only=True)
-    if frame.empty or frame["group_id"].isna().all():
-        return f"nothing to review yet: run `castlist run {shlex.quote(ws_arg)}` first"
-    unnamed = int(frame["speaker"].isna().sum())
-    return (
-        f"nothing to review: no question is worth an answer ({unnamed} of {len(frame)} lines "
-        "unnamed). Browse the groups with `castlist ui` or list them with `castlist status`"
-    )
 
 
 def cmd_faces(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Question", "questions", "answer"]
+__all__ = ["Question", "answer", "questions", "why_empty"]
 
 _DISMISSED = "review_dismissed"
 CONFIDENT_SUGGESTION = 0.5
@@ -136,6 +136,19 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
         if len(out) >= limit:
             break
     return out
+
+
+def why_empty(ws: Workspace, ws_arg: str) -> str:
+    """Why the queue has nothing to ask, so an empty answer never reads as a failure."""
+    season = _Season.read(ws)
+    if season is None:
+        return f"nothing to review yet: run `castlist run {shlex.quote(ws_arg)}` first"
+    frame = ws.lines_frame(speech_only=True)
+    unnamed = int(frame["speaker"].isna().sum())
+    return (
+        f"nothing to review: no question is worth an answer ({unnamed} of {len(frame)} lines "
+        "unnamed). Browse the groups with `castlist ui` or list them with `castlist status`"
+    )
 
 
 class _Season:
