@@ -124,17 +124,20 @@ class SimilarityCalibration(BaseEstimator):
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
-    def _pair_sims(self, Xn: np.ndarray) -> np.ndarray:
-        """Every pair's cosine up to ``max_pairs`` pairs (one Gram matrix: an episode of 300
-        lines is 45,000 pairs), a seeded sample of ``max_pairs`` above; the sample's rows are
-        gathered a block at a time, so memory stays at a block whatever the episode."""
+    def _pairs(self, Xn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cosine, row a, row b) of every pair up to ``max_pairs`` pairs (one Gram matrix: an
+        episode of 300 lines is 45,000 pairs), of a seeded sample of ``max_pairs`` above; the
+        sample's rows are gathered a block at a time, so memory stays at a block whatever the
+        episode."""
         n = len(Xn)
-        total = n * (n - 1) // 2
-        if total <= self.max_pairs:
-            # the upper triangle in row-major order, as triu_indices gives it
-            return (Xn @ Xn.T)[np.triu(np.ones((n, n), dtype=bool), 1)]
+        if n * (n - 1) // 2 <= self.max_pairs:
+            a, b = np.triu_indices(n, 1)  # the upper triangle in row-major order
+            return (Xn @ Xn.T)[a, b], a, b
         a, b = _sample_pairs(n, self.max_pairs, self.seed)
-        return _row_dots(Xn, a, b)
+        return _row_dots(Xn, a, b), a, b
+
+    def _pair_sims(self, Xn: np.ndarray) -> np.ndarray:
+        return self._pairs(Xn)[0]
 
     def fit(self, X, cannot_link=None, labels=None, must_link=None) -> SimilarityCalibration:
         """``X`` (n, d) line vectors; ``cannot_link`` (m, 2) row pairs known to be different
@@ -234,20 +237,13 @@ class SimilarityCalibration(BaseEstimator):
         if labels is not None:
             y = np.asarray(labels).ravel()
             lab = np.flatnonzero(y >= 0)
-            if lab.size * (lab.size - 1) // 2 > self.max_pairs:
+            if lab.size >= 2:
                 # as many labelled pairs as the mixture sees, not a Gram matrix of every
                 # labelled line (20,000 of them: 3.2 GB)
-                a, b = (lab[i] for i in _sample_pairs(lab.size, self.max_pairs, self.seed))
-                s = _row_dots(Xn, a, b)
-                eq = y[a] == y[b]
+                s, a, b = self._pairs(Xn[lab])
+                eq = y[lab][a] == y[lab][b]
                 same.append(s[eq])
                 diff.append(s[~eq])
-            elif lab.size >= 2:
-                S = Xn[lab] @ Xn[lab].T
-                iu = np.triu_indices(lab.size, 1)
-                eq = y[lab][iu[0]] == y[lab][iu[1]]
-                same.append(S[iu][eq])
-                diff.append(S[iu][~eq])
         cat = lambda parts: np.concatenate(parts) if parts else np.empty(0)  # noqa: E731
         return cat(same), cat(diff)
 
