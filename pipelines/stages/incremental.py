@@ -50,6 +50,7 @@ from pipelines.stages.season import (
     character_vote,
     group_season,
     link_roster,
+    machine_label,
     members_by_label,
     named_groups,
     names_own_group,
@@ -158,7 +159,7 @@ def group_new_episodes(
     new_rows = np.arange(n_old, len(df))
     fresh_ids = _fresh_character_ids(df_new["id"].tolist(), roster[new_rows], len(chars), minter)
     cid_of = {i: c for c, i in index_of.items()} | fresh_ids
-    prop, proba, pred = spread_names(df, X, y, roster, trusted, evidence, propagator)
+    _, proba, pred = spread_names(df, X, y, roster, trusted, evidence, propagator)
     character_name = {}
     for r in np.unique(roster[new_rows]):
         r = int(r)
@@ -176,12 +177,10 @@ def group_new_episodes(
         )
         if lid in human:
             result.sources[LabelSource.HUMAN.value] += 1
-        elif prop is not None and pred[i] >= 0:
-            name = names[pred[i]]
-            label_rows.append((lid, name, LabelSource.PROPAGATED.value, float(proba[i].max())))
-            result.propagated[name] += 1
-        else:
-            label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability_new[j])))
+            continue
+        label_rows.append(machine_label(lid, i, pred, proba, names, float(reliability_new[j])))
+        if label_rows[-1][1] is not None:
+            result.propagated[label_rows[-1][1]] += 1
     label_rows = _with_hints(ws, df, old.df, roster, group_of, label_rows, n_old)
     for _, speaker, source, _ in label_rows:
         result.sources[source if speaker is not None else "unnamed"] += 1

@@ -582,14 +582,11 @@ def group_season(
         if lid in human:
             result.sources[LabelSource.HUMAN.value] += 1
             continue
-        if propagator is not None and pred[i] >= 0:
-            label_rows.append(
-                (lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max()))
-            )
+        label_rows.append(machine_label(lid, i, pred, proba, names, float(reliability[i])))
+        if label_rows[-1][1] is not None:
             result.sources[LabelSource.PROPAGATED.value] += 1
-            result.propagated[names[pred[i]]] += 1
+            result.propagated[label_rows[-1][1]] += 1
         else:
-            label_rows.append((lid, None, LabelSource.CLUSTER.value, float(reliability[i])))
             result.sources["unnamed"] += 1
     label_rows = propose_names(ws, df, roster, group_of, label_rows, result.sources)  # hints
     covered = state_meta(ws, voice_model, list(grouper.covered), grouper.covered)
@@ -672,6 +669,21 @@ def spread_names(
         proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
         pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
     return propagator, proba, pred
+
+
+def machine_label(
+    lid: str,
+    i: int,
+    pred: np.ndarray | None,
+    proba: np.ndarray | None,
+    names: list[str],
+    reliability: float,
+) -> tuple[str, str | None, str, float]:
+    """The label row the machine writes for line ``lid`` (row ``i``) that nobody named by
+    hand: the name propagation gave it, or none (source cluster, with its reliability)."""
+    if pred is not None and pred[i] >= 0:
+        return (lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max()))
+    return (lid, None, LabelSource.CLUSTER.value, reliability)
 
 
 def character_vote(y: np.ndarray, trusted: np.ndarray) -> int:
