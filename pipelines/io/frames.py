@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.errors import MediaError
-from pipelines.io.media import MediaInfo, _tool, file_arg, probe
+from pipelines.io.media import MediaInfo, file_arg, find_tool, probe
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _frames_command(path: Path, seek: float, span: float, script_path: Path) -> 
     """One ffmpeg pass from ``seek`` for ``span`` seconds that keeps the frames the filter
     script selects and writes them as raw RGB to stdout, with showinfo's times on stderr."""
     return [
-        _tool("ffmpeg"),
+        find_tool("ffmpeg"),
         "-nostdin",
         "-hide_banner",
         "-nostats",

@@ -25,8 +25,6 @@ from pipelines.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-"""Sample rate of every wav castlist extracts: what the voice and VAD models expect."""
-
 _PROBE_TIMEOUT_S = 120
 # ffprobe messages (at -v error) that mean the file is cut short even though its header parses:
 # a partly downloaded or partly copied mkv still has its header and a duration.
@@ -59,9 +57,6 @@ def find_tool(name: str) -> str:
             "install it (`apt-get install ffmpeg`, `brew install ffmpeg` or `conda install ffmpeg`)"
         )
     return exe
-
-
-_tool = find_tool  # older name, used by pipelines.io.frames
 
 
 def file_arg(path: str | Path) -> str:
