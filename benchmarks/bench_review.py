@@ -7,7 +7,9 @@
 Each answer goes through ``pipelines.review.queue.answer`` exactly as the browser's buttons do (a
 logged human action, then a regroup). After every answer the share of speech lines carrying
 their true name is recorded; when the queue has nothing left to ask the annotator fixes the
-remaining wrong lines one at a time (each one operation). Reported per episode: operations
+remaining wrong lines one at a time (each one operation). A ``check`` answer costs one
+operation for the look plus one per line the annotator corrects (counted as reached only
+after the last of them). Reported per episode: operations
 per 100 lines to reach 90/95/99/100% correct names, lines named right per answer until 90%,
 and the worst drop one answer caused (no answer may cost more than 0.5 points).
 
@@ -124,8 +126,13 @@ def _majority(ids, truth: Mapping[str, str]) -> str | None:
     return Counter(names).most_common(1)[0][0] if names else None
 
 
-def reply_for(ws: Workspace, q, truth: Mapping[str, str]) -> str:
-    """What a person who knows every voice answers to ``q``."""
+def reply_for(ws: Workspace, q, truth: Mapping[str, str]) -> str | dict[str, str | None]:
+    """What a person who knows every voice answers to ``q`` (``check``: "yes", or the lines
+    that are someone else with their names)."""
+    if q.kind == "check":
+        name = q.suggestions[0][0]
+        wrong = {lid: truth.get(lid) for lid in q.lines if truth.get(lid) != name}
+        return wrong or "yes"
     if q.kind == "same":
         a, b = (_majority(ws.group_lines(g), truth) for g in q.groups[:2])
         return "yes" if a is not None and a == b else "no"
@@ -164,6 +171,9 @@ def simulate(
             reply = reply_for(ws, q, truth)
             answer(ws, q, reply, who="sim")
             kind = q.kind
+            if isinstance(reply, dict):  # each corrected line of a check is one more operation
+                curve.kinds += ["check-fix"] * len(reply)
+                curve.correct += curve.correct[-1:] * len(reply)
         elif fix:
             df = ws.lines_frame(speech_only=True)
             df = df[df["id"].isin(list(truth))]
@@ -323,6 +333,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-ops", type=int, default=None, help="default: one per line")
     ap.add_argument("--json", help="also write the per-episode table here")
     ap.add_argument(
+        "--check-size",
+        type=int,
+        default=None,
+        help="lines per check question (grouping.review.CHECK_SIZE; 1: a who question each)",
+    )
+    ap.add_argument(
         "--precision", action="store_true", help="open-set precision with 1/2/3/all named, only"
     )
     ap.add_argument(
@@ -333,6 +349,10 @@ def main(argv: list[str] | None = None) -> None:
         "LEARNED_SPACE; default: the shipped setting)",
     )
     args = ap.parse_args(argv)
+    if args.check_size is not None:
+        import grouping.review
+
+        grouping.review.CHECK_SIZE = args.check_size
     if args.projection is not None:
         import pipelines.stages.season
 

@@ -22,6 +22,10 @@ their group:
   correcting stays asked. (Ranking by the updated doubt instead cost 3-8 more operations per
   100 lines on an acted episode, where most machine names are wrong and the record mostly
   shuffles the order.)
+- ``check``: the doubtful lines of one machine name together ("Are these 8 lines Taiga?"):
+  the annotator confirms them in one answer and corrects the wrong ones, one operation each,
+  so a right name no longer costs a whole answer. Worth the lines expected wrong (each one
+  named right by its correction). A name with one doubtful line gets a ``who`` instead.
 - ``ambient``: a line far from every character *and* flagged as unusual by the caller (very
   short or odd text, song-like): never ordinary dialogue.
 
@@ -41,19 +45,25 @@ __all__ = ["Candidate", "rank_candidates", "same_probability"]
 
 @dataclass(frozen=True)
 class Candidate:
-    kind: str  # "group" | "same" | "who" | "ambient"
-    a: int  # group/same: character index a; who/ambient: line index
+    kind: str  # "group" | "same" | "who" | "check" | "ambient"
+    a: int  # group/same: character index a; who/ambient: line index; check: name index
     b: int  # same: character index b; otherwise -1
     saves: float  # expected lines named right by the answer
-    p: float  # same/ambient: P(yes); who: P(current name right); group: P(top suggestion)
+    p: float  # same/ambient: P(yes); who/check: P(current name right); group: P(top suggestion)
     suggestions: tuple[tuple[int, float], ...] = ()  # (character index, probability)
-    lines: tuple[int, ...] = ()  # group: sample lines shown, most typical first (named)
+    lines: tuple[int, ...] = ()  # group: samples, most typical first (named); check: the lines
     fresh: bool = False  # the answer names lines not reviewed yet (a newly added episode)
 
 
 CHECK_PRIOR = 2.0
 """Pseudo-answers the geometric P(wrong) of a named line counts for against the answers about
 its name so far: after 3 confirmations and no correction a 0.10 doubt becomes 0.04."""
+
+CHECK_SIZE = 8
+"""Doubtful lines of one machine name shown together in a ``check`` question ("Are these 8
+lines Taiga?"). One look confirms the right ones; each wrong one costs its own correction, as a
+``who`` answer would. On acted voices half the line questions used to confirm a name that was
+right already, one answer each (``python benchmarks/bench_review.py --acted bench-out/acted``)."""
 
 MIN_LINE_WORTH = 0.05
 """A question about a named line expected to fix fewer lines than this is not asked: twenty
@@ -92,6 +102,7 @@ def rank_candidates(
     doubt_below: float = 0.4,
     fresh=None,
     checked=None,
+    check_size: int | None = None,
 ) -> list[Candidate]:
     """Candidates best first.
 
@@ -109,8 +120,10 @@ def rank_candidates(
     strongest suggestion for its character. Name indices and character indices share one
     space: name ``k`` is the name of character ``k``. A line named with its group is asked
     about only when P(its name is wrong) is above ``doubt_below``: its voice barely prefers
-    its own character to the next one, or its name's probability is low. ``checked`` (c, 2)
-    per name index: how many answers about lines carrying that name confirmed it and how many
+    its own character to the next one, or its name's probability is low; the doubtful lines of
+    one name are asked together (``check``, up to ``check_size``, default ``CHECK_SIZE``; 1: a
+    ``who`` each).
+    ``checked`` (c, 2) per name index: how many answers about lines carrying that name confirmed it and how many
     changed it (default: none yet).
 
     ``fresh`` (n,) bool: lines nobody has reviewed yet (an episode added to a labelled
@@ -123,10 +136,11 @@ def rank_candidates(
     sim = _Similarity(same_midpoint, same_scale)
     out = q.group_questions(n_samples, sim)
     out += q.same_questions(separated, k_pairs, sim)
-    out += q.line_questions(doubt_below, sim, checked)
+    size = CHECK_SIZE if check_size is None else check_size
+    out += q.line_questions(doubt_below, sim, checked, size)
     odd = np.zeros(q.n, bool) if unusual is None else np.asarray(unusual, dtype=bool)
     out += q.ambient_questions(odd, ambient_below)
-    order = {"group": 0, "same": 1, "who": 2, "ambient": 3}
+    order = {"group": 0, "same": 1, "check": 2, "who": 3, "ambient": 4}
     out.sort(key=lambda c: (not c.fresh, -c.saves, order[c.kind], c.a, c.b))
     return out
 
@@ -263,18 +277,43 @@ class _Queue:
                     out.append(Candidate("same", pair[0], pair[1], p, p, fresh=fresh))
         return out
 
-    def line_questions(self, doubt_below: float, sim: _Similarity, checked=None) -> list[Candidate]:
-        """Single lines that disagree with their group."""
+    def line_questions(
+        self, doubt_below: float, sim: _Similarity, checked=None, check_size: int = CHECK_SIZE
+    ) -> list[Candidate]:
+        """Lines that disagree with their group: one ``who`` question per unnamed line, and the
+        doubtful lines of one machine name checked together, ``check_size`` at a time."""
         record = np.zeros((self.c, 2)) if checked is None else np.asarray(checked, np.float64)
         if len(record) < self.c:
             record = np.r_[record, np.zeros((self.c - len(record), 2))]
-        out = []
+        out: list[Candidate] = []
+        doubtful: dict[int, list[tuple[float, float, int]]] = {}
         for i in np.flatnonzero(~self.hum):
             saves, p = self._line_doubt(int(i), doubt_below)
             if saves <= 0.0 or (self.nm[i] >= 0 and _answered_away(saves, record[self.nm[i]])):
                 continue
+            if self.nm[i] >= 0 and check_size > 1:
+                doubtful.setdefault(int(self.nm[i]), []).append((saves, p, int(i)))
+                continue
             sugg = self.suggest(self.line_sim[i], sim)
             out.append(Candidate("who", int(i), -1, saves, p, sugg, fresh=bool(self.fresh[i])))
+        for name, rows in doubtful.items():
+            if len(rows) == 1:  # one doubtful line of its name: ask who says it
+                saves, p, i = rows[0]
+                sugg = self.suggest(self.line_sim[i], sim)
+                out.append(Candidate("who", i, -1, saves, p, sugg, fresh=bool(self.fresh[i])))
+                continue
+            # most doubtful first (fresh lines before them), so each check finds the wrong
+            # names soonest; the rest of the name's doubtful lines wait for the next check
+            rows.sort(key=lambda r: (not self.fresh[r[2]], -r[0], r[2]))
+            batch = rows[:check_size]
+            lines = tuple(r[2] for r in batch)
+            out.append(
+                Candidate(
+                    "check", name, -1, float(sum(r[0] for r in batch)),
+                    float(np.mean([r[1] for r in batch])), lines=lines,
+                    fresh=bool(self.fresh[list(lines)].any()),
+                )
+            )  # fmt: skip
         return out
 
     def _line_doubt(self, i: int, doubt_below: float) -> tuple[float, float]:

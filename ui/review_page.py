@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from pipelines.records import AMBIENT
 from ui import view
 from ui.history import undo_button
 from ui.state import WHO, Session
@@ -124,6 +125,40 @@ def _other_name(sess: Session, q: Any) -> None:
     _answer(sess, st, q, "Name it", lambda: str(st.session_state.get(other_key) or ""), None)
 
 
+NOT_SURE = "not sure"
+
+
+def _check(sess: Session, lines: pd.DataFrame, q: Any) -> None:
+    """Several lines the machine gave one name: each keeps it unless the annotator picks (or
+    types) another, and one press names them all."""
+    name = q.suggestions[0][0]
+    st.subheader(q.text)
+    st.caption(f"Listen; where a line is someone else, pick or type who. Confirm names the "
+               f"rest {name}.")  # fmt: skip
+    known = sorted(
+        n
+        for n in lines["speaker"].dropna().unique()
+        if n not in (name, AMBIENT) and not view.is_placeholder(n)
+    )
+    choices = [name, *known, "ambient", NOT_SURE]
+    keys = {lid: f"check-{q.id}-{lid}" for lid in q.lines}
+    for lid, key in keys.items():
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        with left:
+            _line(sess, lines, lid)
+        right.selectbox(
+            f"who says {lid}", choices, key=key, accept_new_options=True,
+            label_visibility="collapsed",
+        )  # fmt: skip
+
+    def reply() -> dict[str, str | None] | str:
+        picked = {lid: st.session_state.get(key) or name for lid, key in keys.items()}
+        other = {lid: None if v == NOT_SURE else v for lid, v in picked.items() if v != name}
+        return other or "yes"
+
+    _answer(sess, st, q, f"Confirm ({gain(q)})", reply, "Y", type="primary")
+
+
 def review_page(sess: Session, lines: pd.DataFrame) -> None:
     st.header("Review queue")
     queue = pending(sess)
@@ -156,6 +191,8 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
             _answer(sess, st, q, f"No, not {q.suggestions[0][0]}", "no", "N")
         _answer(sess, st, q, "Ambient (whole group)", "ambient", "A")
         _other_name(sess, q)
+    elif q.kind == "check":
+        _check(sess, lines, q)
     else:
         st.subheader("Who says this line?" if q.kind == "who" else "Is this line ambient?")
         _line(sess, lines, q.line_id)

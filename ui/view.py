@@ -244,6 +244,11 @@ def describe(verb: str, args: Mapping[str, object]) -> str:
         return f"marked {count} ambient ({_ids(lines)})"
     if verb == "name_group":
         return f"named group {args.get('group')} {name}"
+    if verb == "check":
+        names = args.get("names") or {}
+        others = sum(1 for v in names.values() if v != name) if isinstance(names, dict) else 0
+        fixed = f", {others} corrected" if others else ""
+        return f"checked {count} named {name}{fixed} ({_ids(lines)})"
     if verb == "merge":
         return f"merged groups {_ids(groups, 6)}"
     if verb == "separate" and len(groups) == 2:

@@ -46,6 +46,8 @@ def action_text(action: Action) -> str:
         return f"name {_n(len(lines), 'line')} {a.get('name')} ({shown})"
     if action.verb == "ambient":
         return f"mark {_n(len(lines), 'line')} ambient ({shown})"
+    if action.verb == "check":
+        return f"check {_n(len(lines), 'line')} {a.get('name')} ({shown})"
     if action.verb in ("merge", "separate"):
         return f"{action.verb} {' '.join(a.get('groups', []))}"
     if action.verb == "move":

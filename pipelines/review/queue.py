@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,14 +45,14 @@ no longer counts."""
 @dataclass(frozen=True)
 class Question:
     id: str  # stable key
-    kind: str  # "group" | "same" | "who" | "ambient"
+    kind: str  # "group" | "same" | "who" | "check" | "ambient"
     groups: tuple[str, ...]  # group: (group, group of the top suggestion?); same: both groups
     line_id: str | None  # who/ambient: the line; group: its most typical line
     suggestions: tuple[tuple[str, float], ...]  # (name, probability), best first
     saves: float  # lines the answer is expected to name right (one answer = one operation)
     text: str
-    lines: tuple[str, ...] = ()  # group: sample lines shown; the answer names the first
-    size: int = 0  # group: lines in the character; same: lines in the smaller one
+    lines: tuple[str, ...] = ()  # group: samples (the answer names the first); check: all
+    size: int = 0  # group: lines in the character; same: the smaller one's; check: lines
     fresh: bool = False  # about lines of an episode the last run added (asked first)
 
     @property
@@ -59,6 +60,9 @@ class Question:
         """What answering does, in the annotator's words ("names about 12 lines")."""
         if self.kind == "same":
             return "one answer then names both"
+        if self.kind == "check":
+            wrong = int(round(self.saves))
+            return f"checks {_lines(self.size)}" + (f", about {wrong} wrong" if wrong else "")
         n = max(1, int(round(self.saves)))
         return "names 1 line" if n == 1 else f"names about {n} lines"
 
@@ -75,6 +79,13 @@ def answer_commands(q: Question, ws_arg: str) -> list[str]:
     if q.kind == "same":
         a, b = q.groups[:2]
         return [f"yes: castlist merge {ws} {a} {b}", f"no: castlist separate {ws} {a} {b}"]
+    if q.kind == "check":
+        every = " ".join(f"--line {lid}" for lid in q.lines)
+        return [
+            f"castlist label {ws} {every} --name {shlex.quote(top or 'NAME')}",
+            f"(first a line that is someone else: castlist label {ws} --line ID --name NAME, "
+            "and leave it out above)",
+        ]
     if q.kind == "who":
         return [
             f"castlist label {ws} --line {q.line_id} --name NAME",
@@ -127,10 +138,16 @@ def questions(ws: Workspace, limit: int = 20) -> list[Question]:
     for c in season.candidates(ws):
         if c.kind in ("who", "ambient") and str(season.df.at[c.a, "id"]) in seen_lines:
             continue
+        if c.kind == "check" and seen_lines.intersection(
+            str(season.df.at[i, "id"]) for i in c.lines
+        ):
+            continue
         q = season.question(c)
         if q.id in dismissed:
             continue
-        if q.line_id and q.kind != "group":
+        if q.kind == "check":
+            seen_lines.update(q.lines)
+        elif q.line_id and q.kind != "group":
             seen_lines.add(q.line_id)
         out.append(q)
         if len(out) >= limit:
@@ -257,6 +274,8 @@ class _Season:
             q = self._group_question(c)
         elif c.kind == "same":
             q = self._same_question(c)
+        elif c.kind == "check":
+            q = self._check_question(c)
         else:
             q = self._line_question(c)
         return dataclasses.replace(q, fresh=c.fresh) if c.fresh else q
@@ -297,6 +316,16 @@ class _Season:
         small = int(min(self.n_of[c.a], self.n_of[c.b]))
         return Question(qid, "same", (ga, gb), None, (), c.saves, text, (), small)
 
+    def _check_question(self, c: Candidate) -> Question:
+        name = self.label(c.a)
+        ids = tuple(str(self.df.at[i, "id"]) for i in c.lines)
+        groups = tuple(dict.fromkeys(str(self.df.at[i, "group_id"]) for i in c.lines))
+        text = f"Are these {_lines(len(ids))} {name}? (correct any that are someone else)"
+        return Question(
+            f"check:{name}:{ids[0]}+{len(ids) - 1}", "check", groups, ids[0], ((name, c.p),),
+            c.saves, text, ids, len(ids),
+        )  # fmt: skip
+
     def _line_question(self, c: Candidate) -> Question:
         row = self.df.iloc[c.a]
         lid = str(row["id"])
@@ -322,7 +351,11 @@ class _Season:
 
 
 def answer(
-    ws: Workspace, question: Question, reply: str, who: str = "ui", base_rev: int | None = None
+    ws: Workspace,
+    question: Question,
+    reply: str | Mapping[str, str | None],
+    who: str = "ui",
+    base_rev: int | None = None,
 ):
     """Apply a reply and regroup; returns the regroup result (None when nothing changed).
 
@@ -332,9 +365,16 @@ def answer(
     "ambient" marks the whole group ambient. ``same``: "yes" merges, "no" separates.
     ``who``: a name names the line, "ambient" marks it ambient. ``ambient``: "yes"/"ambient"
     marks it, "no" dismisses the question, any other reply is taken as the speaker's name.
-    "skip" dismisses any question."""
+    ``check``: "yes" names every line the suggested name; a mapping line id -> name gives
+    those lines other names ("ambient" for crowds and songs; None: not sure, left out) and
+    the rest the suggested name. "skip" dismisses any question."""
     from pipelines.stages.run import regroup
 
+    if question.kind == "check" and not isinstance(reply, str):
+        _answer_check(ws, question, reply, {"who": who, "base_rev": base_rev})
+        return regroup(ws)
+    if not isinstance(reply, str):
+        raise UsageError(f"{question.id}: answer with a name, 'yes', 'no' or 'skip'")
     reply = reply.strip()
     if not reply:
         raise UsageError("an empty reply; answer 'yes', 'no', a name, 'ambient' or 'skip'")
@@ -342,7 +382,7 @@ def answer(
         _dismiss(ws, question.id)
         return None
     act = {"group": _answer_group, "same": _answer_same, "who": _answer_line,
-           "ambient": _answer_line}.get(question.kind)  # fmt: skip
+           "ambient": _answer_line, "check": _answer_check}.get(question.kind)  # fmt: skip
     if act is None:
         raise UsageError(f"unknown question kind {question.kind!r}")
     if not act(ws, question, reply, {"who": who, "base_rev": base_rev}):
@@ -371,6 +411,45 @@ def _answer_group(ws: Workspace, question: Question, reply: str, edit: dict) -> 
     return True
 
 
+def _answer_check(
+    ws: Workspace, question: Question, reply: str | Mapping[str, str | None], edit: dict
+) -> bool:
+    """A ``check`` question: the lines take the suggested name but where the reply says
+    otherwise, in one action (one undo)."""
+    name = question.suggestions[0][0]
+    if isinstance(reply, str):
+        if reply.lower() != "yes":
+            raise UsageError(
+                f"{question.id}: answer 'yes' (every line is {name}) or say which lines are "
+                "someone else"
+            )
+        reply = {}
+    unknown = sorted(set(reply) - set(question.lines))
+    if unknown:
+        raise UsageError(f"{question.id}: {', '.join(unknown)} not among the lines checked")
+    names = {}
+    for lid in question.lines:
+        given = reply.get(lid, name)
+        if given is None or not str(given).strip():
+            continue  # not sure: left as it was
+        given = str(given).strip()
+        names[lid] = AMBIENT if given.lower() == "ambient" else given
+    if not names:
+        return False
+    machine = {lid: ws.line(lid).speaker for lid in names}
+    ws.check_lines(names, name, **edit)
+    _record_checked(ws, machine)
+    return True
+
+
+def _record_checked(ws: Workspace, machine: Mapping[str, str | None]) -> None:
+    """Remember the machine's name of each answered line (see ``_CHECKED``)."""
+    record = json.loads(ws.get_meta(_CHECKED) or "{}")
+    for lid, name in machine.items():
+        record[lid] = name if isinstance(name, str) and name != AMBIENT else ""
+    ws.set_meta(_CHECKED, json.dumps(record, sort_keys=True))
+
+
 def _answer_same(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
     low = reply.lower()
     if low not in ("yes", "no"):
@@ -395,9 +474,7 @@ def _answer_line(ws: Workspace, question: Question, reply: str, edit: dict) -> b
     elif low in ("yes", "no"):
         raise UsageError(f"{question.id}: answer with the speaker's name, not {reply!r}")
     else:
-        machine = ws.line(question.line_id).speaker or ""
+        machine = ws.line(question.line_id).speaker
         ws.name_lines([question.line_id], reply, **edit)
-        record = json.loads(ws.get_meta(_CHECKED) or "{}")
-        record[question.line_id] = machine if machine != AMBIENT else ""
-        ws.set_meta(_CHECKED, json.dumps(record, sort_keys=True))
+        _record_checked(ws, {question.line_id: machine})
     return True

@@ -20,7 +20,7 @@ import os
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -593,6 +593,29 @@ class Workspace:
 
         return self.actions.record(
             verb, {"lines": list(line_ids), "name": name}, plan, who, base_rev
+        )
+
+    def check_lines(
+        self,
+        names: Mapping[str, str],
+        checked: str,
+        who: str = "cli",
+        base_rev: int | None = None,
+    ) -> Action:
+        """A person checked lines the machine had named ``checked`` and gave each its speaker
+        (mostly that name, a few corrected): one action, so one undo takes the answer back."""
+        names = {lid: str(name).strip() for lid, name in names.items()}
+        if not names or not all(names.values()):
+            raise UsageError("a check names at least one line, and every name is non-empty")
+
+        def plan() -> tuple[list[str], Change]:
+            self._require_lines(list(names))
+            return list(names), lambda cur, aid: {
+                "labels": {lid: _human(name) for lid, name in names.items()}
+            }
+
+        return self.actions.record(
+            "check", {"lines": list(names), "name": checked, "names": names}, plan, who, base_rev
         )
 
     def name_group(

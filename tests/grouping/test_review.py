@@ -179,3 +179,28 @@ def test_fresh_lines_are_asked_first_and_nothing_fresh_keeps_the_order():
     assert all(fresh[i] for i in first[0].lines)  # samples from the new episode's lines
     assert not any(c.fresh for c in first[1:])
     assert first[1:] == [c for c in plain if not (c.kind == "group" and c.a == 2)]
+
+
+def test_doubtful_lines_of_one_name_are_checked_together_most_doubtful_first():
+    """Issue 10: on acted voices half the line questions confirmed a name that was right
+    already, a whole answer each; the doubtful lines of one name are now one ``check``."""
+    X, truth = _data(6)
+    named = np.ones(3, bool)
+    human = np.zeros(len(truth), bool)
+    name = truth.copy()
+    conf = np.full(len(truth), 0.9)
+    doubt = {32: 0.3, 33: 0.5, 34: 0.4}  # lines of character 2 named like character 1
+    for i, d in doubt.items():
+        name[i], conf[i] = 1, 1.0 - d
+    cands = rank_candidates(X, truth, named, conf, human, name=name)
+    checks = [c for c in cands if c.kind == "check"]
+    assert len(checks) == 1 and not any(c.kind == "who" for c in cands)
+    (c,) = checks
+    assert c.a == 1 and c.lines == (33, 34, 32)  # the name checked, its lines most doubtful first
+    assert abs(c.saves - sum(doubt.values())) < 1e-9  # worth the lines expected wrong
+    two = [c for c in rank_candidates(X, truth, named, conf, human, name=name, check_size=2)
+           if c.kind == "check"]  # fmt: skip
+    assert [c.lines for c in two] == [(33, 34)]  # the rest waits for the next check
+    one = {c.a for c in rank_candidates(X, truth, named, conf, human, name=name, check_size=1)
+           if c.kind == "who"}  # fmt: skip
+    assert one == set(doubt)  # check_size 1: a who question per line, as before

@@ -249,3 +249,74 @@ def test_the_answers_record_counts_for_the_character_the_lines_point_at():
     haru = season.name_idx[1]
     assert season.name_idx[2] == haru  # both characters' lines point at one index
     assert record[haru].tolist() == [1.0, 0.0]
+
+
+def _weak_ws(root, seed: int = 3, noise: float = 1.3) -> tuple[Workspace, list[int]]:
+    """Four voices the vectors barely separate (as acted voices), the first line of each
+    named by hand: the machine's names are doubtful, so the queue checks them in batches."""
+    import numpy as np
+
+    from tests.pipelines.conftest import MODEL, planted_episode
+
+    speakers = [int(s) for s in np.random.default_rng(seed).integers(0, 4, 60)]
+    events, X = planted_episode(np.random.default_rng(0), speakers, noise=noise)
+    ws = Workspace.init(root / "ws")
+    (root / "ep01.mkv").write_bytes(b"x")
+    (root / "ep01.srt").write_text("x")
+    ep, _ = ws.add_episode(root / "ep01.mkv", root / "ep01.srt", 200.0, "video", events, {})
+    ws.vectors.save(ep.id, "voice", MODEL, X)
+    ws.set_meta("voice_model", MODEL)
+    regroup(ws)
+    seen: set[int] = set()
+    for line, s in zip(ws.lines(), speakers, strict=True):
+        if s not in seen:
+            seen.add(s)
+            ws.name_lines([line.id], f"s{s}")
+    regroup(ws)
+    return ws, speakers
+
+
+def test_a_check_confirms_and_corrects_in_one_undoable_action(tmp_path):
+    ws, speakers = _weak_ws(tmp_path)
+    truth = {ln.id: f"s{s}" for ln, s in zip(ws.lines(), speakers, strict=True)}
+    q = next(q for q in questions(ws, limit=20) if q.kind == "check")
+    name = q.suggestions[0][0]
+    assert q.size == len(q.lines) >= 2 and q.line_id == q.lines[0]
+    assert q.text.startswith(f"Are these {q.size} lines {name}?")
+    assert q.gain.startswith(f"checks {q.size} lines")
+    assert all(ws.line(lid).speaker == name for lid in q.lines)  # the machine's name, checked
+    before = ws.human_labels()
+    *shown, unsure = q.lines
+    wrong = {lid: truth[lid] for lid in shown if truth[lid] != name}
+    assert wrong  # the voices barely separate: the machine got some of them wrong
+    answer(ws, q, {**wrong, unsure: None}, who="test")
+    after = ws.human_labels()
+    assert {lid: after[lid] for lid in q.lines if lid != unsure} == {
+        lid: truth[lid] for lid in q.lines if lid != unsure
+    }
+    assert unsure not in after  # "not sure" leaves the line as it was
+    assert ws.actions.history(limit=1)[0].verb == "check"  # one action for the whole answer
+    ws.actions.undo()
+    assert ws.human_labels() == before
+    with pytest.raises(UsageError, match="answer 'yes'"):
+        answer(ws, q, "no")
+    with pytest.raises(UsageError, match="not among the lines checked"):
+        answer(ws, q, {"ep01-9999": "s0"})
+    answer(ws, q, "yes", who="test")
+    assert all(ws.human_labels()[lid] == name for lid in q.lines)
+
+
+def test_cli_review_prints_a_check_as_a_label_command_with_its_line_ids(tmp_path, capsys):
+    ws, _ = _weak_ws(tmp_path)
+    q = next(q for q in questions(ws, limit=20) if q.kind == "check")
+    root = str(ws.root)
+    ws.close()
+    assert main(["review", root, "--limit", "20"]) == 0
+    out = capsys.readouterr().out
+    assert q.text in out
+    command = next(ln.strip() for ln in out.splitlines() if "--line " + q.lines[0] in ln)
+    name = q.suggestions[0][0]
+    assert command.split()[-2:] == ["--name", name]
+    assert main(command.split()[1:]) == 0
+    with Workspace.open(root) as ws:
+        assert all(ws.human_labels().get(lid) == name for lid in q.lines)

@@ -378,3 +378,40 @@ def test_review_page_says_when_a_question_is_about_an_added_episode(app, ws_path
         first = questions(ws, limit=1)[0]
     assert first.fresh
     assert "about a newly added episode" in app("Review").caption[0].value
+
+
+def test_review_page_checks_several_lines_in_one_answer(tmp_path: Path) -> None:
+    """A ``check`` question: every line with its player and a name picker; the annotator
+    changes the wrong ones and one press names all of them (one action)."""
+    from tests.pipelines.test_review import _weak_ws
+    from tests.ui.conftest import open_app
+
+    ws, speakers = _weak_ws(tmp_path)
+    truth = {ln.id: f"s{s}" for ln, s in zip(ws.lines(), speakers, strict=True)}
+    q = questions(ws, limit=QUEUE_LIMIT)[0]
+    assert q.kind == "check", [x.kind for x in questions(ws, limit=5)]
+    name = q.suggestions[0][0]
+    rev = ws.actions.revision()
+    ws.close()
+    at = open_app(tmp_path / "ws", "Review")
+    assert at.subheader[0].value == q.text
+    pickers = {s.label.removeprefix("who says "): s for s in at.selectbox}
+    assert set(pickers) == set(q.lines)
+    assert all(p.value == name for p in pickers.values())  # the machine's name, to confirm
+    for lid in q.lines:
+        if truth[lid] != name:
+            pickers[lid].set_value(truth[lid])
+    at.run()
+    by_label(at.button, f"Confirm ({q.gain})").click().run()
+    assert not at.exception
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.actions.revision() == rev + 1
+        assert ws.actions.history(limit=1)[0].verb == "check"
+        assert {lid: ws.human_labels()[lid] for lid in q.lines} == {
+            lid: truth[lid] for lid in q.lines
+        }
+    fixed = sum(truth[lid] != name for lid in q.lines)
+    history = open_app(tmp_path / "ws", "History")
+    latest = [m.value for m in history.markdown if m.value.startswith("- #")][0].split("\n")[0]
+    corrected = f", {fixed} corrected" if fixed else ""
+    assert f"checked {len(q.lines)} lines named {name}{corrected} ({q.lines[0]}" in latest, latest

@@ -9,6 +9,7 @@ missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,13 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 40.0) -> None:
 @pytest.fixture
 def server(tmp_path: Path):
     root = build_workspace(tmp_path, SPEAKERS, audio=True)
+    with _serving(root) as url:
+        yield root, url
+
+
+@contextlib.contextmanager
+def _serving(root: Path) -> Iterator[str]:
+    """`castlist ui` on ``root`` in its own process group; yields its address."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -78,7 +87,7 @@ def server(tmp_path: Path):
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc)
-        yield root, f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -223,6 +232,45 @@ def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:
     _save(browser, shots / "ui_history.png")
     assert f"named group {a} Alice" in history, history
     assert "{'" not in history and "'lines'" not in history
+
+
+def test_check_question_in_chromium(browser, tmp_path) -> None:
+    """A ``check`` question as a person sees it: the lines with their name pickers and one
+    Confirm; correcting one line by typing its name, then confirming, names them all."""
+    from pipelines.review.queue import questions
+    from tests.pipelines.test_review import _weak_ws
+
+    ws, speakers = _weak_ws(tmp_path)
+    truth = {ln.id: f"s{s}" for ln, s in zip(ws.lines(), speakers, strict=True)}
+    q = questions(ws, limit=5)[0]
+    assert q.kind == "check"
+    name = q.suggestions[0][0]
+    ws.close()
+    shots = Path(os.environ.get(SCREENSHOT_DIR_ENV) or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with _serving(tmp_path / "ws") as url:
+        browser.get(url)
+        _wait_text(browser, "speech lines")
+        _click_text(browser, "label", "Review")
+        _wait_text(browser, "Are these")
+        page = _page_text(browser)
+        _save(browser, shots / "ui_review_check.png")
+        assert q.text in page, page
+        pickers = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSelectbox"]')
+        assert len(pickers) == q.size
+        wrong = next(lid for lid in q.lines if truth[lid] != name)
+        box = browser.find_element(By.CSS_SELECTOR, f'input[aria-label*="{wrong}"]')
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+        box.click()
+        box.send_keys(truth[wrong], Keys.ENTER)
+        _idle(browser)
+        _click_text(browser, "button", "Confirm (checks")
+        _wait_text(browser, "saved as action")
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.actions.history(limit=1)[0].verb == "check"
+        human = ws.human_labels()
+    assert human[wrong] == truth[wrong]
+    assert all(human[lid] == name for lid in q.lines if lid != wrong)
 
 
 def _page_text(driver) -> str:
