@@ -38,7 +38,8 @@ class NamePropagator(BaseEstimator):
     ``benchmarks/bench_labels.py``).
 
     Fitted: ``classes_``, ``proba_`` (n, c) for the training lines, ``labelled_`` mask,
-    ``held_back_`` mask of lines the open-set rule kept unnamed."""
+    ``held_back_`` mask of lines the open-set rule kept unnamed, and (with ``groups``) the
+    two sides of its comparison, ``named_sim_`` and ``unknown_sim_``."""
 
     def __init__(
         self,
@@ -80,13 +81,18 @@ class NamePropagator(BaseEstimator):
         self._X_lab, self._y_lab = Xn[lab], np.searchsorted(self.classes_, y[lab])
         P = self._vote_proba(Xn)
         self.held_back_ = np.zeros(n, bool)
+        self.named_sim_ = np.full(n, np.inf)
+        self.unknown_sim_ = np.full(n, -np.inf)
         if groups is not None:
             grp = np.asarray(groups, dtype=np.int64).ravel()
             if grp.size != n:
                 raise ValueError(f"groups has {grp.size} entries for {n} lines")
             P = self._with_groups(P, grp, y)
+            if c:
+                self.named_sim_, self.unknown_sim_ = self._open_set_sims(Xn, y, grp, P)
             if self.open_set and c:
-                self.held_back_ = self._unknown_closer(Xn, y, grp, P) & (y < 0)
+                closer = self.unknown_sim_ + self.margin > self.named_sim_
+                self.held_back_ = closer & (P.max(1) > 0) & (y < 0)
                 P[self.held_back_] = 0.0
         if lab.size:
             P[lab] = 0.0
@@ -139,8 +145,21 @@ class NamePropagator(BaseEstimator):
         out[has] = (1 - lam_line) * P[has] + lam_line * group_p[grp[has]]
         return out
 
-    def _unknown_closer(self, Xn: np.ndarray, y: np.ndarray, grp: np.ndarray, P) -> np.ndarray:
-        """Lines whose voice is closer to some unnamed group than to their best name.
+    def known_share(self) -> np.ndarray:
+        """Per training line, P(its voice is its best name's rather than an unnamed
+        character's): a softmax at ``temperature`` between the cosine to the name's evidence
+        and to the nearest unnamed group (1 where no unnamed group competes). A vote among the
+        named characters alone says 100% when one name is known."""
+        gap = np.clip((self.unknown_sim_ - self.named_sim_) / self.temperature, -50.0, 50.0)
+        out = 1.0 / (1.0 + np.exp(np.nan_to_num(gap, nan=-50.0, neginf=-50.0)))
+        out[self.labelled_] = 1.0
+        return out
+
+    def _open_set_sims(
+        self, Xn: np.ndarray, y: np.ndarray, grp: np.ndarray, P
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per line, the cosine to its best name's evidence and to the nearest unnamed group
+        of ``min_unknown_size`` lines (-inf: none); the open-set rule compares the two.
 
         A name's evidence is every line of the groups that hold that name (a group holding
         labels is named by its majority) plus its labelled lines outside any group. Both sides
@@ -165,13 +184,13 @@ class NamePropagator(BaseEstimator):
         unnamed_line = (grp >= 0) & (line_cls < 0)
         sizes = np.bincount(grp[unnamed_line], minlength=G) if G else np.zeros(0, int)
         big = np.flatnonzero(sizes >= self.min_unknown_size)
+        best = P.argmax(1)
+        s_named = _loo_cos(Xn, S[best], own=line_cls == best)
         if big.size == 0:
-            return np.zeros(n, bool)
+            return s_named, np.full(n, -np.inf)
         U = np.zeros((G, Xn.shape[1]))
         np.add.at(U, grp[unnamed_line], Xn[unnamed_line])
         U = U[big]
-        best = P.argmax(1)
-        s_named = _loo_cos(Xn, S[best], own=line_cls == best)
         pos = np.full(G, -1)
         pos[big] = np.arange(big.size)
         own_u = np.where(unnamed_line, pos[np.maximum(grp, 0)], -1)
@@ -183,7 +202,7 @@ class NamePropagator(BaseEstimator):
         norms2[rows, cols] = np.maximum(norms2[rows, cols] - 2 * dots[rows, cols] + 1.0, 0.0)
         dots[rows, cols] -= 1.0
         s_unknown = (dots / np.sqrt(np.maximum(norms2, 1e-12))).max(1)
-        return (s_unknown + self.margin > s_named) & (P.max(1) > 0)
+        return s_named, s_unknown
 
     def predict_proba(self, X=None) -> np.ndarray:
         """(n, n_classes). Without ``X``: the training lines (with group evidence); with ``X``:

@@ -73,9 +73,15 @@ def answer_commands(q: Question, ws_arg: str) -> list[str]:
     ws = shlex.quote(ws_arg)
     top = q.suggestions[0][0] if q.suggestions else None
     if q.kind == "group":
+        # what the browser's answer does: name the most typical line and let the name spread
+        # as far as the voices agree; naming the whole group by hand is the stronger option
         confident = bool(q.suggestions) and q.suggestions[0][1] >= CONFIDENT_SUGGESTION
-        name = top if confident else "NAME"
-        return [f"castlist label {ws} --group {q.groups[0]} --name {shlex.quote(name)}"]
+        name = shlex.quote(top if confident else "NAME")
+        line = f"castlist label {ws} --line {q.lines[0]} --name {name}" if q.lines else None
+        group = f"castlist label {ws} --group {q.groups[0]} --name {name}"
+        if line is None:
+            return [group]
+        return [line, f"(every line of the group by hand: {group})"]
     if q.kind == "same":
         a, b = q.groups[:2]
         return [f"yes: castlist merge {ws} {a} {b}", f"no: castlist separate {ws} {a} {b}"]

@@ -668,6 +668,9 @@ def spread_names(
         # is evidence too (grouping/turns.py); hand-named lines anchor their neighbours
         proba = TurnSmoother().transform(proba, df["start"], df["end"], df["episode"])
         pred = propagator.classes_[proba.argmax(1)].astype(np.int64)
+        # every line keeps its best name, but how sure that is also weighs the characters
+        # nobody named yet: with one name known, a vote among the named says 100% everywhere
+        proba = proba * propagator.known_share()[:, None]
     return propagator, proba, pred
 
 

@@ -103,3 +103,22 @@ def test_unknown_vote_is_refused():
     X, truth = _weak()
     with pytest.raises(ValueError, match="vote"):
         NamePropagator(vote="plda").fit(X, truth)
+
+
+def test_one_known_name_is_not_100_percent_sure_of_every_line():
+    """The weak-evidence vote (centroid, no open set) names every line after its best named
+    character; with one name known that vote says 100% everywhere. ``known_share`` weighs the
+    characters nobody named yet, so the confidence of another voice's lines falls."""
+    X, truth = acted_like(per=30, seed=3)
+    y = np.full(len(truth), -1)
+    y[np.flatnonzero(truth == 0)[:3]] = 0  # three lines of character 0 named
+    prop = NamePropagator(vote="centroid", abstain_below=0.0, open_set=False, group_weight=0.0)
+    prop.fit(X, y, groups=truth)
+    assert (prop.predict() == 0).all()  # every line still gets the one name
+    assert np.allclose(prop.predict_proba().max(1), 1.0)  # ... at 100% by the vote alone
+    share = prop.known_share()
+    assert np.median(share[truth == 0]) > 0.9
+    assert np.median(share[truth != 0]) < 0.1
+    assert (share[y >= 0] == 1.0).all()
+    no_groups = NamePropagator(vote="centroid", open_set=False).fit(X, y)
+    assert (no_groups.known_share() == 1.0).all()  # nothing to compare with: no discount

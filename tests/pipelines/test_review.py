@@ -165,11 +165,16 @@ def test_cli_review_prints_commands_that_answer_with_the_ids_it_shows(make_ws, c
     commands = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("castlist label")]
     assert commands, out
     first = commands[0].split()
-    assert first[3] == "--group" and first[-1] == "NAME", first
-    group = first[4]
-    assert f"(group {group})" in out
+    # as the browser's answer: the group's most typical line, and the name spreads from it
+    assert first[3] == "--line" and first[-1] == "NAME", first
+    line = first[4]
+    group = Workspace.open(root).line(line).group
+    assert f"(group {group})" in out and f"sample lines {line}" in out
+    assert f"(every line of the group by hand: castlist label {root} --group {group}" in out
     assert main([*first[1:-1], "Bob"]) == 0
-    frame = Workspace.open(root).lines_frame(speech_only=True)
+    with Workspace.open(root) as ws:
+        frame = ws.lines_frame(speech_only=True)
+        assert ws.human_labels() == {ws.lines()[0].id: "Alice", line: "Bob"}
     assert (frame.loc[frame["group_id"] == group, "speaker"] == "Bob").all()
 
 
