@@ -157,11 +157,10 @@ def _merge_must_links(
         # answer); moving them into the biggest group moved a voice's named line into another
         # voice's 147-line group that held one of its strays. A line's cosine to its group's
         # mean without it is higher the more lines of its voice the mean holds, so a typical
-        # line of a big group wins over a pair of strays.
-        # A pair's cosine is one sample, not a group's mean: a tight pair of one voice's
-        # strays (cosine 0.89) outranked the voice's 10-line group (0.70) and took its only
-        # hand-named line, leaving the group unnamed (-0.8 points in one review answer). So
-        # a group of three or more lines comes first, then the most typical fit.
+        # line of a big group wins over a pair of strays. But a pair's cosine is one sample,
+        # not a mean: a tight pair of one voice's strays (0.89) outranked the voice's 10-line
+        # group (0.70) and took its only hand-named line, leaving it unnamed (-0.8 points in
+        # one review answer). So groups of three or more lines come first.
         group_size = group_sizes[labs]
         typical = np.array([_best_fit(X, before, members, int(lab)) for lab in labs])
         ties = -np.arange(labs.size)  # then the bigger group, then the first

@@ -122,9 +122,8 @@ def rank_candidates(
     about only when P(its name is wrong) is above ``doubt_below``: its voice barely prefers
     its own character to the next one, or its name's probability is low; the doubtful lines of
     one name are asked together (``check``, up to ``check_size``, default ``CHECK_SIZE``; 1: a
-    ``who`` each).
-    ``checked`` (c, 2) per name index: how many answers about lines carrying that name confirmed it and how many
-    changed it (default: none yet).
+    ``who`` each). ``checked`` (c, 2) per name index: how many answers about lines carrying
+    that name confirmed it and how many changed it (default: none yet).
 
     ``fresh`` (n,) bool: lines nobody has reviewed yet (an episode added to a labelled
     season). Questions whose answer names fresh lines come first (then by worth, as without

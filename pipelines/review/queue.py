@@ -376,17 +376,15 @@ def answer(
     the rest the suggested name. "skip" dismisses any question."""
     from pipelines.stages.run import regroup
 
-    if question.kind == "check" and not isinstance(reply, str):
-        _answer_check(ws, question, reply, {"who": who, "base_rev": base_rev})
-        return regroup(ws)
-    if not isinstance(reply, str):
+    if isinstance(reply, str):
+        reply = reply.strip()
+        if not reply:
+            raise UsageError("an empty reply; answer 'yes', 'no', a name, 'ambient' or 'skip'")
+        if reply.lower() == "skip":
+            _dismiss(ws, question.id)
+            return None
+    elif question.kind != "check":
         raise UsageError(f"{question.id}: answer with a name, 'yes', 'no' or 'skip'")
-    reply = reply.strip()
-    if not reply:
-        raise UsageError("an empty reply; answer 'yes', 'no', a name, 'ambient' or 'skip'")
-    if reply.lower() == "skip":
-        _dismiss(ws, question.id)
-        return None
     act = {"group": _answer_group, "same": _answer_same, "who": _answer_line,
            "ambient": _answer_line, "check": _answer_check}.get(question.kind)  # fmt: skip
     if act is None:

@@ -362,3 +362,14 @@ def test_no_answer_costs_more_than_half_a_point_on_a_benchmark_episode(tmp_path)
     assert curve.correct[-1] == 1.0
     assert curve.worst_drop_pp() <= MAX_DROP_PP, curve.worst_drop_pp()
     assert curve.per_100(1.0) <= 12.0
+
+
+def test_a_check_where_the_annotator_is_sure_of_nothing_changes_nothing(tmp_path):
+    ws, _ = _weak_ws(tmp_path)
+    q = next(q for q in questions(ws, limit=20) if q.kind == "check")
+    rev = ws.actions.revision()
+    assert answer(ws, q, dict.fromkeys(q.lines)) is None
+    assert ws.actions.revision() == rev  # no action; the question is dismissed instead
+    assert all(x.id != q.id for x in questions(ws, limit=50))
+    with pytest.raises(UsageError, match="answer with a name"):
+        answer(ws, next(q for q in questions(ws, limit=50) if q.kind != "check"), {})
