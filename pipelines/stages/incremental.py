@@ -54,9 +54,9 @@ from pipelines.stages.season import (
     members_by_label,
     named_groups,
     names_own_group,
-    record_voice_evidence,
     refined_model,
     spread_names,
+    voice_evidence_meta,
 )
 from pipelines.store.workspace import Workspace
 
@@ -87,10 +87,9 @@ def group(ws: Workspace, voice_model: str, regroup: str = "auto", repaired=()) -
         result = group_new_episodes(ws, voice_model, added.episodes, extra_meta=unreviewed)
         log.info("%s in %.2f s", result.incremental_line, time.perf_counter() - started)
         return result
-    result = group_season(ws, voice_model)
+    result = group_season(ws, voice_model, extra_meta=unreviewed)
     last = {"mode": "full", "why": why, "seconds": round(time.perf_counter() - started, 3)}
-    for key, value in ({LAST_RUN: json.dumps(last)} | unreviewed).items():
-        ws.set_meta(key, value)
+    ws.set_meta(LAST_RUN, json.dumps(last))  # what status says; the run's time is known now
     return result
 
 
@@ -184,7 +183,7 @@ def group_new_episodes(
     label_rows = _with_hints(ws, df, old.df, roster, group_of, label_rows, n_old)
     for _, speaker, source, _ in label_rows:
         result.sources[source if speaker is not None else "unnamed"] += 1
-    record_voice_evidence(ws, evidence)
+    extra_meta = voice_evidence_meta(evidence) | (extra_meta or {})
     linked = {int(r) for r in roster[new_rows] if r < len(chars)}
     fresh = {int(r) for r in roster[new_rows] if r >= len(chars)}
     result.n_lines = len(df)

@@ -243,10 +243,12 @@ VOICE_EVIDENCE = "voice_evidence"
 """Workspace meta key: JSON of the last regroup's calibration (weak/ok per episode)."""
 
 
-def record_voice_evidence(ws: Workspace, per_episode: dict[str, dict]) -> None:
-    """Store what the calibration said about each episode's voices, for ``castlist status``."""
+def voice_evidence_meta(per_episode: dict[str, dict]) -> dict[str, str]:
+    """The workspace meta that records what the calibration said about each episode's voices
+    (for ``castlist status`` and the next regroup's weak/ok verdict), to be written in the
+    grouping's own transaction: a killed run leaves both or neither. Empty: nothing to say."""
     if not per_episode:
-        return
+        return {}
     weak = sorted(e for e, ev in per_episode.items() if ev.get("voice_evidence") == "weak")
     summary = {
         "voice_evidence": "weak" if weak else "ok",
@@ -255,7 +257,7 @@ def record_voice_evidence(ws: Workspace, per_episode: dict[str, dict]) -> None:
         "separation": round(float(np.median([ev["separation"] for ev in per_episode.values()])), 2),
         "per_episode": per_episode,
     }
-    ws.set_meta(VOICE_EVIDENCE, json.dumps(summary, sort_keys=True))
+    return {VOICE_EVIDENCE: json.dumps(summary, sort_keys=True)}
 
 
 def voice_evidence_line(ws: Workspace) -> str | None:
@@ -495,8 +497,9 @@ def group_season(
     propagator: NamePropagator | None = None,
     core_by: str = "duration",
     linker: RosterLinker | None = None,
+    extra_meta: dict[str, str] | None = None,
 ) -> SeasonResult:
-    """Regroup the whole season.
+    """Regroup the whole season (``extra_meta``: workspace meta written with its results).
 
     ``confidence``: the line-confidence model whose calibrated P(voice vector places the line
     right) is stored per line and drives the review queue ("default": the shipped one,
@@ -542,7 +545,7 @@ def group_season(
         reliabilities.append(block.reliability)
         placed.append(block.placed)
 
-    record_voice_evidence(ws, evidence)
+    written_with = voice_evidence_meta(evidence) | (extra_meta or {})
     result = SeasonResult()
     result.propagated_before = Counter(
         name for name, source in prev_labels.values() if source == LabelSource.PROPAGATED.value
@@ -551,7 +554,7 @@ def group_season(
         gone = [(g, "group", None, "gone") for g in sorted(set(prev_group.values()))]
         gone += [(c, "character", None, "gone") for c in sorted(set(prev_character.values()))]
         covered = state_meta(ws, voice_model, list(grouper.covered), grouper.covered)
-        ws.write_machine_results([], [], retired=gone, minter=minter, meta=covered)
+        ws.write_machine_results([], [], retired=gone, minter=minter, meta=covered | written_with)
         return result
     df = pd.concat(frames, ignore_index=True)
     X = np.concatenate(vectors)
@@ -590,7 +593,9 @@ def group_season(
             result.sources["unnamed"] += 1
     label_rows = propose_names(ws, df, roster, group_of, label_rows, result.sources)  # hints
     covered = state_meta(ws, voice_model, list(grouper.covered), grouper.covered)
-    ws.write_machine_results(group_rows, label_rows, retired=retired, minter=minter, meta=covered)
+    ws.write_machine_results(
+        group_rows, label_rows, retired=retired, minter=minter, meta=covered | written_with
+    )
     result.loose = {
         lid for lid, ok in zip(df["id"], trusted, strict=True) if lid in human and not ok
     }

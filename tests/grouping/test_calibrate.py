@@ -11,7 +11,7 @@ from grouping.calibrate import SimilarityCalibration, shifted_thresholds
 from grouping.cluster import ReliableFirstClustering
 from grouping.constraints import Constraints
 from grouping.metrics import edge_prf, operations
-from pipelines.stages.season import record_voice_evidence, voice_evidence_line
+from pipelines.stages.season import voice_evidence_line, voice_evidence_meta
 
 TUNED = ReliableFirstClustering()
 """The defaults castlist runs with (the thresholds before any calibration)."""
@@ -300,9 +300,10 @@ def test_weak_evidence_is_recorded_and_reported(murky, clear):
     assert voice_evidence_line(ws) is None
     ok = SimilarityCalibration().fit(clear[0]).evidence()
     weak = SimilarityCalibration().fit(murky[0]).evidence()
-    record_voice_evidence(ws, {"ep01": ok})
+    ws.meta.update(voice_evidence_meta({"ep01": ok}))
     assert voice_evidence_line(ws) is None
-    record_voice_evidence(ws, {"ep01": ok, "ep02": weak})
+    assert voice_evidence_meta({}) == {}
+    ws.meta.update(voice_evidence_meta({"ep01": ok, "ep02": weak}))
     stored = json.loads(ws.get_meta("voice_evidence"))
     assert stored["voice_evidence"] == "weak" and stored["weak_episodes"] == ["ep02"]
     line = voice_evidence_line(ws)

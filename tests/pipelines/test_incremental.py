@@ -17,8 +17,9 @@ from pipelines.errors import UsageError
 from pipelines.io.media import SAMPLE_RATE
 from pipelines.review.queue import questions
 from pipelines.stages import run as run_module
-from pipelines.stages.grouping_state import LAST_RUN
+from pipelines.stages.grouping_state import LAST_RUN, UNREVIEWED
 from pipelines.stages.run import regroup, run, status
+from pipelines.stages.season import VOICE_EVIDENCE
 from pipelines.store.workspace import Workspace
 from tests.pipelines.conftest import planted_episode
 
@@ -195,6 +196,7 @@ def test_an_interrupted_incremental_run_resumes(season, monkeypatch, tmp_path) -
     add(4, EPISODE_4)
     shutil.copytree(ws.root, tmp_path / "copy")
     state = ws.get_meta("grouping_state")
+    evidence = ws.get_meta(VOICE_EVIDENCE)
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # the process dies while writing
@@ -205,6 +207,7 @@ def test_an_interrupted_incremental_run_resumes(season, monkeypatch, tmp_path) -
             run(ws, embedder=embedder())
     assert ws.lines_frame(episode_id="ep04")["group_id"].isna().all()
     assert ws.get_meta("grouping_state") == state  # nothing half-written
+    assert ws.get_meta(VOICE_EVIDENCE) == evidence and ws.get_meta(UNREVIEWED) is None
     assert ws.stage_done("ep04", "voice", MODEL)  # the embedding is kept
     again = embedder()
     summary = run(ws, embedder=again)
@@ -213,6 +216,29 @@ def test_an_interrupted_incremental_run_resumes(season, monkeypatch, tmp_path) -
         run(other, embedder=embedder())  # the same run, never interrupted
         expected = _snapshot(other, {"ep01", "ep02", "ep03", "ep04"})["rows"]
     assert _snapshot(ws, {"ep01", "ep02", "ep03", "ep04"})["rows"] == expected
+
+
+def test_a_full_regroup_killed_while_writing_leaves_its_records_as_they_were(
+    season, monkeypatch
+) -> None:
+    """What the grouping covered, the voice-evidence verdict the next regroup reads, and which
+    episodes the review asks about first are written with the groups, or not at all."""
+    ws, add, embedder, truth = _labelled_season(season)
+    add(4, EPISODE_4)
+    before = {k: ws.get_meta(k) for k in ("grouping_state", VOICE_EVIDENCE, UNREVIEWED)}
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Workspace, "_insert_machine_labels", killed)  # inside the transaction
+        with pytest.raises(KeyboardInterrupt):
+            run(ws, embedder=embedder(), regroup_mode="all")
+    assert {k: ws.get_meta(k) for k in before} == before
+    run(ws, embedder=embedder(), regroup_mode="all")
+    assert ws.get_meta(UNREVIEWED) == '["ep04"]'  # the resumed run still asks about it first
+    assert "ep04" in ws.get_meta(VOICE_EVIDENCE)
+    assert questions(ws, limit=1)[0].fresh
 
 
 def test_anything_else_changed_regroups_the_whole_season(season) -> None:
