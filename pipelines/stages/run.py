@@ -24,7 +24,7 @@ from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.io import atomic
 from pipelines.io.audio import episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
-from pipelines.records import Progress
+from pipelines.records import LabelSource, Progress
 from pipelines.stages import faces
 from pipelines.stages.devices import check_device, choose_device
 from pipelines.stages.grouping_state import last_run_line
@@ -261,6 +261,17 @@ def summary_of_skips(ws: Workspace) -> str:
     )
 
 
+SURE = 0.5
+"""A machine name at least this probable counts as sure in ``castlist status``."""
+
+
+def _named(named: float, sure: float) -> str:
+    """ "100% named", or "100% named (8% sure)" where most names are the machine's guesses
+    (weak voice evidence: every line gets its likeliest name, however unlikely)."""
+    text = f"{named:.0%} named"
+    return text if round(100 * sure) >= round(100 * named) else f"{text} ({sure:.0%} sure)"
+
+
 def status(ws: Workspace) -> str:
     df = ws.lines_frame()
     out = [f"workspace {ws.root}: {len(ws.episodes())} episodes, {len(df)} lines"]
@@ -289,9 +300,13 @@ def _roster_lines(speech: pd.DataFrame) -> list[str]:
 
     A character is shown by its id and, once named, its name (``--character`` takes
     either); "named" counts lines carrying any name, by hand or propagated."""
+    sure = (speech["source"] == LabelSource.HUMAN.value) | (
+        pd.to_numeric(speech["confidence"], errors="coerce").fillna(0.0) >= SURE
+    )
     grouped = speech[speech["group_id"].notna()].assign(
         cid=lambda d: d["character_id"].fillna(d["character"]),
         named=lambda d: d["speaker"].notna(),
+        sure=sure & speech["speaker"].notna(),
     )
     out = []
     chars = (
@@ -301,6 +316,7 @@ def _roster_lines(speech: pd.DataFrame) -> list[str]:
             n=("id", "size"),
             groups=("group_id", "nunique"),
             named=("named", "mean"),
+            sure=("sure", "mean"),
         )
         .sort_values(["n", "name"], ascending=[False, True])
     )
@@ -319,7 +335,7 @@ def _roster_lines(speech: pd.DataFrame) -> list[str]:
             who = f"{cid} ~{guess[cid]}"
         out.append(
             f"  {who:<24} {r['n']:>5} line{'' if r['n'] == 1 else 's'} in {r['groups']} group"
-            f"{'' if r['groups'] == 1 else 's'}, {r['named']:.0%} named"
+            f"{'' if r['groups'] == 1 else 's'}, {_named(r['named'], r['sure'])}"
         )
     groups = (
         grouped.groupby("group_id")
@@ -328,6 +344,7 @@ def _roster_lines(speech: pd.DataFrame) -> list[str]:
             name=("character", "first"),
             cid=("cid", "first"),
             named=("named", "mean"),
+            sure=("sure", "mean"),
         )
         .reset_index()
         .sort_values(["n", "group_id"], ascending=[False, True])
@@ -336,7 +353,7 @@ def _roster_lines(speech: pd.DataFrame) -> list[str]:
     for r in groups.head(STATUS_MAX_GROUPS).itertuples():
         who = f"{r.name} ({r.cid})" if r.name != r.cid else str(r.cid)
         lines = "line " if r.n == 1 else "lines"
-        out.append(f"  {r.group_id:<16} {r.n:>5} {lines}  {who:<28} {r.named:.0%} named")
+        out.append(f"  {r.group_id:<16} {r.n:>5} {lines}  {who:<28} {_named(r.named, r.sure)}")
     if len(groups) > STATUS_MAX_GROUPS:
         out.append(
             f"  ... and {len(groups) - STATUS_MAX_GROUPS} smaller groups "

@@ -373,3 +373,25 @@ def test_a_check_where_the_annotator_is_sure_of_nothing_changes_nothing(tmp_path
     assert all(x.id != q.id for x in questions(ws, limit=50))
     with pytest.raises(UsageError, match="answer with a name"):
         answer(ws, next(q for q in questions(ws, limit=50) if q.kind != "check"), {})
+
+
+def test_status_says_how_many_machine_names_are_sure(tmp_path, make_ws):
+    """Weak voice evidence: every line gets its likeliest name, however unlikely; `status`
+    says how many of them are sure, so "100% named" never reads as "done"."""
+    import re
+
+    from pipelines.stages.run import status
+
+    (tmp_path / "weak").mkdir()
+    ws, _ = _weak_ws(tmp_path / "weak")
+    for _ in range(3):  # one name known: the machine names every line after it
+        ws.actions.undo()
+    regroup(ws)
+    weak = status(ws)
+    shares = [int(m) for m in re.findall(r"100% named \((\d+)% sure\)", weak)]
+    assert shares and min(shares) < 50, weak
+    clear = make_ws([SPEAKERS])
+    clear.name_lines([clear.lines()[0].id], "Alice")
+    regroup(clear)
+    out = status(clear)
+    assert re.search(r"Alice +\d+ lines in 1 group, 100% named$", out, re.M), out
