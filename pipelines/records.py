@@ -19,6 +19,10 @@ class LabelSource(str, Enum):
     CLUSTER = "cluster"
 
 
+SURE = 0.5
+"""A machine's name at least this probable counts as sure where castlist reports how sure the
+names are (``castlist status``, the features summary); a person's name always does."""
+
 AMBIENT = "<ambient>"
 """Speaker value for lines a person marked as crowd, passers-by, songs or narration."""
 

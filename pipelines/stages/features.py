@@ -37,7 +37,7 @@ from grouping.vectors import normalize_rows
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.io.atomic import atomic_path
 from pipelines.io.paths import component, safe_join
-from pipelines.records import AMBIENT, LabelSource
+from pipelines.records import AMBIENT, SURE, LabelSource
 from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -488,6 +488,7 @@ class FeaturesRun:
     analysed_now: int
     seconds_now: float
     skipped_episodes: tuple[str, ...]
+    unsure: int = 0  # selected lines whose machine name is under SURE
 
     def __str__(self) -> str:
         text = (
@@ -495,6 +496,12 @@ class FeaturesRun:
             f"({self.analysed_now} analysed now, {self.seconds_now:.0f} s of speech; "
             f"the rest were cached)"
         )
+        if self.unsure:
+            text += (
+                f"\n{self.unsure} of these lines carry a machine's name under {SURE:.0%} sure "
+                f"(weak voice evidence names every line): `--min-confidence {SURE}` leaves "
+                "them out, `castlist review` confirms them"
+            )
         if self.skipped_episodes:
             text += (
                 f"\nno prosody for {', '.join(self.skipped_episodes)}: imported episodes have "
@@ -555,7 +562,8 @@ def run_features(
         info.update({k: {"name": m.name, "labels": list(m.labels)} for k, m in emotion.items()})
         ws.set_meta(EMOTION_META, json.dumps(info, sort_keys=True))
     log.info("features: %d lines, %d analysed now", len(table), analysed)
-    return FeaturesRun(len(table), len(chars), analysed, seconds, tuple(skipped))
+    unsure = int((table["confidence"] < SURE).sum())
+    return FeaturesRun(len(table), len(chars), analysed, seconds, tuple(skipped), unsure)
 
 
 def stored_selection(ws: Workspace) -> Selection:

@@ -24,7 +24,7 @@ from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.io import atomic
 from pipelines.io.audio import episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
-from pipelines.records import LabelSource, Progress
+from pipelines.records import SURE, LabelSource, Progress
 from pipelines.stages import faces
 from pipelines.stages.devices import check_device, choose_device
 from pipelines.stages.grouping_state import last_run_line
@@ -259,10 +259,6 @@ def summary_of_skips(ws: Workspace) -> str:
     return "skipped lines (not grouped): " + ", ".join(
         f"{n} {why}" for why, n in skipped.most_common()
     )
-
-
-SURE = 0.5
-"""A machine name at least this probable counts as sure in ``castlist status``."""
 
 
 def _named(named: float, sure: float) -> str:

@@ -89,8 +89,11 @@ def test_features_are_cached_per_episode_and_resume(ws: Workspace):
     assert ws.stage_done("ep01", PROSODY, PROSODY_MODEL)
     again = run_features(ws, Selection(0.5, ("human", "propagated")))
     assert again.analysed_now == 0
+    assert first.unsure == 0 and "sure" not in str(first)
     wider = run_features(ws, Selection())  # one more line (confidence 0.3) is selected
     assert wider.analysed_now == 1 and wider.lines == 6
+    assert wider.unsure == 1
+    assert "1 of these lines carry a machine's name under 50% sure" in str(wider)
     # rows analysed before are kept as they were, not recomputed
     P2 = load_prosody(ws, "ep01")
     done_before = P[:, 0] == 1
