@@ -492,7 +492,8 @@ class FeaturesRun:
 
     def __str__(self) -> str:
         text = (
-            f"features: {self.lines} lines of {self.characters} characters "
+            f"features: {self.lines} line{'' if self.lines == 1 else 's'} of "
+            f"{self.characters} character{'' if self.characters == 1 else 's'} "
             f"({self.analysed_now} analysed now, {self.seconds_now:.0f} s of speech; "
             f"the rest were cached)"
         )
