@@ -39,8 +39,7 @@ def _group_lines(lines: pd.DataFrame, group_id: str) -> pd.DataFrame:
 
 def card(sess: Session, g: pd.Series, members: pd.DataFrame, n_reps: int) -> None:
     with st.container(border=True):
-        title = g["suggested"] or "(unnamed)"
-        st.markdown(f"**{title}** · `{g['group_id']}` · {view.n_lines(g['size'])}")
+        st.markdown(f"**{view.title(g)}** · `{g['group_id']}` · {view.n_lines(g['size'])}")
         conf = "–" if pd.isna(g["confidence"]) else f"{g['confidence']:.2f}"
         coh = "–" if pd.isna(g["cohesion"]) else f"{g['cohesion']:.2f}"
         st.caption(
@@ -102,7 +101,8 @@ def _text(key: str) -> str:
 def bulk_actions(sess: Session, lines: pd.DataFrame, picked: list[str]) -> None:
     """Actions on the groups ticked on the cards (kept across card pages)."""
     if not picked:
-        st.caption("Tick cards to merge, name or mark several groups at once.")
+        st.caption("Tick cards to merge, name or mark several groups at once. ~NAME: a "
+                   "machine's guess nobody has confirmed.")  # fmt: skip
         return
     expect = sess.expect(lines, picked)
     ids = [lid for g in picked for lid in expect[g]]
@@ -185,7 +185,7 @@ def group_page(sess: Session, lines: pd.DataFrame) -> None:
     members = _group_lines(lines, gid)
     seen = members["id"].tolist()
     expect = sess.expect(lines, [gid])
-    st.header(f"{g['suggested'] or '(unnamed)'} · {gid}")
+    st.header(f"{view.title(g)} · {gid}")
     st.caption(
         f"{view.n_lines(g['size'])} · {int(g['human'])} by hand, {int(g['propagated'])} propagated, "
         f"{int(g['unnamed'])} unnamed · character {g['character']}"

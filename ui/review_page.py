@@ -170,7 +170,8 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
         return
     q = queue[0]
     new = " · about a newly added episode" if getattr(q, "fresh", False) else ""
-    st.caption(f"{len(queue)} questions waiting · answering this one {gain(q)}{new}")
+    waiting = "1 question" if len(queue) == 1 else f"{len(queue)} questions"
+    st.caption(f"{waiting} waiting · answering this one {gain(q)}{new}")
     if q.kind == "same":
         st.subheader(q.text)
         left, right = st.columns(2)

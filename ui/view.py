@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from grouping.vectors import normalize_rows
-from pipelines.records import AMBIENT
+from pipelines.records import AMBIENT, SURE
 
 STATES = ("human", "propagated", "unnamed", "ambient")
 """How a line's speaker is known: named by hand, propagated by the machine, not yet, or ambient."""
@@ -126,6 +126,22 @@ def group_summary(df: pd.DataFrame) -> pd.DataFrame:
     ]
     out["needs_review"] = out["human"] == 0
     return out.reset_index()[cols]
+
+
+def title(group: Mapping[str, object]) -> str:
+    """A group's name as a card or page heading shows it: "~Alice" while the name is only the
+    machine's guess (nobody named the group's character and its names are under
+    ``SURE``), as ``castlist status`` writes it; "(unnamed)" without one."""
+    name = str(group.get("suggested") or "")
+    if not name:
+        return "(unnamed)"
+    conf = group.get("confidence")
+    guess = (
+        is_placeholder(str(group.get("character") or ""))
+        and not group.get("human")
+        and not (isinstance(conf, float) and conf >= SURE)
+    )
+    return f"~{name}" if guess else name
 
 
 def first_group(groups: pd.DataFrame) -> str | None:

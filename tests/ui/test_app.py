@@ -415,3 +415,22 @@ def test_review_page_checks_several_lines_in_one_answer(tmp_path: Path) -> None:
     latest = [m.value for m in history.markdown if m.value.startswith("- #")][0].split("\n")[0]
     corrected = f", {fixed} corrected" if fixed else ""
     assert f"checked {len(q.lines)} lines named {name}{corrected} ({q.lines[0]}" in latest, latest
+
+
+def test_a_machine_guess_is_shown_as_one(tmp_path: Path) -> None:
+    """Weak voice evidence names every line after the one known name; a group nobody named
+    whose names are unsure reads "~NAME" on its card, as `castlist status` writes it."""
+    from pipelines.stages.run import regroup
+    from tests.pipelines.test_review import _weak_ws
+    from tests.ui.conftest import open_app
+
+    ws, _ = _weak_ws(tmp_path)
+    for _ in range(3):  # one name known
+        ws.actions.undo()
+    regroup(ws)
+    ws.close()
+    at = open_app(tmp_path / "ws", "Groups")
+    titles = [m.value.split("**")[1] for m in at.markdown if m.value.startswith("**")]
+    named = [t for t in titles if not t.startswith("~")]
+    assert len(named) == 1, titles  # the group whose line a person named
+    assert sorted(titles) == sorted(named + [f"~{named[0]}"] * (len(titles) - 1)), titles
