@@ -124,7 +124,9 @@ def _selected_lines(ws, args: argparse.Namespace) -> list[str]:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    from pipelines.records import LabelSource
     from pipelines.review.outcome import describe, frame
+    from pipelines.review.queue import record_answers
     from pipelines.stages.run import regroup
     from pipelines.store.workspace import Workspace
 
@@ -137,7 +139,11 @@ def cmd_label(args: argparse.Namespace) -> int:
         elif args.group and not args.line and not args.character and len(args.group) == 1:
             action = ws.name_group(args.group[0], args.name)
         else:
-            action = ws.name_lines(_selected_lines(ws, args), args.name)
+            ids = _selected_lines(ws, args)
+            machine = before.reindex(ids)
+            machine = machine[machine["source"] != LabelSource.HUMAN.value]["speaker"]
+            action = ws.name_lines(ids, args.name)
+            record_answers(ws, machine.to_dict())  # the review queue reads these too
         result = None if args.no_propagate else regroup(ws)
         print("\n".join(describe(action, before, frame(ws), result, args.workspace)))
         if result is not None:

@@ -29,7 +29,7 @@ from pipelines.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Question", "answer", "questions", "why_empty"]
+__all__ = ["Question", "answer", "questions", "record_answers", "why_empty"]
 
 _DISMISSED = "review_dismissed"
 CONFIDENT_SUGGESTION = 0.5
@@ -442,12 +442,13 @@ def _answer_check(
         return False
     machine = {lid: ws.line(lid).speaker for lid in names}
     ws.check_lines(names, name, **edit)
-    _record_checked(ws, machine)
+    record_answers(ws, machine)
     return True
 
 
-def _record_checked(ws: Workspace, machine: Mapping[str, str | None]) -> None:
-    """Remember the machine's name of each answered line (see ``_CHECKED``)."""
+def record_answers(ws: Workspace, machine: Mapping[str, str | None]) -> None:
+    """Remember the machine's name of each line a person just named (see ``_CHECKED``), so the
+    queue learns from every answer about a name, whether given in the queue or by ``label``."""
     record = json.loads(ws.get_meta(_CHECKED) or "{}")
     for lid, name in machine.items():
         record[lid] = name if isinstance(name, str) and name != AMBIENT else ""
@@ -480,5 +481,5 @@ def _answer_line(ws: Workspace, question: Question, reply: str, edit: dict) -> b
     else:
         machine = ws.line(question.line_id).speaker
         ws.name_lines([question.line_id], reply, **edit)
-        _record_checked(ws, {question.line_id: machine})
+        record_answers(ws, {question.line_id: machine})
     return True

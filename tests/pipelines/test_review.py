@@ -395,3 +395,23 @@ def test_status_says_how_many_machine_names_are_sure(tmp_path, make_ws):
     regroup(clear)
     out = status(clear)
     assert re.search(r"Alice +\d+ lines in 1 group, 100% named$", out, re.M), out
+
+
+def test_a_label_typed_on_the_cli_counts_as_an_answer_about_the_name(make_ws):
+    """The queue learns from what people said about a machine's name whether they answered it
+    in the queue or typed `castlist label --line` (as `castlist review` prints it)."""
+    from pipelines.review.queue import _Season
+
+    ws = make_ws([SPEAKERS])
+    ws.name_lines([ws.lines()[0].id], "Ann")
+    regroup(ws)
+    ann = [ln.id for ln, t in zip(ws.lines(), SPEAKERS, strict=True) if t == 0][1:3]
+    assert all(ws.line(lid).speaker == "Ann" for lid in ann)  # propagated
+    root = str(ws.root)
+    ws.close()
+    assert main(["label", root, "--line", ann[0], "--name", "Ann"]) == 0
+    assert main(["label", root, "--line", ann[1], "--name", "Bob"]) == 0
+    with Workspace.open(root) as ws:
+        season = _Season.read(ws)
+        row = season.checked(ws)[season.character[season.df["id"] == ann[0]][0]]
+        assert tuple(row) == (1.0, 1.0)  # one confirmed the machine's Ann, one corrected it
