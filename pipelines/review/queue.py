@@ -275,6 +275,15 @@ class _Season:
     def label(self, g: int) -> str:
         return self.name_of.get(g, self.chars[g])
 
+    def named_suggestions(self, c: Candidate) -> tuple[tuple[str, float], ...]:
+        """A candidate's suggestions by name, best first: characters that carry one name (a
+        machine's guess on weak voice evidence spreads one name over several) are one
+        suggestion with their probabilities summed, not "Alice 38%, Alice 22%"."""
+        by_name: dict[str, float] = {}
+        for k, p in c.suggestions:
+            by_name[self.label(k)] = by_name.get(self.label(k), 0.0) + p
+        return tuple(sorted(by_name.items(), key=lambda kv: -kv[1]))
+
     def question(self, c: Candidate) -> Question:
         if c.kind == "group":
             q = self._group_question(c)
@@ -290,13 +299,11 @@ class _Season:
         df, chars = self.df, self.chars
         lid = str(df.at[c.lines[0], "id"]) if c.lines else None
         gid = str(self.groups[self.group[c.lines[0]]]) if c.lines else self.rep_group[chars[c.a]]
-        sugg = tuple((self.label(k), p) for k, p in c.suggestions)
+        sugg = self.named_suggestions(c)
         top = sugg[0][0] if sugg and sugg[0][1] >= CONFIDENT_SUGGESTION else None
-        top_group = (
-            (self.rep_group[chars[c.suggestions[0][0]]],)
-            if top and c.suggestions[0][0] != c.a
-            else ()
-        )
+        # "no" separates the group from the top name's most likely character
+        best = next((k for k, _ in c.suggestions if self.label(k) == top), None)
+        top_group = (self.rep_group[chars[best]],) if best is not None and best != c.a else ()
         size = int(self.n_of[c.a])
         spans = int(self.groups_of.get(chars[c.a], 1))
         what = f"{size}-line group" if spans <= 1 else f"{size}-line voice ({spans} groups)"
@@ -341,7 +348,7 @@ class _Season:
                 "ambient:" + lid, "ambient", (str(row["group_id"]),), lid, (), c.saves, text,
                 (), 1,
             )  # fmt: skip
-        sugg = tuple((self.label(g), p) for g, p in c.suggestions)
+        sugg = self.named_suggestions(c)
         hint = ""
         if sugg and sugg[0][1] >= 0.2:
             hint = " Maybe: " + ", ".join(f"{n} {p:.0%}" for n, p in sugg if p >= 0.05)

@@ -415,3 +415,26 @@ def test_a_label_typed_on_the_cli_counts_as_an_answer_about_the_name(make_ws):
         season = _Season.read(ws)
         row = season.checked(ws)[season.character[season.df["id"] == ann[0]][0]]
         assert tuple(row) == (1.0, 1.0)  # one confirmed the machine's Ann, one corrected it
+
+
+def test_suggestions_name_each_name_once(tmp_path):
+    """Weak evidence spreads one name over several characters; a question suggests that name
+    once, with the characters' probabilities summed ("Maybe: Alice 38%, Alice 22%" before)."""
+    from pipelines.review.queue import _Season
+
+    ws, _ = _weak_ws(tmp_path)
+    for _ in range(3):  # one name known: every character carries it
+        ws.actions.undo()
+    regroup(ws)
+    season = _Season.read(ws)
+    cands = [c for c in season.candidates(ws) if len(c.suggestions) > 1]
+    cands += [
+        dataclasses.replace(c, suggestions=((0, 0.4), (1, 0.3), (2, 0.1)))
+        for c in season.candidates(ws)[:1]
+    ]
+    assert len(set(season.name_of.values())) == 1 and len(season.name_of) > 2
+    for c in cands:
+        sugg = season.named_suggestions(c)
+        names = [n for n, _ in sugg]
+        assert len(names) == len(set(names))
+        assert abs(sum(p for _, p in sugg) - sum(p for _, p in c.suggestions)) < 1e-9
