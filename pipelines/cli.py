@@ -283,7 +283,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         asked = questions(ws, limit=args.limit)
         for n, q in enumerate(asked, 1):
             where = f" (group {q.groups[0]})" if q.kind == "group" else ""
-            samples = f"; sample lines {', '.join(q.lines)}" if q.lines else ""
+            shown = "lines" if q.kind == "check" else "sample lines"
+            samples = f"; {shown} {', '.join(q.lines)}" if q.lines else ""
             new = "(new episode) " if q.fresh else ""
             print(f"{n}. {new}{q.text}{where} [{q.gain}{samples}]")
             for command in answer_commands(q, args.workspace):
