@@ -286,20 +286,22 @@ class _Queue:
             record = np.r_[record, np.zeros((self.c - len(record), 2))]
         out: list[Candidate] = []
         doubtful: dict[int, list[tuple[float, float, int]]] = {}
+
+        def who(saves: float, p: float, i: int) -> Candidate:
+            sugg = self.suggest(self.line_sim[i], sim)
+            return Candidate("who", i, -1, saves, p, sugg, fresh=bool(self.fresh[i]))
+
         for i in np.flatnonzero(~self.hum):
             saves, p = self._line_doubt(int(i), doubt_below)
             if saves <= 0.0 or (self.nm[i] >= 0 and _answered_away(saves, record[self.nm[i]])):
                 continue
             if self.nm[i] >= 0 and check_size > 1:
                 doubtful.setdefault(int(self.nm[i]), []).append((saves, p, int(i)))
-                continue
-            sugg = self.suggest(self.line_sim[i], sim)
-            out.append(Candidate("who", int(i), -1, saves, p, sugg, fresh=bool(self.fresh[i])))
+            else:
+                out.append(who(saves, p, int(i)))
         for name, rows in doubtful.items():
             if len(rows) == 1:  # one doubtful line of its name: ask who says it
-                saves, p, i = rows[0]
-                sugg = self.suggest(self.line_sim[i], sim)
-                out.append(Candidate("who", i, -1, saves, p, sugg, fresh=bool(self.fresh[i])))
+                out.append(who(*rows[0]))
                 continue
             # most doubtful first (fresh lines before them), so each check finds the wrong
             # names soonest; the rest of the name's doubtful lines wait for the next check

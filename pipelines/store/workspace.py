@@ -584,16 +584,8 @@ class Workspace:
         name = name.strip()
         if not name:
             raise UsageError("a speaker name must not be empty")
-
-        def plan() -> tuple[list[str], Change]:
-            self._require_lines(line_ids)
-            return list(line_ids), lambda cur, aid: {
-                "labels": {lid: _human(name) for lid in line_ids}
-            }
-
-        return self.actions.record(
-            verb, {"lines": list(line_ids), "name": name}, plan, who, base_rev
-        )
+        args = {"lines": list(line_ids), "name": name}
+        return self._label(dict.fromkeys(line_ids, name), verb, args, who, base_rev)
 
     def check_lines(
         self,
@@ -607,6 +599,13 @@ class Workspace:
         names = {lid: str(name).strip() for lid, name in names.items()}
         if not names or not all(names.values()):
             raise UsageError("a check names at least one line, and every name is non-empty")
+        args = {"lines": list(names), "name": checked, "names": names}
+        return self._label(names, "check", args, who, base_rev)
+
+    def _label(
+        self, names: dict[str, str], verb: str, args: dict, who: str, base_rev: int | None
+    ) -> Action:
+        """One logged action giving each line its hand name."""
 
         def plan() -> tuple[list[str], Change]:
             self._require_lines(list(names))
@@ -614,9 +613,7 @@ class Workspace:
                 "labels": {lid: _human(name) for lid, name in names.items()}
             }
 
-        return self.actions.record(
-            "check", {"lines": list(names), "name": checked, "names": names}, plan, who, base_rev
-        )
+        return self.actions.record(verb, args, plan, who, base_rev)
 
     def name_group(
         self, group_id: str, name: str, who: str = "cli", base_rev: int | None = None

@@ -43,3 +43,27 @@ def make_ws(tmp_path: Path):
         return ws
 
     return make
+
+
+def weak_workspace(root: Path, seed: int = 3, noise: float = 1.3) -> tuple[Workspace, list[int]]:
+    """Four voices the vectors barely separate (as acted voices), grouped, the first line of
+    each named by hand: the machine's names are doubtful, so the queue checks them in
+    batches. Returns the workspace (under ``root / "ws"``) and each line's true speaker."""
+    from pipelines.stages.run import regroup
+
+    speakers = [int(s) for s in np.random.default_rng(seed).integers(0, 4, 60)]
+    events, X = planted_episode(np.random.default_rng(0), speakers, noise=noise)
+    ws = Workspace.init(root / "ws")
+    (root / "ep01.mkv").write_bytes(b"x")
+    (root / "ep01.srt").write_text("x")
+    ep, _ = ws.add_episode(root / "ep01.mkv", root / "ep01.srt", 200.0, "video", events, {})
+    ws.vectors.save(ep.id, "voice", MODEL, X)
+    ws.set_meta("voice_model", MODEL)
+    regroup(ws)
+    seen: set[int] = set()
+    for line, s in zip(ws.lines(), speakers, strict=True):
+        if s not in seen:
+            seen.add(s)
+            ws.name_lines([line.id], f"s{s}")
+    regroup(ws)
+    return ws, speakers

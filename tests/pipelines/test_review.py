@@ -12,6 +12,7 @@ from pipelines.records import AMBIENT
 from pipelines.review.queue import Question, answer, questions
 from pipelines.stages.run import regroup
 from pipelines.store.workspace import Workspace
+from tests.pipelines.conftest import weak_workspace
 
 SPEAKERS = [0, 1, 2, 0, 1, 2, 0, 1, 0, 2, 1, 0, 3, 0, 1, 2, 0, 1, 2, 0]
 
@@ -256,33 +257,8 @@ def test_the_answers_record_counts_for_the_character_the_lines_point_at():
     assert record[haru].tolist() == [1.0, 0.0]
 
 
-def _weak_ws(root, seed: int = 3, noise: float = 1.3) -> tuple[Workspace, list[int]]:
-    """Four voices the vectors barely separate (as acted voices), the first line of each
-    named by hand: the machine's names are doubtful, so the queue checks them in batches."""
-    import numpy as np
-
-    from tests.pipelines.conftest import MODEL, planted_episode
-
-    speakers = [int(s) for s in np.random.default_rng(seed).integers(0, 4, 60)]
-    events, X = planted_episode(np.random.default_rng(0), speakers, noise=noise)
-    ws = Workspace.init(root / "ws")
-    (root / "ep01.mkv").write_bytes(b"x")
-    (root / "ep01.srt").write_text("x")
-    ep, _ = ws.add_episode(root / "ep01.mkv", root / "ep01.srt", 200.0, "video", events, {})
-    ws.vectors.save(ep.id, "voice", MODEL, X)
-    ws.set_meta("voice_model", MODEL)
-    regroup(ws)
-    seen: set[int] = set()
-    for line, s in zip(ws.lines(), speakers, strict=True):
-        if s not in seen:
-            seen.add(s)
-            ws.name_lines([line.id], f"s{s}")
-    regroup(ws)
-    return ws, speakers
-
-
 def test_a_check_confirms_and_corrects_in_one_undoable_action(tmp_path):
-    ws, speakers = _weak_ws(tmp_path)
+    ws, speakers = weak_workspace(tmp_path)
     truth = {ln.id: f"s{s}" for ln, s in zip(ws.lines(), speakers, strict=True)}
     q = next(q for q in questions(ws, limit=20) if q.kind == "check")
     name = q.suggestions[0][0]
@@ -312,7 +288,7 @@ def test_a_check_confirms_and_corrects_in_one_undoable_action(tmp_path):
 
 
 def test_cli_review_prints_a_check_as_a_label_command_with_its_line_ids(tmp_path, capsys):
-    ws, _ = _weak_ws(tmp_path)
+    ws, _ = weak_workspace(tmp_path)
     q = next(q for q in questions(ws, limit=20) if q.kind == "check")
     root = str(ws.root)
     ws.close()
@@ -365,7 +341,7 @@ def test_no_answer_costs_more_than_half_a_point_on_a_benchmark_episode(tmp_path)
 
 
 def test_a_check_where_the_annotator_is_sure_of_nothing_changes_nothing(tmp_path):
-    ws, _ = _weak_ws(tmp_path)
+    ws, _ = weak_workspace(tmp_path)
     q = next(q for q in questions(ws, limit=20) if q.kind == "check")
     rev = ws.actions.revision()
     assert answer(ws, q, dict.fromkeys(q.lines)) is None
@@ -383,7 +359,7 @@ def test_status_says_how_many_machine_names_are_sure(tmp_path, make_ws):
     from pipelines.stages.run import status
 
     (tmp_path / "weak").mkdir()
-    ws, _ = _weak_ws(tmp_path / "weak")
+    ws, _ = weak_workspace(tmp_path / "weak")
     for _ in range(3):  # one name known: the machine names every line after it
         ws.actions.undo()
     regroup(ws)
@@ -422,7 +398,7 @@ def test_suggestions_name_each_name_once(tmp_path):
     once, with the characters' probabilities summed ("Maybe: Alice 38%, Alice 22%" before)."""
     from pipelines.review.queue import _Season
 
-    ws, _ = _weak_ws(tmp_path)
+    ws, _ = weak_workspace(tmp_path)
     for _ in range(3):  # one name known: every character carries it
         ws.actions.undo()
     regroup(ws)

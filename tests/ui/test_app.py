@@ -383,10 +383,10 @@ def test_review_page_says_when_a_question_is_about_an_added_episode(app, ws_path
 def test_review_page_checks_several_lines_in_one_answer(tmp_path: Path) -> None:
     """A ``check`` question: every line with its player and a name picker; the annotator
     changes the wrong ones and one press names all of them (one action)."""
-    from tests.pipelines.test_review import _weak_ws
+    from tests.pipelines.conftest import weak_workspace
     from tests.ui.conftest import open_app
 
-    ws, speakers = _weak_ws(tmp_path)
+    ws, speakers = weak_workspace(tmp_path)
     truth = {ln.id: f"s{s}" for ln, s in zip(ws.lines(), speakers, strict=True)}
     q = questions(ws, limit=QUEUE_LIMIT)[0]
     assert q.kind == "check", [x.kind for x in questions(ws, limit=5)]
@@ -421,10 +421,10 @@ def test_a_machine_guess_is_shown_as_one(tmp_path: Path) -> None:
     """Weak voice evidence names every line after the one known name; a group nobody named
     whose names are unsure reads "~NAME" on its card, as `castlist status` writes it."""
     from pipelines.stages.run import regroup
-    from tests.pipelines.test_review import _weak_ws
+    from tests.pipelines.conftest import weak_workspace
     from tests.ui.conftest import open_app
 
-    ws, _ = _weak_ws(tmp_path)
+    ws, _ = weak_workspace(tmp_path)
     for _ in range(3):  # one name known
         ws.actions.undo()
     regroup(ws)

@@ -238,9 +238,9 @@ def test_check_question_in_chromium(browser, tmp_path) -> None:
     """A ``check`` question as a person sees it: the lines with their name pickers and one
     Confirm; correcting one line by typing a new name, then confirming, names them all."""
     from pipelines.review.queue import questions
-    from tests.pipelines.test_review import _weak_ws
+    from tests.pipelines.conftest import weak_workspace
 
-    ws, speakers = _weak_ws(tmp_path)
+    ws, speakers = weak_workspace(tmp_path)
     truth = {ln.id: f"s{s}" for ln, s in zip(ws.lines(), speakers, strict=True)}
     q = questions(ws, limit=5)[0]
     assert q.kind == "check"
