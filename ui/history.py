@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from pipelines.errors import UsageError
-from ui import view
+from pipelines.wording import action_sentence
 from ui.state import WHO, Session
 
 
@@ -58,4 +58,4 @@ def sentence(a: Any) -> str:
     """'#3 · 2026-11-29 08:30 · ui · named group ep01-g3 Kyon' (+ '(undone)')."""
     when = str(a.at).replace("T", " ")[:16]
     state = "" if a.state in ("done", "", None) else f" ({a.state})"
-    return f"#{a.id} · {when} · {a.who} · {view.describe(a.verb, a.args)}{state}"
+    return f"#{a.id} · {when} · {a.who} · {action_sentence(a.verb, a.args)}{state}"

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelines.records import AMBIENT
+from pipelines.wording import count
 from ui import view
 from ui.history import undo_button
 from ui.state import WHO, Session
@@ -55,11 +56,7 @@ def pending(sess: Session, limit: int = QUEUE_LIMIT) -> list[Any] | None:
 
 def gain(q: Any) -> str:
     """What answering does, as an annotator reads it ("names about 12 lines")."""
-    text = getattr(q, "gain", None)
-    if text:
-        return str(text)
-    n = max(1, round(q.saves))
-    return "names 1 line" if n == 1 else f"names about {n} lines"
+    return str(q.gain)
 
 
 def offered(q: Any, floor: float = 0.05) -> list[tuple[str, float]]:
@@ -170,7 +167,7 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
         return
     q = queue[0]
     new = " · about a newly added episode" if getattr(q, "fresh", False) else ""
-    waiting = "1 question" if len(queue) == 1 else f"{len(queue)} questions"
+    waiting = count(len(queue), "question")
     st.caption(f"{waiting} waiting · answering this one {gain(q)}{new}")
     if q.kind == "same":
         st.subheader(q.text)

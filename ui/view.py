@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from grouping.vectors import normalize_rows
-from pipelines.records import AMBIENT, SURE
+from pipelines.records import AMBIENT
+from pipelines.wording import count
 
 STATES = ("human", "propagated", "unnamed", "ambient")
 """How a line's speaker is known: named by hand, propagated by the machine, not yet, or ambient."""
@@ -130,17 +131,12 @@ def group_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def title(group: Mapping[str, object]) -> str:
     """A group's name as a card or page heading shows it: "~Alice" while the name is only the
-    machine's guess (nobody named the group's character and its names are under
-    ``SURE``), as ``castlist status`` writes it; "(unnamed)" without one."""
+    machine's guess (nobody named the group's character), as ``castlist status`` writes it;
+    "(unnamed)" without one."""
     name = str(group.get("suggested") or "")
     if not name:
         return "(unnamed)"
-    conf = group.get("confidence")
-    guess = (
-        is_placeholder(str(group.get("character") or ""))
-        and not group.get("human")
-        and not (isinstance(conf, float) and conf >= SURE)
-    )
+    guess = is_placeholder(str(group.get("character") or "")) and not group.get("human")
     return f"~{name}" if guess else name
 
 
@@ -235,49 +231,4 @@ def pca2(X: np.ndarray) -> np.ndarray:
 
 def n_lines(n: int) -> str:
     """ "1 line", "12 lines": the count as the cards and questions say it."""
-    n = int(n)
-    return f"{n} line" if n == 1 else f"{n} lines"
-
-
-def _ids(ids: object, limit: int = 3) -> str:
-    ids = [str(i) for i in (ids or [])] if isinstance(ids, (list, tuple)) else [str(ids)]
-    shown = ", ".join(ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
-
-
-def describe(verb: str, args: Mapping[str, object]) -> str:
-    """One logged action as a sentence ("named 3 lines Kyon (ep01-0001, ...)"), for History."""
-    args = dict(args or {})
-    lines = args.get("lines") or []
-    count = n_lines(len(lines)) if isinstance(lines, (list, tuple)) else "lines"
-    groups = args.get("groups") or []
-    name = args.get("name")
-    if verb == "name":
-        return f"named {count} {name} ({_ids(lines)})"
-    if verb == "rename":
-        return f"renamed {count} to {name}"
-    if verb == "ambient":
-        return f"marked {count} ambient ({_ids(lines)})"
-    if verb == "name_group":
-        return f"named group {args.get('group')} {name}"
-    if verb == "check":
-        names = args.get("names") or {}
-        others = sum(1 for v in names.values() if v != name) if isinstance(names, dict) else 0
-        fixed = f", {others} corrected" if others else ""
-        return f"checked {count} named {name}{fixed} ({_ids(lines)})"
-    if verb == "merge":
-        return f"merged groups {_ids(groups, 6)}"
-    if verb == "separate" and len(groups) == 2:
-        return f"said groups {groups[0]} and {groups[1]} are different characters"
-    if verb == "split":
-        return f"split {count} off into a new group ({_ids(lines)})"
-    if verb == "move":
-        target = args.get("group")
-        where = f"to group {target}" if target else "into a new group"
-        return f"moved {count} {where} ({_ids(lines)})"
-    if verb in ("undo", "redo") and "action" in args:
-        return f"{'undid' if verb == 'undo' else 'redid'} action #{args['action']}"
-    details = "; ".join(
-        f"{k} {_ids(v, 6) if isinstance(v, (list, tuple)) else v}" for k, v in args.items()
-    )
-    return f"{verb.replace('_', ' ')}" + (f": {details}" if details else "")
+    return count(n, "line")

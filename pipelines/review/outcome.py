@@ -19,6 +19,7 @@ from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.hints import HINT_SOURCE
 from pipelines.stages.season import SeasonResult
 from pipelines.store.actions import Action
+from pipelines.wording import action_sentence, count
 
 Frame = pd.DataFrame
 
@@ -31,39 +32,13 @@ def frame(ws: Any) -> Frame:
     return ws.lines_frame(speech_only=True)[cols].set_index("id")
 
 
-def _n(count: int, what: str) -> str:
-    return f"{count} {what}" if count == 1 else f"{count} {what}s"
-
-
-def action_text(action: Action) -> str:
-    """One action's arguments as a short phrase ("name group ep01-g0 Kyon")."""
-    a = action.args
-    lines = a.get("lines") or []
-    shown = ", ".join(lines[:3]) + (f" and {len(lines) - 3} more" if len(lines) > 3 else "")
-    if action.verb == "name_group":
-        return f"name group {a.get('group')} {a.get('name')}"
-    if action.verb == "name":
-        return f"name {_n(len(lines), 'line')} {a.get('name')} ({shown})"
-    if action.verb == "ambient":
-        return f"mark {_n(len(lines), 'line')} ambient ({shown})"
-    if action.verb == "check":
-        return f"check {_n(len(lines), 'line')} {a.get('name')} ({shown})"
-    if action.verb in ("merge", "separate"):
-        return f"{action.verb} {' '.join(a.get('groups', []))}"
-    if action.verb == "move":
-        return f"move {_n(len(lines), 'line')} to {a.get('group')} ({shown})"
-    if action.verb == "split":
-        return f"split {_n(len(lines), 'line')} off ({shown})"
-    return f"{action.verb} {a}"
-
-
 def _size(after: Frame, group: str | None) -> int:
     return int((after["group_id"] == group).sum()) if group else 0
 
 
 def _group_size(after: Frame, group: str, now: str = "") -> str:
     """ "ep01-g7 (1 line)": a group id with its size, in words that agree in number."""
-    return f"{group} ({now}{_n(_size(after, group), 'line')})"
+    return f"{group} ({now}{count(_size(after, group), 'line')})"
 
 
 def _newly_human(before: Frame, after: Frame, name: str) -> pd.Index:
@@ -80,16 +55,16 @@ def _spread(
     if result is not None:
         delta = result.propagated[name] - result.propagated_before[name]
         if delta > 0:
-            out.append(f"{_n(delta, 'more line')} propagated")
+            out.append(f"{count(delta, 'more line')} propagated")
         elif delta < 0:
-            out.append(f"{_n(-delta, 'fewer line')} named {name} by propagation")
+            out.append(f"{count(-delta, 'fewer line')} named {name} by propagation")
         else:
             out.append("no more lines propagated")
     if characters:
         mine = after[after["character_id"].isin(list(characters))]
         unnamed = int(mine["speaker"].isna().sum())
         if unnamed:
-            out.append(f"{_n(unnamed, 'line')} of that character left unnamed{why}")
+            out.append(f"{count(unnamed, 'line')} of that character left unnamed{why}")
     return out
 
 
@@ -103,13 +78,13 @@ def _describe_name_group(
     size = _size(after, group)
     if len(old):
         head = (
-            f"renamed group {group} ({_n(size, 'line')}) from {old.mode().iloc[0]} to {name} "
-            f"({_n(len(old), 'line')} renamed, {len(changed) - len(old)} newly named)"
+            f"renamed group {group} ({count(size, 'line')}) from {old.mode().iloc[0]} to {name} "
+            f"({count(len(old), 'line')} renamed, {len(changed) - len(old)} newly named)"
         )
     elif len(changed):
-        head = f"named group {group} ({_n(size, 'line')}) {name}"
+        head = f"named group {group} ({count(size, 'line')}) {name}"
     else:
-        head = f"group {group} ({_n(size, 'line')}) was already named {name}; nothing changed"
+        head = f"group {group} ({count(size, 'line')}) was already named {name}; nothing changed"
     chars = set(after.loc[after["group_id"] == group, "character_id"].dropna())
     return ["; ".join([head, *_spread(name, after, chars, result, " (weak voice match)")])]
 
@@ -120,10 +95,19 @@ def _describe_name_lines(
     name, lines = action.args["name"], action.args["lines"]
     shown = ", ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
     if name == AMBIENT:
-        return [f"marked {_n(len(lines), 'line')} ambient, left out of grouping ({shown})"]
-    out = [f"named {_n(len(lines), 'line')} {name} ({shown})"]
+        return [f"marked {count(len(lines), 'line')} ambient, left out of grouping ({shown})"]
+    out = [f"named {count(len(lines), 'line')} {name} ({shown})"]
     chars = set(after.reindex(lines)["character_id"].dropna())
     out[0] = "; ".join([out[0], *_spread(name, after, chars, result)])
+    adopted = {} if result is None else result.adopted
+    for lid in lines:
+        group = adopted.get(lid)
+        if group is not None and group in set(after["group_id"]):
+            size = int((after["group_id"] == group).sum())
+            out.append(
+                f"note: {lid} stands in a group of its own, but its voice matches group {group} "
+                f"({count(size, 'line')}), so {name} spread there"
+            )
     loose = [lid for lid in lines if result is not None and lid in result.loose]
     for group in dict.fromkeys(after.reindex(loose)["group_id"].dropna()):
         members = after[after["group_id"] == group]
@@ -157,23 +141,25 @@ def describe(
     """Lines to print after ``action`` (``verb``: "undo"/"redo" when it was replayed)."""
     if verb in ("undo", "redo"):
         done = "undid" if verb == "undo" else "redid"
-        out = [f"{done} action #{action.id}: {action_text(action)}"]
+        out = [f"{done} action #{action.id}: {action_sentence(action.verb, action.args)}"]
     elif action.verb == "name_group":
         out = _describe_name_group(action, before, after, result)
     elif action.verb in ("name", "ambient"):
         out = _describe_name_lines(action, before, after, result, ws_arg)
     elif action.verb == "merge":
         target, *rest = action.args["groups"]
-        out = [f"merged {', '.join(rest)} into {target} (now {_n(_size(after, target), 'line')})"]
+        out = [
+            f"merged {', '.join(rest)} into {target} (now {count(_size(after, target), 'line')})"
+        ]
     elif action.verb == "move":
         group, lines = action.args["group"], action.args["lines"]
-        out = [f"moved {_n(len(lines), 'line')} into {_group_size(after, group, 'now ')}"]
+        out = [f"moved {count(len(lines), 'line')} into {_group_size(after, group, 'now ')}"]
     elif action.verb == "split":
         lines = action.args["lines"]
         left = sorted(set(before.reindex(lines)["group_id"].dropna()))
         into = sorted(set(after.reindex(lines)["group_id"].dropna()))
         out = [
-            f"split {_n(len(lines), 'line')} off {', '.join(left) or 'their group'} into "
+            f"split {count(len(lines), 'line')} off {', '.join(left) or 'their group'} into "
             f"{', '.join(_group_size(after, g) for g in into)}; "
             "they will not rejoin the lines they left"
         ]
@@ -181,7 +167,7 @@ def describe(
         a, b = action.args["groups"]
         out = [f"{a} and {b} are different characters from now on: never grouped or linked"]
     else:
-        out = [f"action #{action.id}: {action_text(action)}"]
+        out = [action_sentence(action.verb, action.args)]
     if verb not in ("undo", "redo"):
         out[0] = f"action #{action.id}: {out[0]}"
     out += _totals(before, after, result)
@@ -203,7 +189,7 @@ def _totals(before: Frame, after: Frame, result: SeasonResult | None) -> list[st
     hints = f", {s1} from subtitle names" if s0 or s1 else ""
     hints_before = f" / {s0}" if s0 or s1 else ""
     out = [
-        f"names now: {_n(h1, 'line')} by hand, {p1} propagated{hints}, {u1} unnamed "
+        f"names now: {count(h1, 'line')} by hand, {p1} propagated{hints}, {u1} unnamed "
         f"(before: {h0} / {p0}{hints_before} / {u0})"
     ]
     if result is not None and result.retired:

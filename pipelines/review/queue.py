@@ -26,6 +26,7 @@ from pipelines.errors import UsageError
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.grouping_state import unreviewed_episodes
 from pipelines.store.workspace import Workspace
+from pipelines.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class Question:
             return "one answer then names both"
         if self.kind == "check":
             wrong = int(round(self.saves))
-            return f"checks {_lines(self.size)}" + (f", about {wrong} wrong" if wrong else "")
+            return f"checks {count(self.size, 'line')}" + (
+                f", about {wrong} wrong" if wrong else ""
+            )
         n = max(1, int(round(self.saves)))
         return "names 1 line" if n == 1 else f"names about {n} lines"
 
@@ -126,10 +129,6 @@ def unusual_lines(df: pd.DataFrame, short_s: float = 0.7) -> np.ndarray:
     blank = text.map(lambda t: not _WORD.search(t)).to_numpy()
     tiny = (dur < short_s) & (text.str.split().str.len().fillna(0).to_numpy() <= 2)
     return song | blank | tiny
-
-
-def _lines(n: int) -> str:
-    return "1 line" if n == 1 else f"{n} lines"
 
 
 def questions(ws: Workspace, limit: int = 20) -> list[Question]:
@@ -323,8 +322,8 @@ class _Season:
         ga, gb = self.rep_group[self.chars[c.a]], self.rep_group[self.chars[c.b]]
         qid = "same:" + "|".join(sorted((ga, gb)))
         text = (
-            f"Are these two unnamed groups ({_lines(int(self.n_of[c.a]))}, "
-            f"{_lines(int(self.n_of[c.b]))}) one character?"
+            f"Are these two unnamed groups ({count(self.n_of[c.a], 'line')}, "
+            f"{count(self.n_of[c.b], 'line')}) one character?"
         )
         small = int(min(self.n_of[c.a], self.n_of[c.b]))
         return Question(qid, "same", (ga, gb), None, (), c.saves, text, (), small)
@@ -333,7 +332,7 @@ class _Season:
         name = self.label(c.a)
         ids = tuple(str(self.df.at[i, "id"]) for i in c.lines)
         groups = tuple(dict.fromkeys(str(self.df.at[i, "group_id"]) for i in c.lines))
-        text = f"Are these {_lines(len(ids))} {name}? (correct any that are someone else)"
+        text = f"Are these {count(len(ids), 'line')} {name}? (correct any that are someone else)"
         return Question(
             f"check:{name}:{ids[0]}+{len(ids) - 1}", "check", groups, ids[0], ((name, c.p),),
             c.saves, text, ids, len(ids),

@@ -39,6 +39,7 @@ from pipelines.io.atomic import atomic_path
 from pipelines.io.paths import component, safe_join
 from pipelines.records import AMBIENT, SURE, LabelSource
 from pipelines.store.workspace import Workspace
+from pipelines.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -492,8 +493,7 @@ class FeaturesRun:
 
     def __str__(self) -> str:
         text = (
-            f"features: {self.lines} line{'' if self.lines == 1 else 's'} of "
-            f"{self.characters} character{'' if self.characters == 1 else 's'} "
+            f"features: {count(self.lines, 'line')} of {count(self.characters, 'character')} "
             f"({self.analysed_now} analysed now, {self.seconds_now:.0f} s of speech; "
             f"the rest were cached)"
         )

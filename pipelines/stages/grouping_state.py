@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from pipelines.store.workspace import Workspace
+from pipelines.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,8 @@ def describe_incremental(last: dict) -> str:
     """The one line that says what an incremental grouping did."""
     n = len(last["episodes"])
     return (
-        f"incremental: grouped {n} new episode{'' if n == 1 else 's'} ({last['lines']} lines), "
-        f"linked to {last['linked']} existing character{'' if last['linked'] == 1 else 's'}, "
+        f"incremental: grouped {count(n, 'new episode')} ({last['lines']} lines), "
+        f"linked to {count(last['linked'], 'existing character')}, "
         f"{last['new']} new"
     )
 

@@ -47,16 +47,17 @@ from pipelines.stages.season import (
     VOICE_EVIDENCE,
     EpisodeGrouper,
     SeasonResult,
-    character_vote,
+    character_names,
     group_season,
     link_roster,
     machine_label,
     members_by_label,
     named_groups,
-    names_own_group,
     refined_model,
     spread_names,
     voice_evidence_meta,
+    vouch_roster,
+    vouched_groups,
 )
 from pipelines.store.workspace import Workspace
 
@@ -127,10 +128,11 @@ def group_new_episodes(
     df_new = pd.concat([b.df for b in blocks], ignore_index=True)
     X_new = np.concatenate([b.X for b in blocks])
     keys_new = np.array([k for b in blocks for k in b.keys])
-    trusted_new = names_own_group(
+    vouched_new = vouched_groups(
         X_new, df_new["id"].to_numpy(), keys_new, df_new["episode"], human,
-        np.concatenate([b.placed for b in blocks]),
+        np.concatenate([b.placed for b in blocks]), cannot,
     )  # fmt: skip
+    trusted_new = vouched_new == keys_new
     reliability_new = np.concatenate([b.reliability for b in blocks])
 
     # one index per existing character (its id), then the new lines' characters after them
@@ -158,15 +160,18 @@ def group_new_episodes(
     new_rows = np.arange(n_old, len(df))
     fresh_ids = _fresh_character_ids(df_new["id"].tolist(), roster[new_rows], len(chars), minter)
     cid_of = {i: c for c, i in index_of.items()} | fresh_ids
-    _, proba, pred = spread_names(df, X, y, roster, trusted, evidence, propagator)
+    # existing lines speak for their own character where trusted; new ones as vouched
+    vouch = np.where(trusted, roster, -1)
+    vouch[new_rows] = vouch_roster(vouched_new, group_of, roster)
+    _, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator)
+    voted = character_names(y, roster, vouch)
     character_name = {}
     for r in np.unique(roster[new_rows]):
         r = int(r)
         if r < len(chars):
             character_name[r] = shown[chars[r]]
             continue
-        k = character_vote(y[roster == r], trusted[roster == r])
-        character_name[r] = names[k] if k >= 0 else cid_of[r]
+        character_name[r] = names[voted[r]] if r in voted else cid_of[r]
     group_rows, label_rows = [], []
     for i in new_rows:
         lid, r = df["id"].iat[i], int(roster[i])

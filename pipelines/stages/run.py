@@ -35,6 +35,7 @@ from pipelines.stages.separate import prepare as separate_stage
 from pipelines.stages.voice import embed_lines
 from pipelines.store.doctor import repair_vectors
 from pipelines.store.workspace import Workspace
+from pipelines.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -330,8 +331,8 @@ def _roster_lines(speech: pd.DataFrame) -> list[str]:
         if r["name"] == cid and cid in guess.index:
             who = f"{cid} ~{guess[cid]}"
         out.append(
-            f"  {who:<24} {r['n']:>5} line{'' if r['n'] == 1 else 's'} in {r['groups']} group"
-            f"{'' if r['groups'] == 1 else 's'}, {_named(r['named'], r['sure'])}"
+            f"  {who:<24} {r['n']:>5} line{'' if r['n'] == 1 else 's'} in "
+            f"{count(r['groups'], 'group')}, {_named(r['named'], r['sure'])}"
         )
     groups = (
         grouped.groupby("group_id")

@@ -53,10 +53,13 @@ class SeasonResult:
     sources: Counter = field(default_factory=Counter)
     # what a command reports as "what happened": lines per name named by propagation before
     # and after this regroup, hand-named lines that only loosely joined their group (so their
-    # name did not spread to it), and ids this regroup retired (id -> (successor, why))
+    # name did not spread to it), hand-named lines alone in their group whose name speaks for
+    # the group their voice matched (line -> group), and ids this regroup retired (id ->
+    # (successor, why))
     propagated_before: Counter = field(default_factory=Counter)
     propagated: Counter = field(default_factory=Counter)
     loose: set[str] = field(default_factory=set)
+    adopted: dict[str, str] = field(default_factory=dict)
     retired: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     # set when only added episodes were grouped (pipelines/incremental.py): what that did;
     # ``sources`` then counts the new lines' labels only
@@ -561,7 +564,10 @@ def group_season(
     reliability = np.concatenate(reliabilities)
     trusted = np.concatenate(placed)
     group_of = np.array(group_keys)
-    trusted = names_own_group(X, df["id"].to_numpy(), group_of, df["episode"], human, trusted)
+    vouched = vouched_groups(
+        X, df["id"].to_numpy(), group_of, df["episode"], human, trusted, cannot
+    )
+    trusted = vouched == group_of
 
     names = sorted({n for n in human.values() if n != AMBIENT})
     name_id = {n: i for i, n in enumerate(names)}
@@ -569,12 +575,9 @@ def group_season(
     groups, roster = link_roster(
         df, X, group_of, named_groups(y, trusted), locks, cannot, linker or RosterLinker()
     )
-    propagator, proba, pred = spread_names(df, X, y, roster, trusted, evidence, propagator)
-    character_name: dict[int, str] = {}
-    for r in np.unique(roster):
-        k = character_vote(y[roster == r], trusted[roster == r])
-        if k >= 0:
-            character_name[int(r)] = names[k]
+    vouch = vouch_roster(vouched, group_of, roster)
+    propagator, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator)
+    character_name = {r: names[k] for r, k in character_names(y, roster, vouch).items()}
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
     retired += gone
     group_rows, label_rows = [], []
@@ -596,8 +599,9 @@ def group_season(
     ws.write_machine_results(
         group_rows, label_rows, retired=retired, minter=minter, meta=covered | written_with
     )
-    result.loose = {
-        lid for lid, ok in zip(df["id"], trusted, strict=True) if lid in human and not ok
+    result.loose = {lid for lid, v in zip(df["id"], vouch, strict=True) if lid in human and v < 0}
+    result.adopted = {
+        lid: v for lid, v, g in zip(df["id"], vouched, group_of, strict=True) if v and v != g
     }
     result.retired = {rid: (successor, why) for rid, _, successor, why in retired}
     result.n_lines = len(df)
@@ -651,19 +655,20 @@ def spread_names(
     X: np.ndarray,
     y: np.ndarray,
     roster: np.ndarray,
-    trusted: np.ndarray,
+    vouch: np.ndarray,
     evidence: dict[str, dict],
     propagator: NamePropagator | None,
 ) -> tuple[NamePropagator | None, np.ndarray | None, np.ndarray | None]:
-    """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; returns
-    (fitted propagator, class probabilities, predicted name index or -1), all None when
-    nothing is named."""
+    """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; ``vouch``:
+    per line, the character its hand name speaks for (-1: none, see :func:`vouch_roster`).
+    Returns (fitted propagator, class probabilities, predicted name index or -1), all None
+    when nothing is named."""
     if not (y >= 0).any():
         return None, None, None
     weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
     if propagator is None:
         propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
-    propagator = propagator.fit(X, y, groups=np.where(trusted | (y < 0), roster, -1))
+    propagator = propagator.fit(X, y, groups=np.where(y < 0, roster, vouch))
     # no X: the training lines' probabilities *with* their character's evidence (passing X
     # would score them by kNN alone, which left most of a one-label character unnamed)
     proba = propagator.predict_proba()
@@ -706,46 +711,105 @@ def character_vote(y: np.ndarray, trusted: np.ndarray) -> int:
     return int(np.bincount(votes).argmax()) if votes.size else -1
 
 
-def names_own_group(
+ADOPT_MIN_COSINE = 0.55
+"""Cosine of a stranded hand-named line to another group's mean vector from which that group may
+take its name: where two lines of one CAM++ voice sit on read speech (``same_probability``'s
+midpoint); acted voices rarely reach it, so there the line names itself only."""
+
+ADOPT_MARGIN = 0.1
+"""How much nearer that group the line must be than to its own group and every other group."""
+
+
+def vouched_groups(
     X: np.ndarray,
     line_ids: np.ndarray,
     group_of: np.ndarray,
     episode_of: pd.Series | np.ndarray,
     human: dict[str, str],
     trusted: np.ndarray,
+    cannot: list[tuple[str, str]] = (),
 ) -> np.ndarray:
-    """``trusted`` plus the hand-named lines that only loosely joined their group but still
-    belong to it: no other line of the group is named otherwise by hand, and the line's voice
-    is closer to the rest of its group than to any other group of its episode.
+    """Per hand-named line, the group its name speaks for ("" none, and for every other
+    line):
+
+    - its own group when its place there is ``trusted``, or when it only loosely joined the
+      group but still belongs to it: no other line of the group is named otherwise by hand,
+      and its voice is closer to the rest of its group than to any other group of its episode;
+    - for a line that stands alone in a group of its own, the group of its episode its voice
+      clearly matches (``ADOPT_MIN_COSINE``, ``ADOPT_MARGIN``), when no line there carries
+      another hand name and no person separated the line from it.
 
     Naming the first line of each character is what a person watching from the start does;
-    that line is often a short "eh..." that joined the main character's group weakly. Without
-    this rule it named one line and left the 154-line group unnamed (issue 9, item 4); with
-    it the group is named unless the line's voice says it is someone else's."""
-    out = np.asarray(trusted, bool).copy()
+    that line is often a short "eh..." that joined the main character's group weakly, or one
+    that overlaps another line of the same speaker (the overlap keeps the two apart, so it
+    stands alone). Without these rules it named one line and left the character's group
+    unnamed (issue 9, item 4: 154 lines); with them the group is named unless the line's voice
+    says it is someone else's."""
+    group_of = np.asarray(group_of, dtype=object)
     name = np.array([human.get(lid, "") for lid in line_ids], dtype=object)
-    loose = np.flatnonzero((name != "") & (name != AMBIENT) & ~out)
+    named = (name != "") & (name != AMBIENT)
+    out = np.where(np.asarray(trusted, bool) & named, group_of, "").astype(object)
+    groups, gidx = np.unique(group_of.astype(str), return_inverse=True)
+    sizes = np.bincount(gidx, minlength=len(groups))
+    loose = np.flatnonzero(named & ((out == "") | (sizes[gidx] == 1)))
     if loose.size == 0:
         return out
     Xn = normalize_rows(X, dtype=None)
-    groups, gidx = np.unique(group_of, return_inverse=True)
     sums = np.zeros((len(groups), X.shape[1]))
     np.add.at(sums, gidx, Xn)
-    sizes = np.bincount(gidx, minlength=len(groups))
     episode = np.zeros(len(groups), dtype=np.int64)
     episode[gidx] = pd.factorize(np.asarray(episode_of))[0]
+    row_of = {lid: i for i, lid in enumerate(line_ids)}
+    apart: defaultdict[int, set[int]] = defaultdict(set)  # line -> groups a person kept it from
+    for a, b in cannot:
+        if a in row_of and b in row_of:
+            apart[row_of[a]].add(int(gidx[row_of[b]]))
+            apart[row_of[b]].add(int(gidx[row_of[a]]))
+
+    def named_only(g: int, i: int) -> bool:  # no line of group g named other than line i
+        return not set(name[(gidx == g) & named]) - {name[i]}
+
     for i in loose:
         g = gidx[i]
-        if sizes[g] < 2:
+        peers = np.flatnonzero(
+            (episode == episode[g]) & (sizes >= 2) & (np.arange(len(groups)) != g)
+        )
+        sims = normalize_rows(sums[peers], dtype=None) @ Xn[i]
+        if sizes[g] >= 2:
+            rest = sums[g] - Xn[i]
+            own = float(Xn[i] @ rest) / max(float(np.linalg.norm(rest)), 1e-9)
+            if named_only(g, i) and (peers.size == 0 or own > float(sims.max())):
+                out[i] = group_of[i]
             continue
-        others = set(name[(gidx == g) & (name != "") & (name != AMBIENT)]) - {name[i]}
-        if others:
+        if peers.size == 0:
             continue
-        rest = sums[g] - Xn[i]
-        own = float(Xn[i] @ rest) / max(float(np.linalg.norm(rest)), 1e-9)
-        peers = np.flatnonzero((episode == episode[g]) & (sizes >= 2))
-        peers = peers[peers != g]
-        cent = normalize_rows(sums[peers], dtype=None)
-        if peers.size == 0 or own > float((cent @ Xn[i]).max()):
-            out[i] = True
+        order = np.argsort(-sims)
+        best = peers[order[0]]
+        margin = sims[order[0]] - (sims[order[1]] if order.size > 1 else -1.0)
+        if (
+            sims[order[0]] >= ADOPT_MIN_COSINE
+            and margin >= ADOPT_MARGIN
+            and named_only(best, i)
+            and best not in apart[i]
+        ):
+            out[i] = groups[best]
+    return out
+
+
+def vouch_roster(vouched: np.ndarray, group_of: np.ndarray, roster: np.ndarray) -> np.ndarray:
+    """Per line, the character (roster index) its hand name speaks for (-1: none), from the
+    groups of :func:`vouched_groups`."""
+    character_of = dict(zip(np.asarray(group_of, dtype=str), roster.tolist(), strict=False))
+    return np.array([character_of.get(str(g), -1) if g else -1 for g in vouched], np.int64)
+
+
+def character_names(y: np.ndarray, roster: np.ndarray, vouch: np.ndarray) -> dict[int, int]:
+    """Character (roster index) -> the name index it carries, for every character some hand
+    name speaks for (:func:`character_vote` over its lines and the lines vouching for it)."""
+    out = {}
+    for r in np.unique(roster):
+        rows = (roster == r) | (vouch == r)
+        k = character_vote(y[rows], vouch[rows] == r)
+        if k >= 0:
+            out[int(r)] = k
     return out

@@ -151,6 +151,50 @@ def test_naming_a_loosely_placed_first_line_names_its_group(tmp_path, capsys):
     assert (frame.loc[frame["group_id"] == group, "speaker"] == "Kyon").all()
 
 
+def _lone_line(ws) -> tuple[str, str, str]:
+    """(id, group) of "line 0", kept out of char0's group by its overlap with "line 4", and
+    the group of "line 4"."""
+    with Workspace.open(ws) as w:
+        frame = w.lines_frame().set_index("text")
+    lid, alone, big = (
+        frame.at["line 0", "id"],
+        frame.at["line 0", "group_id"],
+        frame.at["line 4", "group_id"],
+    )
+    assert alone != big and (frame["group_id"] == alone).sum() == 1
+    return lid, alone, big
+
+
+def test_a_first_line_standing_alone_names_the_group_its_voice_matches(tmp_path, capsys):
+    """A line overlapping another line of its speaker is kept out of that speaker's group (an
+    overlap is a cannot-link), so it stands alone; its voice still clearly matches the group,
+    so naming it names the group, and the output says why (on a pseudo-episode of
+    Gakkougurashi! the first line of a 27-line character left 25 of them unnamed)."""
+    ws = import_season(tmp_path, SPEAKERS, times={0: (8.1, 9.0)})  # overlaps line 4 (char0)
+    lid, alone, big = _lone_line(ws)
+    code, out, _ = castlist(capsys, "label", ws, "--line", lid, "--name", "Kyon")
+    assert code == 0
+    assert f"note: {lid} stands in a group of its own, but its voice matches group {big}" in out
+    with Workspace.open(ws) as w:
+        frame = w.lines_frame()
+    assert (frame.loc[frame["group_id"] == big, "speaker"] == "Kyon").all()
+    rest = frame[~frame["group_id"].isin([alone, big])]
+    assert not (rest["speaker"] == "Kyon").any()
+
+
+def test_a_lone_line_does_not_name_a_group_a_person_kept_it_from(tmp_path, capsys):
+    """The same lone line after a person said it is not that group's voice (``separate``):
+    its name stays on the line, and the group stays unnamed."""
+    ws = import_season(tmp_path, SPEAKERS, times={0: (8.1, 9.0)})
+    lid, alone, big = _lone_line(ws)
+    assert castlist(capsys, "separate", ws, alone, big)[0] == 0
+    code, out, _ = castlist(capsys, "label", ws, "--line", lid, "--name", "Kyon")
+    assert code == 0 and "voice matches group" not in out
+    with Workspace.open(ws) as w:
+        frame = w.lines_frame()
+    assert not (frame.loc[frame["group_id"] == big, "speaker"] == "Kyon").any()
+
+
 def _five_and_one(lone_group: str) -> pd.DataFrame:
     """Lines as `describe` reads them: a 5-line group ep01-g0 and one line in ``lone_group``,
     nothing named."""

@@ -66,9 +66,9 @@ def test_cli_redo_after_two_undos(tmp_path, capsys):
     castlist(capsys, "undo", ws)
     castlist(capsys, "label", ws, "--line", "ep01-0000", "--name", "B")
     code, out, _ = castlist(capsys, "undo", ws)
-    assert code == 0 and "undid action #3: name 1 line B (ep01-0000)" in out
+    assert code == 0 and "undid action #3: named 1 line B (ep01-0000)" in out
     code, out, _ = castlist(capsys, "redo", ws)
-    assert "redid action #3: name 1 line B" in out
+    assert "redid action #3: named 1 line B" in out
     assert Workspace.open(ws).human_labels() == {"ep01-0000": "B"}
     code, out, _ = castlist(capsys, "redo", ws)
     assert code == 0 and out.strip() == "nothing to redo"

@@ -26,12 +26,14 @@ def import_season(
     noise: float = 0.25,
     loose: dict[int, int] | None = None,
     seed: int = 0,
+    times: dict[int, tuple[float, float]] | None = None,
 ) -> Path:
     """One episode, line i spoken by ``speakers[i]`` (char0, char1, ...), 2 s apart.
 
     ``loose`` maps line index -> speaker for short (0.4 s) lines whose vector only loosely
     resembles that speaker (cosine ~0.35): they join its group weakly, the way a 0.5 s "eh..."
-    does."""
+    does. ``times`` maps line index -> (start, end) where a line should sit elsewhere (an
+    overlap)."""
     rng = np.random.default_rng(seed)
     basis = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
     centres = basis[:10]
@@ -42,7 +44,8 @@ def import_season(
         if loose and i in loose:
             end = 2.0 * i + 0.4
             v = 0.38 * centres[loose[i]] + 0.92 * basis[20 + i % 10]
-        rows.append(("ep01", 2.0 * i, end, f"line {i}", f"char{spk}"))
+        start, end = (times or {}).get(i, (2.0 * i, end))
+        rows.append(("ep01", start, end, f"line {i}", f"char{spk}"))
         vecs.append(v / np.linalg.norm(v))
     df = pd.DataFrame(rows, columns=["episode", "start", "end", "text", "speaker"])
     df.to_csv(tmp_path / "lines.csv", index=False)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.records import AMBIENT
+from pipelines.wording import action_sentence
 from ui import view
 
 
@@ -76,22 +77,22 @@ def test_pca2_keeps_the_main_axes() -> None:
 
 def test_counts_and_actions_read_as_words():
     assert view.n_lines(1) == "1 line" and view.n_lines(12) == "12 lines"
-    assert view.describe("name", {"lines": ["e-1"], "name": "Kyon"}) == "named 1 line Kyon (e-1)"
+    assert action_sentence("name", {"lines": ["e-1"], "name": "Kyon"}) == "named 1 line Kyon (e-1)"
     assert (
-        view.describe("name", {"lines": ["a", "b", "c", "d"], "name": "Kyon"})
+        action_sentence("name", {"lines": ["a", "b", "c", "d"], "name": "Kyon"})
         == "named 4 lines Kyon (a, b, c and 1 more)"
     )
-    assert view.describe("name_group", {"group": "ep01-g3", "name": "Haruhi"}) == (
+    assert action_sentence("name_group", {"group": "ep01-g3", "name": "Haruhi"}) == (
         "named group ep01-g3 Haruhi"
     )
-    assert view.describe("separate", {"groups": ["a", "b"]}) == (
+    assert action_sentence("separate", {"groups": ["a", "b"]}) == (
         "said groups a and b are different characters"
     )
-    assert view.describe("move", {"lines": ["x"], "group": None}) == (
+    assert action_sentence("move", {"lines": ["x"], "group": None}) == (
         "moved 1 line into a new group (x)"
     )
-    assert view.describe("undo", {"action": 7}) == "undid action #7"
-    assert view.describe("frobnicate", {"k": [1, 2]}) == "frobnicate: k 1, 2"
+    assert action_sentence("undo", {"action": 7}) == "undid action #7"
+    assert action_sentence("frobnicate", {"k": [1, 2]}) == "frobnicate: k 1, 2"
 
 
 def test_first_group_is_the_biggest_unnamed():
