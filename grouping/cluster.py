@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from .calibrate import SimilarityCalibration, shifted_thresholds
 from .constraints import Constraints, UnionFind
 from .knn import knn, knn_search
-from .vectors import normalize_rows
+from .vectors import centre_rows, normalize_rows
 
 __all__ = ["ReliableFirstClustering", "cluster_core", "enforce_cannot_links", "relabel"]
 
@@ -444,7 +444,7 @@ class ReliableFirstClustering(ClusterMixin, BaseEstimator):
         ref = self.core_threshold if ref is None else ref
         if not cal.weak_ or self.weak_strategy == "raise":
             return Xn, shifted_thresholds(params, cal.threshold_, ref, self._CALIBRATED), False
-        Xc = normalize_rows(Xn - Xn.mean(0))
+        Xc = centre_rows(Xn)
         cen = SimilarityCalibration(tail_z=self.tail_z).fit(Xc, must_link=cons.must_link)
         self.centred_calibration_ = cen
         shift = cen.threshold_ - ref

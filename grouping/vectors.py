@@ -27,3 +27,22 @@ def normalize_rows(X, dtype: DTypeLike | None = np.float32) -> np.ndarray:
     norms = np.linalg.norm(X, axis=-1, keepdims=True)
     np.divide(X, norms, out=X, where=norms > 0)
     return X
+
+
+def centre_rows(X, by=None, dtype: DTypeLike | None = np.float32) -> np.ndarray:
+    """Unit rows with the mean unit row removed (per value of ``by``, e.g. the episode of each
+    row; None: one mean), then made unit again.
+
+    Where the voice evidence is weak, what every line of an episode shares (the music bed, the
+    language, the acted register) outweighs the speaker in the raw cosine; removing it leaves
+    the differences between the lines."""
+    Xn = normalize_rows(X, dtype=dtype)
+    codes = (
+        np.zeros(len(Xn), np.int64)
+        if by is None
+        else np.unique(np.asarray(by).astype(str), return_inverse=True)[1].ravel()
+    )
+    for c in np.unique(codes):
+        rows = codes == c
+        Xn[rows] -= Xn[rows].mean(0)
+    return normalize_rows(Xn, dtype=dtype)

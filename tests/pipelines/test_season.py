@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from grouping.vectors import normalize_rows
 from pipelines.records import AMBIENT
 from pipelines.stages.run import regroup
 
@@ -304,3 +307,44 @@ def test_weak_voice_evidence_leans_on_the_turn_taking(make_ws):
     voice_only = right()
     regroup(ws)
     assert right() > voice_only + 0.05
+
+
+def test_acted_voices_named_from_one_line_each_beat_a_centroid_classifier(tmp_path):
+    """Issue 10 on real vectors: CAM++ vectors of an acted pseudo-episode (8 voices, VTubers
+    and game characters, music at 15 dB; ``benchmarks/bench_acted.py``). A person names the
+    first line of each voice; castlist names the other lines right clearly more often than a
+    nearest-centroid classifier built from the same labels on the same vectors (before the
+    episode's mean was removed and the softmax widened: 0.26 against the classifier's 0.30)."""
+    from benchmarks.bench_review import truth_of_lines
+    from pipelines.stages.importer import import_lines
+    from pipelines.store.workspace import Workspace
+
+    data = np.load(Path(__file__).parent / "data" / "acted_mixed8_snr15.npz")
+    n = len(data["start"])
+    pd.DataFrame(
+        {
+            "episode": "ep",
+            "start": data["start"],
+            "end": data["end"],
+            "text": [f"line {i}" for i in range(n)],
+            "speaker": [f"v{v}" for v in data["voice"]],
+        }
+    ).to_csv(tmp_path / "lines.csv", index=False)
+    np.save(tmp_path / "voice.npy", data["vectors"].astype(np.float32))
+    ws = Workspace.init(tmp_path / "ws")
+    import_lines(ws, tmp_path / "lines.csv", {"voice": tmp_path / "voice.npy"})
+    df = ws.lines_frame(speech_only=True).sort_values("start").reset_index(drop=True)
+    df["truth"] = df["id"].map(truth_of_lines(ws, pd.read_csv(ws.root / "imported_truth.csv")))
+    first = df.drop_duplicates("truth")
+    for r in first.itertuples():
+        ws.name_lines([r.id], r.truth, who="test")
+    regroup(ws)
+    named = ws.lines_frame(speech_only=True).set_index("id")["speaker"]
+    other = ~df["id"].isin(first["id"]).to_numpy()
+    truth = df["truth"].to_numpy()[other]
+    castlist = float(np.mean(named.loc[df["id"][other]].to_numpy() == truth))
+    X = normalize_rows(ws.vectors.load("ep", "voice", ws.get_meta("voice_model")))
+    X = X[df["idx"].to_numpy()]
+    nearest = (X @ X[first.index.to_numpy()].T).argmax(1)
+    centroid = float(np.mean(first["truth"].to_numpy()[nearest][other] == truth))
+    assert castlist >= centroid + 0.05, (castlist, centroid)
