@@ -253,6 +253,18 @@ class SimilarityCalibration(BaseEstimator):
         self.weak_ = bool(self.separation_ < self.weak_below)
         self.threshold_ = float(min(1.0, self.diff_mean_ + self.tail_z * self.diff_sd_))
 
+    def same_probability(self, cos) -> np.ndarray:
+        """P(one speaker | a pair's cosine) under the fitted mixture: calibrated in the mean,
+        so its average over a set of pairs estimates the share of one-speaker pairs in it."""
+        s = np.asarray(cos, dtype=np.float64)
+        z1 = (s - self.same_mean_) / self.same_sd_
+        z0 = (s - self.diff_mean_) / self.diff_sd_
+        w = min(max(self.same_weight_, 1e-6), 1 - 1e-6)
+        odds = (
+            0.5 * (z0 * z0 - z1 * z1) + np.log(w / (1 - w)) - np.log(self.same_sd_ / self.diff_sd_)
+        )
+        return 1.0 / (1.0 + np.exp(-np.clip(odds, -50.0, 50.0)))
+
     # ------------------------------------------------------------------ reporting
     def evidence(self) -> dict[str, float | str | bool | int]:
         """What the calibration found, for a workspace's meta and ``castlist status``."""

@@ -103,6 +103,7 @@ def rank_candidates(
     fresh=None,
     checked=None,
     check_size: int | None = None,
+    same_pair=None,
 ) -> list[Candidate]:
     """Candidates best first.
 
@@ -128,8 +129,17 @@ def rank_candidates(
     ``fresh`` (n,) bool: lines nobody has reviewed yet (an episode added to a labelled
     season). Questions whose answer names fresh lines come first (then by worth, as without
     it), and a character's samples are fresh lines where it has any: the annotator checks the
-    new episode before returning to the old questions. None or all False: the usual order."""
-    q = _Queue(X, character, named, confidence, human, reliability, name, group, hand_name, fresh)
+    new episode before returning to the old questions. None or all False: the usual order.
+
+    ``same_pair``: P(one speaker | a pair's cosine), e.g. the episode's own
+    ``SimilarityCalibration.same_probability``. With it a group question is worth its unnamed
+    lines times the group's estimated purity (the root of its members' mean pairwise
+    probability), so a group of acted voices, one voice in three, does not promise to name
+    all its lines; without it, purity 1."""
+    q = _Queue(
+        X, character, named, confidence, human, reliability, name, group, hand_name, fresh,
+        same_pair,
+    )  # fmt: skip
     if q.n == 0:
         return []
     sim = _Similarity(same_midpoint, same_scale)
@@ -168,8 +178,8 @@ class _Queue:
     """The per-line and per-character facts every kind of question reads, computed once."""
 
     def __init__(self, X, character, named, confidence, human, reliability, name, group,
-                 hand_name, fresh=None) -> None:  # fmt: skip
-        Xn = normalize_rows(X)
+                 hand_name, fresh=None, same_pair=None) -> None:  # fmt: skip
+        self.Xn = Xn = normalize_rows(X)
         ch = np.asarray(character, dtype=np.int64)
         n = self.n = len(ch)
         self.ch = ch
@@ -212,6 +222,22 @@ class _Queue:
             self.best_other = np.where(mine, -np.inf, self.line_sim).max(1)
         else:
             self.best_other = np.full(n, -np.inf)
+        self.purity = self.character_purity(same_pair)
+
+    def character_purity(self, same_pair, max_members: int = 64) -> np.ndarray:
+        """(c,) the estimated share of each character's lines that are its main voice: the
+        square root of the mean P(one speaker) over pairs of its members (a spread of the
+        first ``max_members``; 1 without ``same_pair`` or with one member)."""
+        out = np.ones(self.c)
+        if same_pair is None:
+            return out
+        for g in np.flatnonzero(self.sizes >= 2):
+            rows = np.flatnonzero(self.ch == g)
+            rows = rows[np.linspace(0, rows.size - 1, min(rows.size, max_members)).astype(int)]
+            V = self.Xn[rows]
+            iu = np.triu_indices(len(rows), 1)
+            out[g] = float(np.sqrt(np.mean(same_pair((V @ V.T)[iu]))))
+        return out
 
     def suggest(self, vec_sim: np.ndarray, sim: _Similarity) -> tuple[tuple[int, float], ...]:
         named_chars = self.named_chars
@@ -250,8 +276,9 @@ class _Queue:
             else:
                 sugg = self.suggest(self.csim[g], sim)
             p = sugg[0][1] if sugg else 0.0
-            # the answer names the group's lines; each is right as far as it belongs there
-            right = float(np.sum(rel[members][~has_name[members]]))
+            # the answer names the group's lines; each is right as far as it belongs there, and
+            # only the group's main voice can be right
+            right = float(np.sum(rel[members][~has_name[members]])) * float(self.purity[g])
             out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples, is_fresh))
         return out
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from grouping.calibrate import SimilarityCalibration
 from grouping.review import Candidate, rank_candidates
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT, LabelSource
@@ -36,6 +37,10 @@ _DISMISSED = "review_dismissed"
 CONFIDENT_SUGGESTION = 0.5
 """A group question asks "Is this group NAME?" (and "yes" takes NAME) from this probability
 of its top suggestion up; below it, "Who is this group?"."""
+
+PURITY_PAIRS = 50_000
+"""Pairs of lines the season's one-speaker/two-speaker mixture is fitted on for the queue (a
+season of any size costs about the same: ~0.1 s)."""
 
 _CHECKED = "review_checked"
 """Workspace meta: line id -> the machine's name for the line when a person answered a
@@ -247,8 +252,14 @@ class _Season:
         return rank_candidates(
             self.X, self.character, self.named, conf, human, reliability, separated,
             name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
-            fresh=fresh, checked=self.checked(ws),
+            fresh=fresh, checked=self.checked(ws), same_pair=self.same_pair(),
         )  # fmt: skip
+
+    def same_pair(self):
+        """P(one speaker | a pair's cosine) on this season's own vectors (what a group's
+        purity, and so a group question's worth, is estimated from)."""
+        cal = SimilarityCalibration(max_pairs=PURITY_PAIRS).fit(self.X)
+        return None if cal.source_ == "degenerate" else cal.same_probability
 
     def checked(self, ws: Workspace) -> np.ndarray:
         """(characters, 2): per name (by its character index), how many answers about a line

@@ -16,6 +16,27 @@ def _data(seed=0, dim=24, sizes=(20, 12, 6)):
     return X, truth
 
 
+def test_a_group_of_two_voices_is_worth_its_main_voice_not_its_size():
+    """With the episode's own one-speaker/two-speaker mixture, a group question promises the
+    lines of the group's main voice: 20 lines of which 10 are one voice and 10 scattered over
+    five others are worth about 10, a clean 12-line group about 12 (acted voices: the first
+    group question said "names about 36 lines" and named 8-30)."""
+    from grouping.calibrate import SimilarityCalibration
+
+    sizes = (10, 2, 2, 2, 2, 2, 12, 15, 15)
+    X, truth = _data(seed=3, sizes=sizes)
+    character = np.select([truth <= 5, truth == 6, truth == 7], [0, 1, 2], 3)
+    n = len(truth)
+    args = (X, character, np.zeros(4, bool), np.zeros(n), np.zeros(n, bool))
+    cal = SimilarityCalibration().fit(X)
+    worth = {c.a: c.saves for c in rank_candidates(*args, same_pair=cal.same_probability)
+             if c.kind == "group"}  # fmt: skip
+    assert 8 <= worth[0] <= 13, worth
+    assert worth[1] >= 11.5 and worth[2] >= 14 and worth[3] >= 14, worth
+    blind = {c.a: c.saves for c in rank_candidates(*args) if c.kind == "group"}
+    assert blind[0] == 20  # without the mixture: the group's size
+
+
 def test_same_probability_is_monotone():
     p = same_probability([0.2, 0.5, 0.8])
     assert p[0] < 0.05 < p[1] < p[2] and p[2] > 0.95
