@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["action_sentence", "count"]
+__all__ = ["action_sentence", "count", "shown_ids"]
 
 
 def count(n: int, noun: str) -> str:
@@ -15,7 +15,8 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _ids(ids: object, limit: int = 3) -> str:
+def shown_ids(ids: object, limit: int = 3) -> str:
+    """The first ``limit`` ids and how many more ("a, b, c and 4 more")."""
     ids = [str(i) for i in (ids or [])] if isinstance(ids, (list, tuple)) else [str(ids)]
     shown = ", ".join(ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -30,31 +31,31 @@ def action_sentence(verb: str, args: Mapping[str, object]) -> str:
     groups = args.get("groups") or []
     name = args.get("name")
     if verb == "name":
-        return f"named {many} {name} ({_ids(lines)})"
+        return f"named {many} {name} ({shown_ids(lines)})"
     if verb == "rename":
         return f"renamed {many} to {name}"
     if verb == "ambient":
-        return f"marked {many} ambient ({_ids(lines)})"
+        return f"marked {many} ambient ({shown_ids(lines)})"
     if verb == "name_group":
         return f"named group {args.get('group')} {name}"
     if verb == "check":
         names = args.get("names") or {}
         others = sum(1 for v in names.values() if v != name) if isinstance(names, dict) else 0
         fixed = f", {others} corrected" if others else ""
-        return f"checked {many} named {name}{fixed} ({_ids(lines)})"
+        return f"checked {many} named {name}{fixed} ({shown_ids(lines)})"
     if verb == "merge":
-        return f"merged groups {_ids(groups, 6)}"
+        return f"merged groups {shown_ids(groups, 6)}"
     if verb == "separate" and len(groups) == 2:
         return f"said groups {groups[0]} and {groups[1]} are different characters"
     if verb == "split":
-        return f"split {many} off into a new group ({_ids(lines)})"
+        return f"split {many} off into a new group ({shown_ids(lines)})"
     if verb == "move":
         target = args.get("group")
         where = f"to group {target}" if target else "into a new group"
-        return f"moved {many} {where} ({_ids(lines)})"
+        return f"moved {many} {where} ({shown_ids(lines)})"
     if verb in ("undo", "redo") and "action" in args:
         return f"{'undid' if verb == 'undo' else 'redid'} action #{args['action']}"
     details = "; ".join(
-        f"{k} {_ids(v, 6) if isinstance(v, (list, tuple)) else v}" for k, v in args.items()
+        f"{k} {shown_ids(v, 6) if isinstance(v, (list, tuple)) else v}" for k, v in args.items()
     )
     return f"{verb.replace('_', ' ')}" + (f": {details}" if details else "")

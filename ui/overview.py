@@ -7,7 +7,7 @@ import streamlit as st
 
 from ui import view
 from ui.groups import open_group, rename_form
-from ui.review_page import gain, pending
+from ui.review_page import pending
 from ui.state import Session
 
 
@@ -54,7 +54,7 @@ def overview_page(sess: Session, lines: pd.DataFrame) -> None:
             # the groups the queue asks about, in its order
             for q in [q for q in queue if q.kind == "group"][:8]:
                 c1, c2 = st.columns([4, 1])
-                c1.markdown(f"`{q.groups[0]}` · {q.text} ({gain(q)})")
+                c1.markdown(f"`{q.groups[0]}` · {q.text} ({q.gain})")
                 c2.button("Open", key=f"ov-open-{q.id}", on_click=open_group, args=(q.line_id,))
     with right:
         st.subheader("Roster")

@@ -54,11 +54,6 @@ def pending(sess: Session, limit: int = QUEUE_LIMIT) -> list[Any] | None:
     return _questions(sess.root, sess.rev, sess.version, limit)
 
 
-def gain(q: Any) -> str:
-    """What answering does, as an annotator reads it ("names about 12 lines")."""
-    return str(q.gain)
-
-
 def offered(q: Any, floor: float = 0.05) -> list[tuple[str, float]]:
     """The suggestions worth a button: real names (not C007), each once, at least ``floor``
     likely (a 0% alternative is no answer anyone should be offered)."""
@@ -153,7 +148,7 @@ def _check(sess: Session, lines: pd.DataFrame, q: Any) -> None:
         other = {lid: None if v == NOT_SURE else v for lid, v in picked.items() if v != name}
         return other or "yes"
 
-    _answer(sess, st, q, f"Confirm ({gain(q)})", reply, "Y", type="primary")
+    _answer(sess, st, q, f"Confirm ({q.gain})", reply, "Y", type="primary")
 
 
 def review_page(sess: Session, lines: pd.DataFrame) -> None:
@@ -168,7 +163,7 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
     q = queue[0]
     new = " · about a newly added episode" if getattr(q, "fresh", False) else ""
     waiting = count(len(queue), "question")
-    st.caption(f"{waiting} waiting · answering this one {gain(q)}{new}")
+    st.caption(f"{waiting} waiting · answering this one {q.gain}{new}")
     if q.kind == "same":
         st.subheader(q.text)
         left, right = st.columns(2)
@@ -209,6 +204,6 @@ def review_page(sess: Session, lines: pd.DataFrame) -> None:
     undo_button(sess, st, "Undo last answer", key="review-undo", shortcut="U")
     with st.expander(f"Next questions ({len(queue) - 1})"):
         st.dataframe(
-            pd.DataFrame([{"answer": gain(x), "question": x.text} for x in queue[1:]]),
+            pd.DataFrame([{"answer": x.gain, "question": x.text} for x in queue[1:]]),
             hide_index=True,
         )

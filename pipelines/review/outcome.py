@@ -19,7 +19,7 @@ from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.hints import HINT_SOURCE
 from pipelines.stages.season import SeasonResult
 from pipelines.store.actions import Action
-from pipelines.wording import action_sentence, count
+from pipelines.wording import action_sentence, count, shown_ids
 
 Frame = pd.DataFrame
 
@@ -93,7 +93,7 @@ def _describe_name_lines(
     action: Action, before: Frame, after: Frame, result: SeasonResult | None, ws_arg: str
 ) -> list[str]:
     name, lines = action.args["name"], action.args["lines"]
-    shown = ", ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+    shown = shown_ids(lines, 5)
     if name == AMBIENT:
         return [f"marked {count(len(lines), 'line')} ambient, left out of grouping ({shown})"]
     out = [f"named {count(len(lines), 'line')} {name} ({shown})"]
