@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.records import AMBIENT, LabelSource
+from pipelines.records import AMBIENT, SURE, LabelSource
 from pipelines.stages.hints import HINT_SOURCE
 from pipelines.stages.season import SeasonResult
 from pipelines.store.actions import Action
@@ -28,7 +28,7 @@ _HUMAN = LabelSource.HUMAN.value
 
 def frame(ws: Any) -> Frame:
     """The speech lines with the columns :func:`describe` compares, indexed by line id."""
-    cols = ["id", "group_id", "character_id", "character", "speaker", "source"]
+    cols = ["id", "group_id", "character_id", "character", "speaker", "source", "confidence"]
     return ws.lines_frame(speech_only=True)[cols].set_index("id")
 
 
@@ -47,6 +47,17 @@ def _newly_human(before: Frame, after: Frame, name: str) -> pd.Index:
     return now[~((was["source"] == _HUMAN) & (was["speaker"] == name)).to_numpy()]
 
 
+def _unsure(name: str, after: Frame) -> str:
+    """ " (170 of them unsure)" where most of the name's propagated lines are under ``SURE``
+    (weak voice evidence names every line), so "182 more lines propagated" is not read as
+    182 lines done."""
+    mine = after[(after["speaker"] == name) & (after["source"] == LabelSource.PROPAGATED.value)]
+    unsure = int((pd.to_numeric(mine["confidence"], errors="coerce").fillna(0.0) < SURE).sum())
+    if not len(mine) or unsure * 2 <= len(mine):
+        return ""
+    return f" ({unsure} of them unsure: the voices sit close; `castlist review` checks them)"
+
+
 def _spread(
     name: str, after: Frame, characters: set, result: SeasonResult | None, why: str = ""
 ) -> list[str]:
@@ -55,7 +66,7 @@ def _spread(
     if result is not None:
         delta = result.propagated[name] - result.propagated_before[name]
         if delta > 0:
-            out.append(f"{count(delta, 'more line')} propagated")
+            out.append(f"{count(delta, 'more line')} propagated{_unsure(name, after)}")
         elif delta < 0:
             out.append(f"{count(-delta, 'fewer line')} named {name} by propagation")
         else:

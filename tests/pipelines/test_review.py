@@ -414,3 +414,16 @@ def test_suggestions_name_each_name_once(tmp_path):
         names = [n for n, _ in sugg]
         assert len(names) == len(set(names))
         assert abs(sum(p for _, p in sugg) - sum(p for _, p in c.suggestions)) < 1e-9
+
+
+def test_a_name_spread_over_weak_evidence_says_how_much_of_it_is_unsure(tmp_path, capsys):
+    """Weak voice evidence names every line, so "57 more lines propagated" must not read as 57
+    lines done: `label` says how many of them are unsure and where they get checked."""
+    ws, _ = weak_workspace(tmp_path)
+    lid = ws.lines()[-1].id
+    ws.close()
+    capsys.readouterr()
+    assert main(["label", str(tmp_path / "ws"), "--line", lid, "--name", "s9"]) == 0
+    out = capsys.readouterr().out
+    assert "more lines propagated (" in out and "of them unsure" in out, out
+    assert "`castlist review` checks them" in out

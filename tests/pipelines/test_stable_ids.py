@@ -147,6 +147,7 @@ def test_naming_a_loosely_placed_first_line_names_its_group(tmp_path, capsys):
     assert code == 0
     assert f"named 1 line Kyon (ep01-0000); {size - 1} more lines propagated" in out
     assert "note:" not in out
+    assert "unsure" not in out  # clear voices: the spread names are sure
     frame = Workspace.open(ws).lines_frame()
     assert (frame.loc[frame["group_id"] == group, "speaker"] == "Kyon").all()
 
