@@ -48,14 +48,17 @@ def _newly_human(before: Frame, after: Frame, name: str) -> pd.Index:
 
 
 def _unsure(name: str, after: Frame) -> str:
-    """ " (170 of them unsure)" where most of the name's propagated lines are under ``SURE``
+    """ " (150 of the 182 lines propagated as NAME unsure ...)" where most of the name's propagated lines are under ``SURE``
     (weak voice evidence names every line), so "182 more lines propagated" is not read as
     182 lines done."""
     mine = after[(after["speaker"] == name) & (after["source"] == LabelSource.PROPAGATED.value)]
     unsure = int((pd.to_numeric(mine["confidence"], errors="coerce").fillna(0.0) < SURE).sum())
     if not len(mine) or unsure * 2 <= len(mine):
         return ""
-    return f" ({unsure} of them unsure: the voices sit close; `castlist review` checks them)"
+    return (
+        f" ({unsure} of the {len(mine)} lines propagated as {name} unsure: the voices sit close;"
+        " `castlist review` checks them)"
+    )
 
 
 def _spread(
@@ -107,7 +110,11 @@ def _describe_name_lines(
     shown = shown_ids(lines, 5)
     if name == AMBIENT:
         return [f"marked {count(len(lines), 'line')} ambient, left out of grouping ({shown})"]
-    out = [f"named {count(len(lines), 'line')} {name} ({shown})"]
+    was = before.reindex(lines)
+    renamed = was[(was["source"] == _HUMAN) & was["speaker"].notna() & (was["speaker"] != name)]
+    before_names = sorted(set(renamed["speaker"]))
+    replaced = f"; was {', '.join(before_names)} by hand" if before_names else ""
+    out = [f"named {count(len(lines), 'line')} {name} ({shown}{replaced})"]
     chars = set(after.reindex(lines)["character_id"].dropna())
     out[0] = "; ".join([out[0], *_spread(name, after, chars, result)])
     adopted = {} if result is None else result.adopted

@@ -90,7 +90,7 @@ def speechbrain_ref(tmp_path_factory) -> Iterator[types.SimpleNamespace]:
             "swap_bn_to_gn",
             {"nn": torch.nn},
         )
-        yield types.SimpleNamespace(
+        ref = types.SimpleNamespace(
             ECAPA_TDNN=ecapa.ECAPA_TDNN,
             Fbank=features.Fbank,
             InputNormalization=processing.InputNormalization,
@@ -100,3 +100,6 @@ def speechbrain_ref(tmp_path_factory) -> Iterator[types.SimpleNamespace]:
         for name in [k for k in sys.modules if k == "torchaudio" or k.startswith("speechbrain")]:
             del sys.modules[name]
         sys.modules.update(saved)
+    # the stubs leave sys.modules before any other test runs: a session-long torchaudio stub
+    # (no __spec__) broke lhotse's find_spec("torchaudio") in later tests
+    yield ref

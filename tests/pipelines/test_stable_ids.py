@@ -269,3 +269,13 @@ def test_eval_matches_times_within_5ms_and_counts_what_did_not_match(tmp_path, c
     castlist(capsys, "label", ws, "--group", "ep01-g0", "--name", "char0")
     code, out, _ = castlist(capsys, "eval", ws, "--truth", tmp_path / "truth.csv")
     assert re.search(r"named lines +\d+\.\d% covered, 100\.0% correct", out)
+
+
+def test_renaming_a_hand_named_line_says_which_name_it_replaced(tmp_path, capsys):
+    ws = import_season(tmp_path, SPEAKERS)
+    assert castlist(capsys, "label", ws, "--line", "ep01-0001", "--name", "Kyon")[0] == 0
+    code, out, _ = castlist(capsys, "label", ws, "--line", "ep01-0001", "--name", "Haruhi")
+    assert code == 0
+    assert "named 1 line Haruhi (ep01-0001; was Kyon by hand)" in out, out
+    code, out, _ = castlist(capsys, "label", ws, "--line", "ep01-0002", "--name", "Mikuru")
+    assert "named 1 line Mikuru (ep01-0002)" in out, out  # nobody had named it
