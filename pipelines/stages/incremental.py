@@ -52,6 +52,7 @@ from pipelines.stages.season import (
     link_roster,
     machine_label,
     members_by_label,
+    named_by_hand,
     named_groups,
     refined_model,
     spread_names,
@@ -163,7 +164,10 @@ def group_new_episodes(
     # existing lines speak for their own character where trusted; new ones as vouched
     vouch = np.where(trusted, roster, -1)
     vouch[new_rows] = vouch_roster(vouched_new, group_of, roster)
-    _, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator)
+    anchored = np.zeros(len(df), bool)  # the new lines that built a hand-named group
+    core_new = np.concatenate([b.core for b in blocks])
+    anchored[new_rows] = core_new & named_by_hand(vouched_new, keys_new)
+    _, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored)
     voted = character_names(y, roster, vouch)
     character_name = {}
     for r in np.unique(roster[new_rows]):

@@ -397,7 +397,8 @@ class EpisodeBlock:
     """One episode grouped on its own: its candidate lines (``df`` with an ``episode``
     column), the vectors grouping and naming read, a stable group id per line, the ids it
     retired, P(voice places the line right), which lines' membership is evidence (built the
-    group or joined it clearly) and what the similarity calibration said (None: none ran)."""
+    group or joined it clearly), which lines built their group (``core``) and what the
+    similarity calibration said (None: none ran)."""
 
     df: pd.DataFrame
     X: np.ndarray
@@ -405,6 +406,7 @@ class EpisodeBlock:
     retired: list[tuple[str, str, str | None, str]]
     reliability: np.ndarray
     placed: np.ndarray
+    core: np.ndarray
     evidence: dict | None
 
 
@@ -497,8 +499,10 @@ class EpisodeGrouper:
         strong = getattr(clusterer, "probabilities_", np.ones(len(labels))) >= max(
             used.get("reliable_attach_threshold", clusterer.reliable_attach_threshold), 0.5
         )
-        placed = getattr(clusterer, "core_", np.ones(len(labels), bool)) | strong
-        return EpisodeBlock(df.assign(episode=episode_id), X, keys, gone, reliability, placed, ev)
+        core = getattr(clusterer, "core_", np.ones(len(labels), bool))
+        return EpisodeBlock(
+            df.assign(episode=episode_id), X, keys, gone, reliability, core | strong, core, ev
+        )
 
 
 def group_season(
@@ -542,7 +546,7 @@ def group_season(
         ws, voice_model, human, locks, cannot, prev_group, minter, clusterer, fuse_faces,
         project, model, core_by,
     )  # fmt: skip
-    frames, vectors, group_keys, reliabilities, placed = [], [], [], [], []
+    frames, vectors, group_keys, reliabilities, placed, cores = [], [], [], [], [], []
     evidence: dict[str, dict] = {}
     for episode in ws.episodes():
         block = grouper.group(episode.id)
@@ -556,6 +560,7 @@ def group_season(
         vectors.append(block.X)
         reliabilities.append(block.reliability)
         placed.append(block.placed)
+        cores.append(block.core)
 
     written_with = voice_evidence_meta(evidence) | (extra_meta or {})
     result = SeasonResult()
@@ -585,7 +590,8 @@ def group_season(
         df, X, group_of, named_groups(y, trusted), locks, cannot, linker or RosterLinker()
     )
     vouch = vouch_roster(vouched, group_of, roster)
-    propagator, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator)
+    anchored = np.concatenate(cores) & named_by_hand(vouched, group_of)
+    propagator, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored)
     character_name = {r: names[k] for r, k in character_names(y, roster, vouch).items()}
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
     retired += gone
@@ -667,9 +673,11 @@ def spread_names(
     vouch: np.ndarray,
     evidence: dict[str, dict],
     propagator: NamePropagator | None,
+    anchored: np.ndarray | None = None,
 ) -> tuple[NamePropagator | None, np.ndarray | None, np.ndarray | None]:
     """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; ``vouch``:
-    per line, the character its hand name speaks for (-1: none, see :func:`vouch_roster`).
+    per line, the character its hand name speaks for (-1: none, see :func:`vouch_roster`);
+    ``anchored``: lines the open-set rule never holds back (see ``NamePropagator.fit``).
     Returns (fitted propagator, class probabilities, predicted name index or -1), all None
     when nothing is named."""
     if not (y >= 0).any():
@@ -679,7 +687,7 @@ def spread_names(
         propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
     if weak:  # the episode's shared sound removed, as its grouping did (grouping/cluster.py)
         X = centre_rows(X, by=df["episode"], dtype=None)
-    propagator = propagator.fit(X, y, groups=np.where(y < 0, roster, vouch))
+    propagator = propagator.fit(X, y, groups=np.where(y < 0, roster, vouch), anchored=anchored)
     # no X: the training lines' probabilities *with* their character's evidence (passing X
     # would score them by kNN alone, which left most of a one-label character unnamed)
     proba = propagator.predict_proba()
@@ -805,6 +813,11 @@ def vouched_groups(
         ):
             out[i] = groups[best]
     return out
+
+
+def named_by_hand(vouched: np.ndarray, group_of: np.ndarray) -> np.ndarray:
+    """Per line, whether a hand name speaks for its group (:func:`vouched_groups`)."""
+    return np.isin(np.asarray(group_of, dtype=str), np.asarray(vouched[vouched != ""], dtype=str))
 
 
 def vouch_roster(vouched: np.ndarray, group_of: np.ndarray, roster: np.ndarray) -> np.ndarray:

@@ -60,6 +60,21 @@ def test_a_misplaced_line_of_an_unnamed_character_stays_unnamed():
     assert NamePropagator().fit(X, y, groups=groups).held_back_[100]
 
 
+def test_an_anchored_line_is_named_by_its_group_however_near_an_unnamed_group():
+    """The same misplaced line, but one that *built* its hand-named group (the caller anchors
+    those): its group speaks for it, so the open-set rule does not hold it back."""
+    X, truth = acted_like(seed=2)
+    groups = truth.copy()
+    groups[100] = 0
+    y = np.where(truth < 2, truth, -1)
+    y[100] = -1
+    anchored = np.zeros(len(truth), bool)
+    anchored[100] = True
+    model = NamePropagator().fit(X, y, groups=groups, anchored=anchored)
+    assert not model.held_back_[100] and model.predict()[100] == 0
+    assert (model.predict()[truth >= 3] == -1).all()  # the characters nobody named
+
+
 def test_closed_set_when_every_character_is_named():
     X, truth = acted_like(seed=3)
     y = np.full(len(truth), -1)
