@@ -37,6 +37,22 @@ def test_a_group_of_two_voices_is_worth_its_main_voice_not_its_size():
     assert blind[0] == 20  # without the mixture: the group's size
 
 
+def test_a_stray_line_carrying_its_groups_name_is_asked_about():
+    """A one-line voice inside a named 20-line group carries the group's name at 86%; its
+    voice falls far below the band of the group's own lines, so the queue asks who says it
+    (on the demo the queue said "nothing to review" with that line wrong) and asks nothing
+    about the group's own lines."""
+    X, truth = _data(seed=5, sizes=(20, 1, 12))
+    character = np.where(truth == 1, 0, truth)  # the stray sits in character 0
+    n = len(truth)
+    human = np.zeros(n, bool)
+    human[[0, 21]] = True
+    conf = np.where(human, 1.0, 0.86)
+    cands = rank_candidates(X, character, np.ones(3, bool), conf, human)
+    asked = {i for c in cands if c.kind in ("who", "check") for i in (c.lines or (c.a,))}
+    assert asked == {20}, asked
+
+
 def test_same_probability_is_monotone():
     p = same_probability([0.2, 0.5, 0.8])
     assert p[0] < 0.05 < p[1] < p[2] and p[2] > 0.95
