@@ -13,9 +13,10 @@ their group:
 - ``same``: two unnamed characters whose voices are probably one. A "yes" names nothing by
   itself (it saves one later question), so it is worth P(yes) and comes after the groups.
 - ``who``: one line that disagrees with its group: left unnamed inside a named character,
-  named otherwise than its character, closer to another character than to its own, or
-  placed in its group so unreliably that its name is more likely wrong than right (and
-  lines of one-line characters). Worth one line at most: P(its name is wrong). Whether it is
+  named otherwise than its character, closer to another character than to its own, far
+  below the band of its character's own lines (``STRAY_GAP``), or placed in its group so
+  unreliably that its name is more likely wrong than right (and lines of one-line
+  characters). Worth one line at most: P(its name is wrong). Whether it is
   asked at all also reads what the answers about the same name's lines said so far
   (``checked``): updated by them, a doubt below ``MIN_LINE_WORTH`` is not worth an answer, so
   a name the annotator confirmed line after line stops being asked about, and one they kept
