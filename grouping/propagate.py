@@ -158,7 +158,9 @@ class NamePropagator(BaseEstimator):
         character's): a softmax at ``temperature`` between the cosine to the name's evidence
         and to the nearest unnamed group (1 where no unnamed group competes). A vote among the
         named characters alone says 100% when one name is known."""
-        gap = np.nan_to_num((self.unknown_sim_ - self.named_sim_) / self.temperature, nan=-50.0)
+        with np.errstate(invalid="ignore"):  # -inf - -inf: no side at all, NaN -> sure
+            gap = (self.unknown_sim_ - self.named_sim_) / self.temperature
+        gap = np.nan_to_num(gap, nan=-50.0)
         out = 1.0 / (1.0 + np.exp(np.clip(gap, -50.0, 50.0)))
         out[self.labelled_] = 1.0
         return out
