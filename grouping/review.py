@@ -138,7 +138,7 @@ def rank_candidates(
     it), and a character's samples are fresh lines where it has any: the annotator checks the
     new episode before returning to the old questions. None or all False: the usual order.
 
-    ``same_pair``: P(one speaker | a pair's cosine), e.g. the episode's own
+    ``same_pair``: P(one speaker | a pair's cosine), e.g. the season's own
     ``SimilarityCalibration.same_probability``. With it a group question is worth its unnamed
     lines times the group's estimated purity (the root of its members' mean pairwise
     probability), so a group of acted voices, one voice in three, does not promise to name
@@ -238,8 +238,9 @@ class _Queue:
 
     def character_purity(self, same_pair, max_members: int = 64) -> np.ndarray:
         """(c,) the estimated share of each character's lines that are its main voice: the
-        square root of the mean P(one speaker) over pairs of its members (a spread of the
-        first ``max_members``; 1 without ``same_pair`` or with one member)."""
+        square root of the mean P(one speaker) over pairs of its members (at most
+        ``max_members`` of them, spread evenly over its lines; 1 without ``same_pair`` or with
+        one member)."""
         out = np.ones(self.c)
         if same_pair is None:
             return out
