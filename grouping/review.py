@@ -229,28 +229,23 @@ class _Queue:
             self.best_other = np.where(mine, -np.inf, self.line_sim).max(1)
         else:
             self.best_other = np.full(n, -np.inf)
-        self.purity = self.character_purity(same_pair)
+        self.same_pair = same_pair
         # the 5th percentile of each character's lines' cosine to the rest of it (-inf: fewer
         # than 5 lines), the band a stray line falls out of
         self.typical_low = np.full(c, -np.inf)
         for g in np.flatnonzero(self.sizes >= 5):
             self.typical_low[g] = float(np.quantile(self.own_sim[ch == g], 0.05))
 
-    def character_purity(self, same_pair, max_members: int = 64) -> np.ndarray:
-        """(c,) the estimated share of each character's lines that are its main voice: the
-        square root of the mean P(one speaker) over pairs of its members (at most
-        ``max_members`` of them, spread evenly over its lines; 1 without ``same_pair`` or with
-        one member)."""
-        out = np.ones(self.c)
-        if same_pair is None:
-            return out
-        for g in np.flatnonzero(self.sizes >= 2):
-            rows = np.flatnonzero(self.ch == g)
-            rows = rows[np.linspace(0, rows.size - 1, min(rows.size, max_members)).astype(int)]
-            V = self.Xn[rows]
-            iu = np.triu_indices(len(rows), 1)
-            out[g] = float(np.sqrt(np.mean(same_pair((V @ V.T)[iu]))))
-        return out
+    def purity(self, rows: np.ndarray, max_members: int = 64) -> float:
+        """The estimated share of a character's lines (``rows``, at least two) that are its main
+        voice: the square root of the mean P(one speaker) over pairs of them (at most
+        ``max_members``, spread evenly; 1 without ``same_pair``)."""
+        if self.same_pair is None:
+            return 1.0
+        rows = rows[np.linspace(0, rows.size - 1, min(rows.size, max_members)).astype(int)]
+        V = self.Xn[rows]
+        iu = np.triu_indices(len(rows), 1)
+        return float(np.sqrt(np.mean(self.same_pair((V @ V.T)[iu]))))
 
     def suggest(self, vec_sim: np.ndarray, sim: _Similarity) -> tuple[tuple[int, float], ...]:
         named_chars = self.named_chars
@@ -291,7 +286,8 @@ class _Queue:
             p = sugg[0][1] if sugg else 0.0
             # the answer names the group's lines; each is right as far as it belongs there, and
             # only the group's main voice can be right
-            right = float(np.sum(rel[members][~has_name[members]])) * float(self.purity[g])
+            right = float(np.sum(rel[members][~has_name[members]]))
+            right *= self.purity(np.flatnonzero(ch == g))
             out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples, is_fresh))
         return out
 

@@ -118,9 +118,10 @@ def _describe_name_lines(
     chars = set(after.reindex(lines)["character_id"].dropna())
     out[0] = "; ".join([out[0], *_spread(name, after, chars, result)])
     adopted = {} if result is None else result.adopted
+    present = set(after["group_id"])
     for lid in lines:
         group = adopted.get(lid)
-        if group is not None and group in set(after["group_id"]):
+        if group is not None and group in present:
             size = int((after["group_id"] == group).sum())
             out.append(
                 f"note: {lid} stands in a group of its own, but its voice matches group {group} "

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -255,11 +255,21 @@ class _Season:
             fresh=fresh, checked=self.checked(ws), same_pair=self.same_pair(),
         )  # fmt: skip
 
-    def same_pair(self):
+    def same_pair(self) -> Callable[[np.ndarray], np.ndarray]:
         """P(one speaker | a pair's cosine) on this season's own vectors (what a group's
-        purity, and so a group question's worth, is estimated from)."""
-        cal = SimilarityCalibration(max_pairs=PURITY_PAIRS).fit(self.X)
-        return None if cal.source_ == "degenerate" else cal.same_probability
+        purity, and so a group question's worth, is estimated from), fitted on first use:
+        a season whose characters all carry names asks no group question and fits nothing."""
+        fitted: list[SimilarityCalibration] = []
+
+        def p(cos: np.ndarray) -> np.ndarray:
+            if not fitted:
+                fitted.append(SimilarityCalibration(max_pairs=PURITY_PAIRS).fit(self.X))
+            cal = fitted[0]
+            return (
+                np.ones(np.shape(cos)) if cal.source_ == "degenerate" else cal.same_probability(cos)
+            )
+
+        return p
 
     def checked(self, ws: Workspace) -> np.ndarray:
         """(characters, 2): per name (by its character index), how many answers about a line
