@@ -1,7 +1,8 @@
 """Voice embedder registry: one name picks a backend, so configs and the CLI stay declarative.
 
 Names: ``campplus`` (the offline default), ``ecapa`` (speechbrain VoxCeleb), ``anime`` (the
-anime/visual-novel model, ``char`` variant) and ``anime-va``; ``a+b`` (optionally ``a:2+b``)
+anime/visual-novel model, ``char`` variant), ``anime-va`` and ``spectrum`` (a line's long-term
+spectrum, no network: a timbre cue to fuse beside a speaker model); ``a+b`` (optionally ``a:2+b``)
 fuses several (:mod:`embeddings.fusion`).
 """
 
@@ -26,6 +27,12 @@ def _ecapa(**kwargs: Any) -> Embedder:
     return EcapaEmbedder(**kwargs)
 
 
+def _spectrum(**kwargs: Any) -> Embedder:
+    from embeddings.spectrum import LongTermSpectrum
+
+    return LongTermSpectrum(**kwargs)
+
+
 def _anime(variant: str) -> Callable[..., Embedder]:
     def build(**kwargs: Any) -> Embedder:
         from embeddings.ecapa import AnimeEmbedder
@@ -41,6 +48,7 @@ VOICE_BACKENDS: dict[str, Callable[..., Embedder]] = {
     "anime": _anime("char"),
     "anime-char": _anime("char"),
     "anime-va": _anime("va"),
+    "spectrum": _spectrum,
 }
 
 Weights = str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | None

@@ -8,6 +8,8 @@ refused with :class:`VectorsError` naming the file and the fix, rather than grou
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,17 @@ from pipelines.errors import VectorsError
 from pipelines.io.atomic import atomic_path
 from pipelines.io.paths import component, safe_join, slug
 from pipelines.io.vectorfiles import OPTIONAL_FILES, read_vectors_file, stage_of_file
+
+
+def model_key(model: str) -> str:
+    """A model name as a file-name part. A slug is cut at 40 characters, so two fusions that
+    differ only in a late weight ("...spectrum-logmel80-v1x0.5" / "x0.7") would share one file
+    and read each other's vectors: a name the slug changes by more than punctuation gets a
+    hash of the whole name."""
+    key = slug(model)
+    if key == re.sub(r"[^A-Za-z0-9]+", "_", model).strip("_"):
+        return key
+    return f"{key[:31]}_{hashlib.sha1(model.encode('utf-8')).hexdigest()[:8]}"
 
 
 class VectorStore:
@@ -33,7 +46,7 @@ class VectorStore:
         self.line_count = line_count
 
     def path(self, episode_id: str, modality: str, model: str) -> Path:
-        name = component(f"{modality}__{slug(model)}", ".npy")
+        name = component(f"{modality}__{model_key(model)}", ".npy")
         return safe_join(self.root, "vectors", component(episode_id), name)
 
     def save(self, episode_id: str, modality: str, model: str, array: np.ndarray) -> Path:

@@ -116,3 +116,20 @@ def test_merging_groups_people_named_differently_is_refused_in_words(make_ws):
         ws.merge_groups([a.group, b.group])
     message = str(info.value)
     assert "'Kyon', 'Mary Jane'" in message and "[" not in message
+
+
+def test_models_whose_names_differ_late_keep_their_own_vectors(make_ws):
+    """File names cut model names at 40 characters: two fusions that differ only in a late
+    weight once shared one file and read each other's vectors."""
+    import numpy as np
+
+    ws = make_ws([[0, 1, 0, 1]])
+    ep = ws.episodes()[0].id
+    a = "fuse-campplus-zh_en-v1x1+spectrum-logmel80-v1x0.5"
+    b = "fuse-campplus-zh_en-v1x1+spectrum-logmel80-v1x0.7"
+    ws.vectors.save(ep, "voice", a, np.ones((4, 3), np.float32))
+    ws.vectors.save(ep, "voice", b, np.zeros((4, 3), np.float32))
+    assert ws.vectors.path(ep, "voice", a) != ws.vectors.path(ep, "voice", b)
+    assert ws.vectors.load(ep, "voice", a).sum() == 12.0
+    # short names keep the file names older workspaces hold
+    assert ws.vectors.path(ep, "voice", "campplus-zh_en-v1").name == "voice__campplus_zh_en_v1.npy"
