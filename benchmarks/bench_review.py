@@ -215,11 +215,12 @@ def _season_episodes(root: Path, tmp: Path) -> list[tuple[str, pd.DataFrame, np.
     out = []
     with Workspace.open(src) as ws:
         model = ws.get_meta("voice_model")
-        if model is None:  # still being built: the model name is in the vector files' names
-            found = sorted(src.glob("vectors/*/voice__*.npy"))
-            model = found[0].stem.split("__", 1)[1] if found else "none"
         for ep in ws.episodes():
-            X = ws.vectors.load(ep.id, "voice", model)
+            if model is not None:
+                X = ws.vectors.load(ep.id, "voice", model)
+            else:  # still being built: no model name yet, only the episode's vectors file
+                found = sorted(ws.vectors.path(ep.id, "voice", "x").parent.glob("voice__*.npy"))
+                X = np.load(found[0]) if found else None
             if X is None:
                 continue
             df = ws.lines_frame(ep.id, speech_only=True).reset_index(drop=True)
