@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipelines.export.evaluate import align  # noqa: E402
-from pipelines.records import AMBIENT  # noqa: E402
+from pipelines.records import AMBIENT, SURE  # noqa: E402
 from pipelines.store.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_review")
@@ -277,7 +277,8 @@ def open_set_precision(ws: Workspace, truth: Mapping[str, str], ks=(1, 2, 3, Non
     does (``name_group`` on the group holding most of the voice's lines), regroup, and score
     the machine's names: precision of the propagated names, and how many lines of voices
     nobody named the machine named anyway (the open-set leak of issue 9, item 5; lines a
-    person's ``name_group`` covered are the person's, not counted)."""
+    person's ``name_group`` covered are the person's, not counted); then the same for the
+    names at least ``SURE``, the ones ``castlist features`` takes by default."""
     from pipelines.stages.run import regroup
 
     regroup(ws)
@@ -298,19 +299,26 @@ def open_set_precision(ws: Workspace, truth: Mapping[str, str], ks=(1, 2, 3, Non
         df = ws.lines_frame(speech_only=True).assign(truth=lambda d: d["id"].map(truth))
         df = df[df["truth"].notna()]
         prop = df[df["source"] == "propagated"]
-        unnamed_voice = ~df["truth"].isin(voices)
+        sure = prop[pd.to_numeric(prop["confidence"], errors="coerce").fillna(0.0) >= SURE]
+        leak = ~prop["truth"].isin(voices)
         rows.append(
             {
                 "named voices": "all" if k is None else k,
                 "propagated": len(prop),
-                "precision": float((prop["speaker"] == prop["truth"]).mean()) if len(prop) else 1.0,
-                "propagated to unnamed voices": int(
-                    (df["source"] == "propagated")[unnamed_voice & df["speaker"].notna()].sum()
-                ),
+                "precision": _precision(prop),
+                "propagated to unnamed voices": int(leak.sum()),
+                # what `castlist features` takes by default (a machine's name >= 50% sure)
+                f"propagated >= {SURE:.0%} sure": len(sure),
+                "its precision": _precision(sure),
+                "its leak": int(leak[sure.index].sum()),
                 "correct share": float((df["speaker"] == df["truth"]).mean()),
             }
         )
     return rows
+
+
+def _precision(named: pd.DataFrame) -> float:
+    return float((named["speaker"] == named["truth"]).mean()) if len(named) else 1.0
 
 
 def run(episodes, max_ops: int | None) -> pd.DataFrame:

@@ -582,8 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-confidence",
         type=float,
-        default=0.0,
-        help="only lines labelled at least this sure (0-1; hand labels count as 1)",
+        default=None,
+        help="only lines labelled at least this sure (0-1; hand labels count as 1; default "
+        "0.5: a machine's name less likely right than wrong is left out, 0 takes every name)",
     )
     p.add_argument(
         "--sources",

@@ -26,7 +26,7 @@ import logging
 import math
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +77,21 @@ DEFAULT_SOURCES = (LabelSource.HUMAN.value, LabelSource.PROPAGATED.value)
 
 @dataclass(frozen=True)
 class Selection:
-    """Which labelled lines get features (and are exported as a dataset)."""
+    """Which labelled lines get features (and are exported as a dataset).
 
-    min_confidence: float = 0.0
+    By default a machine's name must be at least :data:`SURE`: where the voices sit close
+    (acted voices) every line carries its best guess, and with one character named on an acted
+    episode 111-146 lines of other voices carried that name (``benchmarks/bench_review.py
+    --acted ... --precision``); a dataset of them teaches a model the wrong voice. ``0`` takes
+    every name as it is."""
+
+    min_confidence: float = SURE
     sources: tuple[str, ...] = DEFAULT_SOURCES
 
     @classmethod
     def parse(cls, min_confidence: float | None, sources: str | None) -> Selection:
         """From the CLI options; unknown sources and confidences outside [0, 1] are refused."""
-        conf = 0.0 if min_confidence is None else float(min_confidence)
+        conf = SURE if min_confidence is None else float(min_confidence)
         if not 0.0 <= conf <= 1.0 or math.isnan(conf):
             raise UsageError(f"--min-confidence {min_confidence}: give a number from 0 to 1")
         names = DEFAULT_SOURCES if not sources else tuple(s.strip() for s in sources.split(","))
@@ -490,6 +496,7 @@ class FeaturesRun:
     seconds_now: float
     skipped_episodes: tuple[str, ...]
     unsure: int = 0  # selected lines whose machine name is under SURE
+    left_out: int = 0  # named lines the selection's min_confidence left out
 
     def __str__(self) -> str:
         text = (
@@ -497,6 +504,8 @@ class FeaturesRun:
             f"({self.analysed_now} analysed now, {self.seconds_now:.0f} s of speech; "
             f"the rest were cached)"
         )
+        if self.left_out:
+            text += "\n" + left_out_sentence(self.left_out)
         if self.unsure:
             text += (
                 f"\n{self.unsure} of these lines carry a machine's name under {SURE:.0%} sure "
@@ -529,11 +538,16 @@ def run_features(
         raise UsageError(f"unknown emotion kind {bad[0]!r}; use speech or text")
     selection = selection or Selection()
     table = select_lines(ws, selection)
+    left_out = len(select_lines(ws, replace(selection, min_confidence=0.0))) - len(table)
     if table.empty:
+        hint = (
+            left_out_sentence(left_out)
+            if left_out
+            else f"name lines with `castlist label` and run `castlist run {ws.root}` first"
+        )
         raise WorkspaceError(
             f"{ws.root}: no named lines match (sources {','.join(selection.sources)}, "
-            f"confidence >= {selection.min_confidence}); name lines with `castlist label` "
-            f"and run `castlist run {ws.root}` first"
+            f"confidence >= {selection.min_confidence}); {hint}"
         )
     model = voice_model(ws)
     X = timbre_vectors(ws, table)  # fails early, before any slow work, when vectors are missing
@@ -564,7 +578,15 @@ def run_features(
         ws.set_meta(EMOTION_META, json.dumps(info, sort_keys=True))
     log.info("features: %d lines, %d analysed now", len(table), analysed)
     unsure = int((table["confidence"] < SURE).sum())
-    return FeaturesRun(len(table), len(chars), analysed, seconds, tuple(skipped), unsure)
+    return FeaturesRun(len(table), len(chars), analysed, seconds, tuple(skipped), unsure, left_out)
+
+
+def left_out_sentence(n: int) -> str:
+    return (
+        f"{count(n, 'line')} with a machine's name under the --min-confidence "
+        "were left out; `castlist review` confirms names, `--min-confidence 0` takes every "
+        "name as it is"
+    )
 
 
 def stored_selection(ws: Workspace) -> Selection:

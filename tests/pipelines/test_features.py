@@ -59,9 +59,11 @@ def test_selection_filters_source_confidence_and_ambient(ws: Workspace):
     default = select_lines(ws, Selection())
     assert set(default["speaker"]) == {"Aki", "Ben"}  # the ambient line never
     assert "cluster" not in set(default["source"])
-    assert len(default) == 6
-    sure = select_lines(ws, Selection(0.5, ("human", "propagated")))
-    assert len(sure) == 5 and (sure["confidence"] >= 0.5).all()
+    # by default a machine's name under 50% sure is no dataset material
+    assert len(default) == 5 and (default["confidence"] >= 0.5).all()
+    assert Selection.parse(None, None) == Selection()
+    every_name = select_lines(ws, Selection(0.0, ("human", "propagated")))
+    assert len(every_name) == 6
     human = select_lines(ws, Selection(0.0, ("human",)))
     assert set(human["source"]) == {"human"} and len(human) == 2
     everything = select_lines(ws, Selection(0.0, ("human", "propagated", "cluster")))
@@ -90,7 +92,8 @@ def test_features_are_cached_per_episode_and_resume(ws: Workspace):
     again = run_features(ws, Selection(0.5, ("human", "propagated")))
     assert again.analysed_now == 0
     assert first.unsure == 0 and "sure" not in str(first)
-    wider = run_features(ws, Selection())  # one more line (confidence 0.3) is selected
+    assert first.left_out == 1 and "1 line with a machine's name under" in str(first)
+    wider = run_features(ws, Selection(0.0))  # one more line (confidence 0.3) is selected
     assert wider.analysed_now == 1 and wider.lines == 6
     assert wider.unsure == 1
     assert "1 of these lines carry a machine's name under 50% sure" in str(wider)
@@ -222,7 +225,7 @@ def test_prosody_of_an_episode_whose_lines_changed_is_recomputed(ws: Workspace):
     np.save(path, np.ones((3, len(PROSODY_COLUMNS)), dtype=np.float32))  # stale: 3 old lines
     ws.unmark_stage("ep01", PROSODY, PROSODY_MODEL)
     assert load_prosody(ws, "ep01") is None
-    assert run_features(ws).analysed_now == 6
+    assert run_features(ws).analysed_now == 5  # the selected lines, all recomputed
     assert load_prosody(ws, "ep01").shape[0] == ws.line_count("ep01")
 
 
@@ -244,3 +247,8 @@ def test_cli_emotion_model_that_does_not_load(ws: Workspace, tmp_path: Path, cap
     (tmp_path / "empty").mkdir()
     assert main(["features", root, "--speech-emotion", str(tmp_path / "empty")]) == 2
     assert "save_pretrained" in capsys.readouterr().err
+
+
+def test_a_selection_that_leaves_every_name_out_says_how_to_take_them(ws: Workspace):
+    with pytest.raises(WorkspaceError, match="left out.*--min-confidence 0"):
+        run_features(ws, Selection(0.99, ("propagated",)))
