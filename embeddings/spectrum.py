@@ -3,8 +3,9 @@
 A speaker network trained on read speech (CAM++) hears two screaming teenage girls as one
 voice; the average spectral envelope of each line still differs (brightness, formant region,
 how much the level swings per band). On the acted benchmark, fusing it beside CAM++
-(``--voice campplus+spectrum:0.5``) raised leave-one-out 1-NN from 0.46 to 0.50 and left the
-LibriSpeech pseudo-episodes unchanged (0.953); see docs/benchmarks_acted.md.
+(``--voice campplus+spectrum:0.5``) raised leave-one-out 1-NN from 0.46 to 0.50 (read speech:
+0.953 either way), but names from hand labels gained only 0.01-0.02 and read-speech grouping
+and names lost about 0.01, so it is an option, not the default; see docs/benchmarks_acted.md.
 
 Per line: Kaldi log-mel fbank (80 bins, the one CAM++ reads), the loudest half of its frames
 (speech, not the pauses under it), then their mean with the overall level removed (a shout and

@@ -81,9 +81,9 @@ class Selection:
 
     By default a machine's name must be at least :data:`SURE`: where the voices sit close
     (acted voices) every line carries its best guess, and with one character named on an acted
-    episode 111-146 lines of other voices carried that name (``benchmarks/bench_review.py
-    --acted ... --precision``); a dataset of them teaches a model the wrong voice. ``0`` takes
-    every name as it is."""
+    episode 92-136 lines of other voices carried that name, 0-3 of them at ``SURE`` or more
+    (``benchmarks/bench_review.py --acted ... --precision``); a dataset of them would teach a
+    model the wrong voices. ``0`` takes every name as it is."""
 
     min_confidence: float = SURE
     sources: tuple[str, ...] = DEFAULT_SOURCES
@@ -583,9 +583,8 @@ def run_features(
 
 def left_out_sentence(n: int) -> str:
     return (
-        f"{count(n, 'line')} with a machine's name under the --min-confidence "
-        "were left out; `castlist review` confirms names, `--min-confidence 0` takes every "
-        "name as it is"
+        f"left out {count(n, 'line')} whose machine name is under --min-confidence; "
+        "`castlist review` confirms names, `--min-confidence 0` takes every name as it is"
     )
 
 

@@ -26,8 +26,8 @@ from pipelines.io.vectorfiles import OPTIONAL_FILES, read_vectors_file, stage_of
 def model_key(model: str) -> str:
     """A model name as a file-name part. A slug is cut at 40 characters, so two fusions that
     differ only in a late weight ("...spectrum-logmel80-v1x0.5" / "x0.7") would share one file
-    and read each other's vectors: a name the slug changes by more than punctuation gets a
-    hash of the whole name."""
+    and read each other's vectors: a name the slug cuts short gets a hash of the whole name
+    (shorter names keep the file names older workspaces hold)."""
     key = slug(model)
     if key == re.sub(r"[^A-Za-z0-9]+", "_", model).strip("_"):
         return key

@@ -92,7 +92,7 @@ def test_features_are_cached_per_episode_and_resume(ws: Workspace):
     again = run_features(ws, Selection(0.5, ("human", "propagated")))
     assert again.analysed_now == 0
     assert first.unsure == 0 and "sure" not in str(first)
-    assert first.left_out == 1 and "1 line with a machine's name under" in str(first)
+    assert first.left_out == 1 and "left out 1 line whose machine name" in str(first)
     wider = run_features(ws, Selection(0.0))  # one more line (confidence 0.3) is selected
     assert wider.analysed_now == 1 and wider.lines == 6
     assert wider.unsure == 1
