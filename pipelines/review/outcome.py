@@ -48,16 +48,16 @@ def _newly_human(before: Frame, after: Frame, name: str) -> pd.Index:
 
 
 def _unsure(name: str, after: Frame) -> str:
-    """ " (150 of the 182 lines propagated as NAME unsure ...)" where most of the name's propagated lines are under ``SURE``
-    (weak voice evidence names every line), so "182 more lines propagated" is not read as
-    182 lines done."""
+    """ " (150 of the 182 lines propagated as NAME unsure ...)" where most of the name's
+    propagated lines are under ``SURE`` (weak voice evidence names every line), so "182 more
+    lines propagated" is not read as 182 lines done, nor as 182 lines for the dataset."""
     mine = after[(after["speaker"] == name) & (after["source"] == LabelSource.PROPAGATED.value)]
     unsure = int((pd.to_numeric(mine["confidence"], errors="coerce").fillna(0.0) < SURE).sum())
     if not len(mine) or unsure * 2 <= len(mine):
         return ""
     return (
         f" ({unsure} of the {len(mine)} lines propagated as {name} unsure: the voices sit close;"
-        " `castlist review` checks them)"
+        " `castlist review` checks them; until then `castlist features` leaves them out)"
     )
 
 
