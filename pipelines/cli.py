@@ -183,6 +183,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.export.tables import export
+    from pipelines.stages.features import Selection
     from pipelines.store.workspace import Workspace
 
     with Workspace.open(args.workspace) as ws:
@@ -194,6 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             force=args.force,
             video=args.video,
             progress=ProgressPrinter(),
+            min_confidence=Selection.parse(args.min_confidence, None).min_confidence,
         )
     for path in paths:  # nothing for `-o -`: stdout carries the data only
         print(path)
@@ -572,6 +574,13 @@ def build_parser() -> argparse.ArgumentParser:
         "replaces only the files it writes); without it an existing output is refused",
     )
     p.add_argument("--include-skipped", action="store_true", help="also export non-speech lines")
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="-f clips: only lines named at least this sure (0-1; hand labels count as 1; "
+        "default 0.5, as `castlist features`; 0 takes every name)",
+    )
 
     p = command(
         "features",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["action_sentence", "count", "shown_ids"]
+__all__ = ["action_sentence", "count", "left_out_sentence", "shown_ids"]
 
 
 def count(n: int, noun: str) -> str:
@@ -13,6 +13,14 @@ def count(n: int, noun: str) -> str:
     group, episode, character, question)."""
     n = int(n)
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def left_out_sentence(n: int) -> str:
+    """What a dataset's confidence floor left out, and the two ways to bring it in."""
+    return (
+        f"left out {count(n, 'line')} whose machine name is under --min-confidence; "
+        "`castlist review` confirms names, `--min-confidence 0` takes every name as it is"
+    )
 
 
 def shown_ids(ids: object, limit: int = 3) -> str:

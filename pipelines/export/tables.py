@@ -36,8 +36,9 @@ import pandas as pd
 from pipelines.errors import WorkspaceError
 from pipelines.io.atomic import atomic_text
 from pipelines.io.paths import OutputError, component, safe_join
-from pipelines.records import AMBIENT
+from pipelines.records import AMBIENT, SURE, LabelSource
 from pipelines.store.workspace import Workspace
+from pipelines.wording import left_out_sentence
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +193,23 @@ def write_rttm(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_clips(ws: Workspace, df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Per-line 16 kHz mono wavs of every named line, by speaker, plus ``manifest.jsonl``:
-    the input of the downstream feature pipeline (ambient and unnamed lines are left out)."""
+def write_clips(
+    ws: Workspace, df: pd.DataFrame, out_dir: Path, min_confidence: float = SURE
+) -> list[Path]:
+    """Per-line 16 kHz mono wavs of every named line at least ``min_confidence`` sure (hand
+    labels always), by speaker, plus ``manifest.jsonl``: the input of the downstream feature
+    pipeline (ambient and unnamed lines are left out), held to the floor ``castlist
+    features`` holds a dataset to."""
     from pipelines.io.audio import episode_audio
     from pipelines.io.media import write_clip
 
     named = df[(df["speaker"] != "") & (df["speaker"] != AMBIENT) & (df["skip_reason"] == "")]
+    sure = (named["label_source"] == LabelSource.HUMAN.value) | (
+        named["confidence"].fillna(0.0) >= min_confidence
+    )
+    if not sure.all():
+        log.warning(left_out_sentence(int((~sure).sum())))
+    named = named[sure]
     manifest = safe_join(out_dir, "manifest.jsonl")
     try:
         with atomic_text(manifest) as fh:
@@ -234,10 +245,12 @@ def export(
     force: bool = False,
     video: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    min_confidence: float = SURE,
 ) -> list[Path]:
     """Write the workspace's lines as ``fmt`` to ``out`` (a file, a folder for RTTM, clips and
     the dataset formats, or ``-`` for stdout); returns the paths written (none for stdout).
-    ``video`` adds 25 fps per-line clips to ``-f dataset``."""
+    ``video`` adds 25 fps per-line clips to ``-f dataset``; ``min_confidence`` is the floor
+    of ``-f clips`` (the dataset formats read the one ``castlist features`` chose)."""
     if fmt not in FORMATS:
         raise OutputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt in ("clips", *DATASET_FORMATS) and str(out) == STDOUT:
@@ -258,7 +271,7 @@ def export(
     if fmt == "rttm" and str(out) != STDOUT:
         return write_rttm(df, output_folder(out, fmt, force))
     if fmt == "clips":
-        return write_clips(ws, df, output_folder(out, fmt, force))
+        return write_clips(ws, df, output_folder(out, fmt, force), min_confidence)
     write: Callable[[TextIO], None]
     if fmt == "rttm":  # to stdout: one stream, each line names its episode
 

@@ -39,7 +39,7 @@ from pipelines.io.atomic import atomic_path
 from pipelines.io.paths import component, safe_join
 from pipelines.records import AMBIENT, SURE, LabelSource
 from pipelines.store.workspace import Workspace
-from pipelines.wording import count
+from pipelines.wording import count, left_out_sentence
 
 log = logging.getLogger(__name__)
 
@@ -579,13 +579,6 @@ def run_features(
     log.info("features: %d lines, %d analysed now", len(table), analysed)
     unsure = int((table["confidence"] < SURE).sum())
     return FeaturesRun(len(table), len(chars), analysed, seconds, tuple(skipped), unsure, left_out)
-
-
-def left_out_sentence(n: int) -> str:
-    return (
-        f"left out {count(n, 'line')} whose machine name is under --min-confidence; "
-        "`castlist review` confirms names, `--min-confidence 0` takes every name as it is"
-    )
 
 
 def stored_selection(ws: Workspace) -> Selection:

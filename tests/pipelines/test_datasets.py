@@ -257,3 +257,24 @@ def test_lhotse_missing_names_the_extra(ws: Workspace, tmp_path: Path, monkeypat
     monkeypatch.setitem(sys.modules, "lhotse", None)
     with pytest.raises(ModelError, match=r"castlist\[lhotse\]"):
         export(ws, "lhotse", tmp_path / "lh")
+
+
+def test_clips_hold_the_dataset_floor_and_say_what_they_left_out(ws: Workspace, tmp_path, caplog):
+    """``-f clips`` feeds the downstream pipeline as ``-f dataset`` does: a machine's name
+    under 50% sure (Ben's "Good night", 0.3) is left out unless asked for, and it says so."""
+    export(ws, "clips", tmp_path / "sure")
+    sure = [json.loads(x) for x in (tmp_path / "sure" / "manifest.jsonl").read_text().splitlines()]
+    assert "Good night" not in {m["text"] for m in sure} and len(sure) == 6
+    assert "left out 1 line whose machine name is under --min-confidence" in caplog.text
+    root = str(ws.root)
+    ws.close()
+    assert (
+        main(["export", root, "-f", "clips", "-o", str(tmp_path / "all"), "--min-confidence", "0"])
+        == 0
+    )
+    every = [json.loads(x) for x in (tmp_path / "all" / "manifest.jsonl").read_text().splitlines()]
+    assert {m["text"] for m in every} - {m["text"] for m in sure} == {"Good night"}
+    assert (
+        main(["export", root, "-f", "clips", "-o", str(tmp_path / "x"), "--min-confidence", "2"])
+        == 2
+    )
