@@ -122,10 +122,9 @@ def _describe_name_lines(
     for lid in lines:
         group = adopted.get(lid)
         if group is not None and group in present:
-            size = int((after["group_id"] == group).sum())
             out.append(
-                f"note: {lid} stands in a group of its own, but its voice matches group {group} "
-                f"({count(size, 'line')}), so {name} spread there"
+                f"note: {lid} stands in a group of its own, but its voice matches group "
+                f"{_group_size(after, group)}, so {name} spread there"
             )
     loose = [lid for lid in lines if result is not None and lid in result.loose]
     for group in dict.fromkeys(after.reindex(loose)["group_id"].dropna()):

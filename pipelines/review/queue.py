@@ -11,11 +11,12 @@ workspace meta and not asked again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -252,24 +253,20 @@ class _Season:
         return rank_candidates(
             self.X, self.character, self.named, conf, human, reliability, separated,
             name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
-            fresh=fresh, checked=self.checked(ws), same_pair=self.same_pair(),
+            fresh=fresh, checked=self.checked(ws), same_pair=self.same_pair,
         )  # fmt: skip
 
-    def same_pair(self) -> Callable[[np.ndarray], np.ndarray]:
-        """P(one speaker | a pair's cosine) on this season's own vectors (what a group's
-        purity, and so a group question's worth, is estimated from), fitted on first use:
+    @functools.cached_property
+    def pair_mixture(self) -> SimilarityCalibration:
+        """The season's one-speaker/two-speaker mixture of pair cosines, fitted on first use:
         a season whose characters all carry names asks no group question and fits nothing."""
-        fitted: list[SimilarityCalibration] = []
+        return SimilarityCalibration(max_pairs=PURITY_PAIRS).fit(self.X)
 
-        def p(cos: np.ndarray) -> np.ndarray:
-            if not fitted:
-                fitted.append(SimilarityCalibration(max_pairs=PURITY_PAIRS).fit(self.X))
-            cal = fitted[0]
-            return (
-                np.ones(np.shape(cos)) if cal.source_ == "degenerate" else cal.same_probability(cos)
-            )
-
-        return p
+    def same_pair(self, cos: np.ndarray) -> np.ndarray:
+        """P(one speaker | a pair's cosine) on this season's own vectors: what a group's
+        purity, and so a group question's worth, is estimated from."""
+        cal = self.pair_mixture
+        return np.ones(np.shape(cos)) if cal.source_ == "degenerate" else cal.same_probability(cos)
 
     def checked(self, ws: Workspace) -> np.ndarray:
         """(characters, 2): per name (by its character index), how many answers about a line

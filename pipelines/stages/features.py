@@ -537,8 +537,9 @@ def run_features(
     if bad:
         raise UsageError(f"unknown emotion kind {bad[0]!r}; use speech or text")
     selection = selection or Selection()
-    table = select_lines(ws, selection)
-    left_out = len(select_lines(ws, replace(selection, min_confidence=0.0))) - len(table)
+    every = select_lines(ws, replace(selection, min_confidence=0.0))
+    sure = every["confidence"] >= selection.min_confidence
+    table, left_out = every[sure].reset_index(drop=True), int((~sure).sum())
     if table.empty:
         hint = (
             left_out_sentence(left_out)
