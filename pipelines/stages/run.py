@@ -124,9 +124,17 @@ def run(
     ws.set_meta("voice_backend", voice)
     ws.set_meta("voice_weights", json.dumps(weights))
     ws.set_meta("voice_model", model)
-    result = group(ws, model, regroup_mode, repaired)
-    redone = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in repaired)
-    return f"{redone}{summary_of_skips(ws)}\n{faces.style_summary(ws)}\n{result}"
+    # a bad file of a model this run does not use (an earlier --voice) is only forgotten:
+    # saying it was recomputed, and regrouping the season for it, would both be wrong
+    redone = [bad for bad in repaired if ws.stage_done(bad.episode_id, bad.stage, bad.key)]
+    result = group(ws, model, regroup_mode, redone)
+    said = "".join(f"recomputed missing or invalid vectors: {bad}\n" for bad in redone)
+    said += "".join(
+        f"forgot missing or invalid vectors of a model this run does not use: {bad}\n"
+        for bad in repaired
+        if bad not in redone
+    )
+    return f"{said}{summary_of_skips(ws)}\n{faces.style_summary(ws)}\n{result}"
 
 
 def _run_stages_here(

@@ -104,6 +104,23 @@ def test_run_recomputes_a_stage_whose_file_is_bad(tmp_path, monkeypatch, how) ->
         assert doctor.bad_stages(ws) == []
 
 
+def test_run_forgets_a_bad_file_of_a_model_it_does_not_use(tmp_path, monkeypatch) -> None:
+    """A workspace that once ran another --voice keeps that model's stage marks; a missing
+    file there is not recomputed, so run must not say it was, nor regroup the season for it."""
+    root = make_workspace(tmp_path / "ws")
+    monkeypatch.setattr(
+        run_module, "episode_audio", lambda ws, ep: np.zeros(16000 * 60, np.float32)
+    )
+    with Workspace.open(root) as ws:
+        ws.mark_stage("ep01", "voice", "an-earlier-model")  # its file was never there
+        summary = run(ws, embedder=FakeEmbedder())
+        assert "recomputed" not in summary
+        assert "vectors of a model this run does not use: ep01 voice (an-earlier-model)" in summary
+        assert not ws.stage_done("ep01", "voice", "an-earlier-model")
+        assert "vectors were recomputed" not in status(ws)
+        assert doctor.bad_stages(ws) == []
+
+
 def test_doctor_repair_clears_the_stage_and_reports(tmp_path, capsys) -> None:
     root = make_workspace(tmp_path / "ws")
     _break(voice_file(root, "ep02"), "nan")
