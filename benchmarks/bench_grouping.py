@@ -4,6 +4,7 @@
     python benchmarks/bench_grouping.py --cached --only unsup labels
     python benchmarks/bench_grouping.py --more            # + a 20 dB casting per series
     python benchmarks/bench_grouping.py --cached --tune   # grid for the clustering defaults
+    python benchmarks/bench_grouping.py --cached --only unsup labels --offset 0.8   # another scale
 
 Seasons: the first 3 episodes of each series in ../shared/data/anime_subtitles_named, rendered
 with LibriSpeech/AMI voices and music+noise at 10 dB (casting seed 0; --more adds 20 dB, seed 1),
@@ -20,6 +21,7 @@ are labelled; ``review`` simulated annotator, castlist's queue vs random order.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import logging
@@ -28,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +40,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.baselines import HDBSCANBaseline, SpeakerGroupingBaseline, knn_label_vote  # noqa: E402
-from benchmarks.grouping_data import DEFAULT_CONFIGS, MORE_CONFIGS, build, cached, load  # noqa: E402
+from benchmarks.grouping_data import (  # noqa: E402
+    DEFAULT_CONFIGS,
+    MORE_CONFIGS,
+    build,
+    cached,
+    load,
+    with_offset,
+)
 from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import default_confidence, episode_features, heuristic_reliability  # noqa: E402
 from grouping.metrics import bcubed, edge_prf, operations  # noqa: E402
 from grouping.propagate import NamePropagator  # noqa: E402
 from pipelines.export.evaluate import align  # noqa: E402
 from pipelines.stages.season import episode_constraints, group_season  # noqa: E402
+from pipelines.store.vectors import VectorStore  # noqa: E402
 from pipelines.store.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_grouping")
@@ -365,6 +376,23 @@ def run_speed(sizes, tmp: Path, repeats: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@contextlib.contextmanager
+def offset_vectors(a: float) -> Iterator[None]:
+    """Every voice vector read from a workspace given a common direction
+    (:func:`benchmarks.grouping_data.with_offset`): the scale of another voice model."""
+    load = VectorStore.load
+
+    def offset_load(self, episode_id: str, modality: str, model: str):
+        X = load(self, episode_id, modality, model)
+        return X if X is None or modality != "voice" else with_offset(X, a)
+
+    VectorStore.load = offset_load
+    try:
+        yield
+    finally:
+        VectorStore.load = load
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--work", default=str(REPO / "bench-out" / "grouping"))
@@ -379,7 +407,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-ops", type=int, default=150)
     ap.add_argument("--json", help="also write all tables here")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    ap.add_argument(
+        "--offset", type=float, default=0.0,
+        help="give every voice vector a common direction of this length (another model's scale)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    with offset_vectors(args.offset) if args.offset else contextlib.nullcontext():
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     work = Path(args.work)

@@ -234,11 +234,14 @@ def _season_episodes(root: Path, tmp: Path) -> list[tuple[str, pd.DataFrame, np.
 
 
 def pseudo_episodes(
-    work: Path, tmp: Path, n: int, per_season: int = 1
+    work: Path, tmp: Path, n: int, per_season: int = 1, offset: float = 0.0
 ) -> Iterator[tuple[str, Workspace, dict]]:
     """The last ``per_season`` embedded episodes of the first ``n`` seasons under ``work``
     (the grouping benchmark cache, one season per series), each imported into a fresh
-    workspace through ``castlist import``, with its truth (the voice of each line)."""
+    workspace through ``castlist import``, with its truth (the voice of each line);
+    ``offset``: the vectors imported with a common direction (another model's scale, see
+    ``benchmarks.grouping_data.with_offset``)."""
+    from benchmarks.grouping_data import with_offset
     from pipelines.stages.importer import import_lines
 
     roots = sorted(p for p in Path(work).iterdir() if (p / "ws").is_dir())[:n]
@@ -248,7 +251,7 @@ def pseudo_episodes(
             table, npy = tmp / f"{root.name}-{ep_id}.csv", tmp / f"{root.name}-{ep_id}.npy"
             cols = ["episode", "start", "end", "text", "speaker"]
             df.assign(episode="ep", speaker=df["truth"])[cols].to_csv(table, index=False)
-            np.save(npy, X)
+            np.save(npy, with_offset(X, offset) if offset else X)
             ws = Workspace.init(tmp / f"{root.name}-{ep_id}-ws")
             import_lines(ws, table, {"voice": npy})
             truth = truth_of_lines(ws, pd.read_csv(ws.root / "imported_truth.csv"))
@@ -357,6 +360,10 @@ def main(argv: list[str] | None = None) -> None:
         help="group in the label space re-learnt from hand labels (pipelines.stages.season."
         "LEARNED_SPACE; default: the shipped setting)",
     )
+    ap.add_argument(
+        "--offset", type=float, default=0.0,
+        help="pseudo-episodes: import the vectors with a common direction of this length",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     if args.check_size is not None:
         import grouping.review
@@ -373,7 +380,9 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp)
         sets = {}
         if args.work:
-            sets["pseudo"] = pseudo_episodes(Path(args.work), tmp, args.seasons, args.per_season)
+            sets["pseudo"] = pseudo_episodes(
+                Path(args.work), tmp, args.seasons, args.per_season, args.offset
+            )
         if args.acted:
             sets["acted"] = acted_episodes(Path(args.acted), tmp)
         for kind, eps in sets.items():

@@ -150,3 +150,13 @@ def load(root: Path) -> Season:
 def cached(work: Path) -> list[Path]:
     """Seasons already built under ``work`` (no building)."""
     return sorted(p.parent for p in Path(work).glob("*/DONE"))
+
+
+def with_offset(X: np.ndarray, a: float) -> np.ndarray:
+    """Unit rows of ``X`` given one common direction of length ``a`` and made unit again:
+    another voice model's scale on the same voices (``a`` 0.8: two speakers at ~0.44 instead
+    of ~0.08, one speaker at ~0.75 instead of ~0.59; a fixed direction, so every episode and
+    run shares it)."""
+    u = np.random.default_rng(123).standard_normal(X.shape[1])
+    Y = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-9) + a * u / np.linalg.norm(u)
+    return (Y / np.linalg.norm(Y, axis=1, keepdims=True)).astype(X.dtype)

@@ -25,13 +25,14 @@ line).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from .vectors import normalize_rows
 
-__all__ = ["SimilarityCalibration", "shifted_thresholds"]
+__all__ = ["TUNING", "TUNING_SCALE", "CosineScale", "SimilarityCalibration", "shifted_thresholds"]
 
 log = logging.getLogger(__name__)
 
@@ -278,11 +279,95 @@ class SimilarityCalibration(BaseEstimator):
         }
 
 
+TUNING_SCALE = (0.08, 0.60)
+"""Mean cosine of two lines of different speakers / of one speaker on the episodes the
+clustering defaults were tuned on (the mixture's ``diff_mean_`` / ``same_mean_``, median of the
+12 LibriSpeech pseudo-episodes of ``benchmarks/bench_grouping.py``)."""
+
+TUNED_THRESHOLD = 0.38
+"""A ``threshold_`` above this (the tuned AHC cut) says the vectors' different speakers sit
+closer than the tuning set's ever did (there: 0.17-0.20)."""
+
+
+@dataclass(frozen=True)
+class CosineScale:
+    """Where a set of vectors puts two speakers and one speaker, so that a cosine constant
+    chosen on the tuning set (CAM++ on read speech) means the same on other vectors.
+
+    Another voice model has its own scale: one whose vectors share a common direction puts
+    every pair ~0.4 higher and the two means closer together. Constants carried over keep
+    their place between the two means (``carry``), differences shrink with the gap between
+    them (``stretch``). Vectors at least as well separated as the tuning set, and weak ones
+    (their own path: over-splitting, centred vectors), keep every constant as it is."""
+
+    diff_mean: float = TUNING_SCALE[0]
+    same_mean: float = TUNING_SCALE[1]
+    active: bool = False
+
+    @classmethod
+    def of(cls, diff_mean: float, same_mean: float, threshold: float, weak: bool) -> CosineScale:
+        active = threshold > TUNED_THRESHOLD and not weak and same_mean > diff_mean
+        return cls(float(diff_mean), float(same_mean), bool(active))
+
+    @classmethod
+    def of_calibration(cls, cal: SimilarityCalibration) -> CosineScale:
+        if getattr(cal, "source_", None) == "degenerate":
+            return cls()
+        return cls.of(cal.diff_mean_, cal.same_mean_, cal.threshold_, cal.weak_)
+
+    @classmethod
+    def of_evidence(cls, per_episode: dict[str, dict]) -> CosineScale:
+        """The median scale of a season's episodes (their stored ``evidence()``), so a season
+        of one model reads its constants on one scale."""
+        ev = [e for e in per_episode.values() if "diff_mean" in e and "same_mean" in e]
+        if not ev:
+            return cls()
+        med = lambda key: float(np.median([e[key] for e in ev]))  # noqa: E731
+        weak = 2 * sum(e.get("voice_evidence") == "weak" for e in ev) > len(ev)
+        return cls.of(med("diff_mean"), med("same_mean"), med("threshold"), weak)
+
+    @property
+    def ratio(self) -> float:
+        d0, s0 = TUNING_SCALE
+        return (self.same_mean - self.diff_mean) / (s0 - d0) if self.active else 1.0
+
+    def carry(self, cos: float) -> float:
+        """The cosine holding tuning-set cosine ``cos``'s place on this scale (never lower)."""
+        if not self.active:
+            return cos
+        return max(cos, self.diff_mean + (cos - TUNING_SCALE[0]) * self.ratio)
+
+    def stretch(self, gap: float) -> float:
+        """A cosine difference chosen on the tuning set, on this scale."""
+        return gap * self.ratio
+
+
+TUNING = CosineScale()
+"""The tuning set's own scale: every constant as it was chosen."""
+
+
 def shifted_thresholds(
-    params: dict[str, float], threshold: float, reference: float, keys: tuple[str, ...]
+    params: dict[str, float],
+    cal: SimilarityCalibration,
+    reference: float,
+    keys: tuple[str, ...],
 ) -> dict[str, float]:
-    """``params`` with every threshold in ``keys`` raised by how far this episode's even-odds
-    cosine lies above the ``reference`` one (the episodes the defaults were tuned on); never
-    lowered, so vectors at least as well separated as the tuning set keep the tuned values."""
-    shift = max(0.0, float(threshold) - float(reference))
-    return {k: (v + shift if k in keys and v > -1.0 else v) for k, v in params.items()}
+    """``params`` with every threshold in ``keys`` raised where this episode's different
+    speakers sit closer than on the tuning set (its ``threshold_`` above ``reference``, the
+    episodes the defaults were tuned on); never lowered, so vectors at least as well separated
+    as the tuning set keep the tuned values.
+
+    Each is raised by how far ``threshold_`` moved, or carried to the episode's own scale
+    (:class:`CosineScale`) where that is higher: raising every threshold by one amount left
+    the lower ones among the different-speaker pairs of a model with a common direction
+    (read-speech vectors given one: edge F1 0.970 -> 0.82; ``python
+    benchmarks/bench_grouping.py --cached --only unsup --offset 0.8``)."""
+    shift = float(cal.threshold_) - float(reference)
+    if shift <= 0.0:
+        return dict(params)
+    scale = CosineScale(cal.diff_mean_, cal.same_mean_, active=True)
+
+    def raised(v: float) -> float:
+        return max(v + shift, scale.carry(v))
+
+    return {k: (raised(v) if k in keys and v > -1.0 else v) for k, v in params.items()}

@@ -443,7 +443,7 @@ class ReliableFirstClustering(ClusterMixin, BaseEstimator):
         ref = self.calibration_reference
         ref = self.core_threshold if ref is None else ref
         if not cal.weak_ or self.weak_strategy == "raise":
-            return Xn, shifted_thresholds(params, cal.threshold_, ref, self._CALIBRATED), False
+            return Xn, shifted_thresholds(params, cal, ref, self._CALIBRATED), False
         Xc = centre_rows(Xn)
         cen = SimilarityCalibration(tail_z=self.tail_z).fit(Xc, must_link=cons.must_link)
         self.centred_calibration_ = cen

@@ -41,7 +41,7 @@ import numpy as np
 
 from .vectors import normalize_rows
 
-__all__ = ["Candidate", "rank_candidates", "same_probability"]
+__all__ = ["SAME_MIDPOINT", "SAME_SCALE", "Candidate", "rank_candidates", "same_probability"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,12 @@ SUGGESTION_TEMPERATURE = 0.05
 characters: 0.05 apart in cosine is a factor e in weight."""
 
 
-def same_probability(cos, midpoint: float = 0.55, scale: float = 0.06) -> np.ndarray:
+SAME_MIDPOINT, SAME_SCALE = 0.55, 0.06
+"""Centroid cosine at which two characters are even odds one voice, and the cosine scale of
+those odds, on CAM++'s scale (callers carry them to another model's: ``CosineScale``)."""
+
+
+def same_probability(cos, midpoint: float = SAME_MIDPOINT, scale: float = SAME_SCALE) -> np.ndarray:
     """P(two centroids are one character) from their cosine; CAM++ centroids of one voice sit
     above ~0.6, of two voices below ~0.45 (measured on the pseudo-episodes)."""
     return 1.0 / (1.0 + np.exp(-(np.asarray(cos, dtype=np.float64) - midpoint) / scale))
@@ -99,8 +104,8 @@ def rank_candidates(
     separated: set[tuple[int, int]] | frozenset = frozenset(),
     k_pairs: int = 5,
     ambient_below: float = 0.25,
-    same_midpoint: float = 0.55,
-    same_scale: float = 0.06,
+    same_midpoint: float = SAME_MIDPOINT,
+    same_scale: float = SAME_SCALE,
     name=None,
     group=None,
     unusual=None,

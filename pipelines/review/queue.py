@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from grouping.calibrate import SimilarityCalibration
-from grouping.review import Candidate, rank_candidates
+from grouping.review import SAME_MIDPOINT, SAME_SCALE, Candidate, rank_candidates
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.grouping_state import unreviewed_episodes
+from pipelines.stages.season import season_scale
 from pipelines.store.workspace import Workspace
 from pipelines.wording import count
 
@@ -250,10 +251,12 @@ class _Season:
                 separated.add((min(ca, cb), max(ca, cb)))
         # episodes the last run added to a grouped season: their questions first
         fresh = df["episode_id"].isin(unreviewed_episodes(ws)).to_numpy()
+        scale = season_scale(ws)  # another voice model reads centroid cosines higher up
         return rank_candidates(
             self.X, self.character, self.named, conf, human, reliability, separated,
             name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
             fresh=fresh, checked=self.checked(ws), same_pair=self.same_pair,
+            same_midpoint=scale.carry(SAME_MIDPOINT), same_scale=scale.stretch(SAME_SCALE),
         )  # fmt: skip
 
     @functools.cached_property

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from grouping.calibrate import SimilarityCalibration
+from grouping.calibrate import TUNING, CosineScale, SimilarityCalibration
 from grouping.cluster import ReliableFirstClustering
 from grouping.confidence import (
     LineConfidence,
@@ -261,6 +261,12 @@ def voice_evidence_meta(per_episode: dict[str, dict]) -> dict[str, str]:
         "per_episode": per_episode,
     }
     return {VOICE_EVIDENCE: json.dumps(summary, sort_keys=True)}
+
+
+def season_scale(ws: Workspace) -> CosineScale:
+    """The cosine scale of the season's voice vectors, as the last regroup measured it."""
+    stored = json.loads(ws.get_meta(VOICE_EVIDENCE) or "{}")
+    return CosineScale.of_evidence(stored.get("per_episode", {}))
 
 
 def voice_evidence_line(ws: Workspace) -> str | None:
@@ -578,8 +584,11 @@ def group_season(
     reliability = np.concatenate(reliabilities)
     trusted = np.concatenate(placed)
     group_of = np.array(group_keys)
+    # the season's cosine scale: a model whose vectors share a common direction reads every
+    # cosine constant below (adoption, linking, naming) higher up
+    scale = CosineScale.of_evidence(evidence)
     vouched = vouched_groups(
-        X, df["id"].to_numpy(), group_of, df["episode"], human, trusted, cannot
+        X, df["id"].to_numpy(), group_of, df["episode"], human, trusted, cannot, scale
     )
     trusted = vouched == group_of
 
@@ -587,11 +596,13 @@ def group_season(
     name_id = {n: i for i, n in enumerate(names)}
     y = np.array([name_id.get(human.get(lid, ""), -1) for lid in df["id"]])
     groups, roster = link_roster(
-        df, X, group_of, named_groups(y, trusted), locks, cannot, linker or RosterLinker()
+        df, X, group_of, named_groups(y, trusted), locks, cannot, linker or scaled_linker(scale)
     )
     vouch = vouch_roster(vouched, group_of, roster)
     anchored = np.concatenate(cores) & named_by_hand(vouched, group_of)
-    propagator, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored)
+    propagator, proba, pred = spread_names(
+        df, X, y, roster, vouch, evidence, propagator, anchored, scale
+    )
     character_name = {r: names[k] for r, k in character_names(y, roster, vouch).items()}
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
     retired += gone
@@ -652,6 +663,15 @@ def link_roster(
     return groups, linker.roster_[gidx]
 
 
+def scaled_linker(scale: CosineScale) -> RosterLinker:
+    """The roster linker whose bars sit where its defaults sit on the tuning set's scale."""
+    tuned = RosterLinker()
+    return RosterLinker(
+        threshold=scale.carry(tuned.threshold),
+        same_episode_threshold=scale.carry(tuned.same_episode_threshold),
+    )
+
+
 def named_groups(y: np.ndarray, trusted: np.ndarray) -> Callable[[np.ndarray, int], np.ndarray]:
     """``fixed_of`` for :func:`link_roster`: a group whose lines carry a hand name (see
     :func:`character_vote`) is fixed to that name's index."""
@@ -674,17 +694,20 @@ def spread_names(
     evidence: dict[str, dict],
     propagator: NamePropagator | None,
     anchored: np.ndarray | None = None,
+    scale: CosineScale = TUNING,
 ) -> tuple[NamePropagator | None, np.ndarray | None, np.ndarray | None]:
     """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; ``vouch``:
     per line, the character its hand name speaks for (-1: none, see :func:`vouch_roster`);
-    ``anchored``: lines the open-set rule never holds back (see ``NamePropagator.fit``).
+    ``anchored``: lines the open-set rule never holds back (see ``NamePropagator.fit``);
+    ``scale``: the season's cosine scale, which the kNN vote's evidence floor is read on.
     Returns (fitted propagator, class probabilities, predicted name index or -1), all None
     when nothing is named."""
     if not (y >= 0).any():
         return None, None, None
     weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
     if propagator is None:
-        propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator()
+        floor = scale.carry(NamePropagator().min_sim)
+        propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator(min_sim=floor)
     if weak:  # the episode's shared sound removed, as its grouping did (grouping/cluster.py)
         X = centre_rows(X, by=df["episode"], dtype=None)
     propagator = propagator.fit(X, y, groups=np.where(y < 0, roster, vouch), anchored=anchored)
@@ -747,6 +770,7 @@ def vouched_groups(
     human: dict[str, str],
     trusted: np.ndarray,
     cannot: list[tuple[str, str]] = (),
+    scale: CosineScale = TUNING,
 ) -> np.ndarray:
     """Per hand-named line, the group its name speaks for ("" none, and for every other
     line):
@@ -755,7 +779,8 @@ def vouched_groups(
       group but still belongs to it: no other line of the group is named otherwise by hand,
       and its voice is closer to the rest of its group than to any other group of its episode;
     - for a line that stands alone in a group of its own, the group of its episode its voice
-      clearly matches (``ADOPT_MIN_COSINE``, ``ADOPT_MARGIN``), when no line there carries
+      clearly matches (``ADOPT_MIN_COSINE``, ``ADOPT_MARGIN``, read on the season's
+      ``scale``), when no line there carries
       another hand name and no person separated the line from it.
 
     Naming the first line of each character is what a person watching from the start does;
@@ -806,8 +831,8 @@ def vouched_groups(
         best = peers[order[0]]
         margin = sims[order[0]] - (sims[order[1]] if order.size > 1 else -1.0)
         if (
-            sims[order[0]] >= ADOPT_MIN_COSINE
-            and margin >= ADOPT_MARGIN
+            sims[order[0]] >= scale.carry(ADOPT_MIN_COSINE)
+            and margin >= scale.stretch(ADOPT_MARGIN)
             and named_only(best, i)
             and best not in apart[i]
         ):

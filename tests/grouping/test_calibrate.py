@@ -277,11 +277,36 @@ def test_tiny_input_and_threshold_shift_rules():
     assert cal.source_ == "degenerate" and not cal.weak_
     p = {"core_threshold": 0.38, "attach_threshold": -1.0, "top_m": 1}
     keys = ("core_threshold", "attach_threshold")
-    assert shifted_thresholds(p, 0.2, 0.38, keys) == p  # never lowered
-    up = shifted_thresholds(p, 0.5, 0.38, keys)
-    assert up["core_threshold"] == pytest.approx(0.5)
+    low = SimilarityCalibration()
+    low.threshold_, low.diff_mean_, low.same_mean_ = 0.2, 0.08, 0.6
+    assert shifted_thresholds(p, low, 0.38, keys) == p  # never lowered
+    high = SimilarityCalibration()  # the two means where the tuning set has them
+    high.threshold_, high.diff_mean_, high.same_mean_ = 0.5, 0.08, 0.6
+    up = shifted_thresholds(p, high, 0.38, keys)
+    assert up["core_threshold"] == pytest.approx(0.5)  # raised by how far threshold_ moved
     assert up["attach_threshold"] == -1.0  # "attach unconditionally" stays unconditional
     assert up["top_m"] == 1
+    # another model's scale: both means 0.4 higher and 0.4x as far apart; 0.38 keeps its
+    # place between them (0.08 + 0.30 of 0.52 -> 0.48 + 0.30 of 0.208)
+    high.diff_mean_, high.same_mean_ = 0.48, 0.688
+    assert shifted_thresholds(p, high, 0.38, keys)["core_threshold"] == pytest.approx(0.6)
+
+
+def test_a_common_direction_in_every_vector_groups_like_the_vectors_without_it(clear):
+    """A voice model whose vectors all share one direction puts every pair higher and the two
+    speakers' means closer; raising each threshold by the same amount merged voices (on the
+    read-speech benchmark, edge F1 0.970 -> 0.82). Carried to the episode's own scale, the
+    grouping is what it is without the offset."""
+    X, y = clear
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal(X.shape[1])
+    Y = X + 0.8 * u / np.linalg.norm(u)
+    Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    plain = edge_prf(y, ReliableFirstClustering().fit_predict(X))["f1"]
+    offset = ReliableFirstClustering().fit(Y)
+    assert offset.calibration_.diff_mean_ > 0.3 and not offset.calibration_.weak_
+    assert offset.thresholds_["core_threshold"] > 0.38
+    assert edge_prf(y, offset.labels_)["f1"] >= plain - 0.03
 
 
 class _Meta:
@@ -308,3 +333,24 @@ def test_weak_evidence_is_recorded_and_reported(murky, clear):
     assert stored["voice_evidence"] == "weak" and stored["weak_episodes"] == ["ep02"]
     line = voice_evidence_line(ws)
     assert line.startswith("voice evidence: weak in 1 of 2 episodes (ep02")
+
+
+def test_a_season_reads_its_constants_on_its_episodes_median_scale():
+    """CosineScale: the read-speech scale and weak seasons keep every constant; a season of
+    a model with a common direction carries them (adoption, roster linking, the queue)."""
+    from grouping.calibrate import TUNING, CosineScale
+
+    read = {"e1": {"diff_mean": 0.08, "same_mean": 0.62, "threshold": 0.18}}
+    assert CosineScale.of_evidence(read) == CosineScale(0.08, 0.62, False)
+    assert CosineScale.of_evidence({}) == TUNING and TUNING.carry(0.55) == 0.55
+    offset = {
+        f"e{i}": {"diff_mean": d, "same_mean": d + 0.3, "threshold": d + 0.07}
+        for i, d in enumerate((0.44, 0.46, 0.48))
+    }
+    scale = CosineScale.of_evidence(offset)
+    assert scale.active and scale.diff_mean == pytest.approx(0.46)
+    assert scale.carry(0.08) == pytest.approx(0.46)  # the different-speaker mean maps on its own
+    assert scale.carry(0.55) == pytest.approx(0.46 + 0.47 * 0.3 / 0.52)
+    assert scale.stretch(0.1) == pytest.approx(0.1 * 0.3 / 0.52)
+    weak = {k: v | {"voice_evidence": "weak"} for k, v in offset.items()}
+    assert not CosineScale.of_evidence(weak).active  # acted voices: the weak path's own rules

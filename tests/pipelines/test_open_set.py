@@ -33,7 +33,11 @@ def acted_workspace(root: Path, per: int = 30, seed: int = 0, short_first: bool 
         means = np.stack([X[truth == c].mean(0) for c in range(5)])
         q, _ = np.linalg.qr(means.T)
         blur -= q @ (q.T @ blur)  # noise that leans towards no character
-        X[first0] = mean0 / np.linalg.norm(mean0) + 3.0 * blur / np.linalg.norm(blur)
+        # blurred to the edge of its group: these vectors share a common direction (two
+        # characters at ~0.32), so the grouping reads its bars on their own scale, and a
+        # line blurred further (3.0: cosine 0.35 to its character, where two characters
+        # sit) joins nothing; without the loose-line rule the test still fails (0.81 named)
+        X[first0] = mean0 / np.linalg.norm(mean0) + 2.5 * blur / np.linalg.norm(blur)
     start = np.arange(len(truth)) * 2.5
     events = [
         SubtitleEvent(float(s), float(s + d), f"line {i}")
