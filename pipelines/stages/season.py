@@ -502,8 +502,10 @@ class EpisodeGrouper:
         # them to it, or they joined it clearly. A hand-named line that merely attached with a
         # weak score must not name its group (nor the season character) after itself.
         used = getattr(clusterer, "thresholds_", {})
+        cal = getattr(clusterer, "calibration_", None)
+        floor = (TUNING if cal is None else CosineScale.of_calibration(cal)).carry(0.5)
         strong = getattr(clusterer, "probabilities_", np.ones(len(labels))) >= max(
-            used.get("reliable_attach_threshold", clusterer.reliable_attach_threshold), 0.5
+            used.get("reliable_attach_threshold", clusterer.reliable_attach_threshold), floor
         )
         core = getattr(clusterer, "core_", np.ones(len(labels), bool))
         return EpisodeBlock(
