@@ -319,7 +319,11 @@ class CosineScale:
     def of_evidence(cls, per_episode: dict[str, dict]) -> CosineScale:
         """The median scale of a season's episodes (their stored ``evidence()``), so a season
         of one model reads its constants on one scale."""
-        ev = [e for e in per_episode.values() if "diff_mean" in e and "same_mean" in e]
+        ev = [
+            e
+            for e in per_episode.values()
+            if "diff_mean" in e and "same_mean" in e and e.get("source") != "degenerate"
+        ]
         if not ev:
             return cls()
         med = lambda key: float(np.median([e[key] for e in ev]))  # noqa: E731

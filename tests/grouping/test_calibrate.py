@@ -347,7 +347,8 @@ def test_a_season_reads_its_constants_on_its_episodes_median_scale():
         f"e{i}": {"diff_mean": d, "same_mean": d + 0.3, "threshold": d + 0.07}
         for i, d in enumerate((0.44, 0.46, 0.48))
     }
-    scale = CosineScale.of_evidence(offset)
+    tiny = {"diff_mean": 0.0, "same_mean": 1.0, "threshold": 0.03, "source": "degenerate"}
+    scale = CosineScale.of_evidence(offset | {"e9": tiny, "e10": tiny})  # too few lines
     assert scale.active and scale.diff_mean == pytest.approx(0.46)
     assert scale.carry(0.08) == pytest.approx(0.46)  # the different-speaker mean maps on its own
     assert scale.carry(0.55) == pytest.approx(0.46 + 0.47 * 0.3 / 0.52)
