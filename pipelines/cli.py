@@ -491,8 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--separate",
         metavar="MODEL",
-        help="remove music before embedding voices with an audio-separator model (file name "
-        "or path, e.g. UVR-MDX-NET-Voc_FT.onnx); 'off' turns it off again",
+        help="remove music before embedding voices: 'gaps' (built in, no weights: the music "
+        "heard in the subtitle gaps around each line is filtered out) or an audio-separator "
+        "model (file name or path, e.g. UVR-MDX-NET-Voc_FT.onnx); 'off' turns it off again",
     )
     p.add_argument(
         "--regroup",

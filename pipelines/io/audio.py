@@ -54,6 +54,11 @@ def episode_audio(ws: Workspace, episode_id: str) -> Path:
     separated = separated_audio(ws, episode_id)
     if separated is not None:
         return separated
+    return mixed_audio(ws, episode_id)
+
+
+def mixed_audio(ws: Workspace, episode_id: str) -> Path:
+    """The episode's own 16 kHz wav (music and all), extracted now if it is not there yet."""
     path = ws.audio_path(episode_id)
     if path.is_file():
         return path

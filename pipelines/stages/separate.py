@@ -1,6 +1,8 @@
 """The optional separate stage: music and effects removed before voices are embedded.
 
-``castlist run --separate MODEL`` runs audio-separator (UVR MDX-Net vocal models such as
+``castlist run --separate gaps`` needs no weights: each line is filtered against the music bed
+heard in the subtitle gaps around it (:mod:`pipelines.io.gap_filter`). ``castlist run
+--separate MODEL`` runs audio-separator (UVR MDX-Net vocal models such as
 ``UVR-MDX-NET-Voc_FT.onnx``) over each episode once and caches the vocals as a 16 kHz wav beside
 the plain audio (``cache/separated``). While a model is set, the voice stage and the line clips
 read the vocals instead of the mix, and voice vectors are keyed by voice model *and* separation
@@ -26,17 +28,25 @@ import tempfile
 import types
 from pathlib import Path
 
+import soundfile as sf
+
 from pipelines.errors import MediaError, ModelError
+from pipelines.io.atomic import atomic_path
 from pipelines.io.audio import (
     SEPARATE_META_KEY,
     current_separation_model,
+    mixed_audio,
     model_key,
     separated_path,
 )
-from pipelines.io.media import SAMPLE_RATE, extract_audio
+from pipelines.io.gap_filter import suppress_bed
+from pipelines.io.media import SAMPLE_RATE, extract_audio, load_audio
 
 log = logging.getLogger(__name__)
 
+GAPS = "gaps"
+"""The built-in separation, no weights: the music bed under each line estimated from the
+subtitle gaps around it and filtered out (``pipelines.io.gap_filter``)."""
 SEPARATION_RATE = 44100
 """What UVR models are trained on: the episode is decoded at this rate for them."""
 DEFAULT_MODEL_DIR = "/tmp/audio-separator-models"
@@ -104,10 +114,26 @@ def load_separator(model: str, work_dir: Path):
     return sep
 
 
+def filter_gaps(ws, episode_id: str, out: Path) -> Path:
+    """The built-in ``gaps`` separation: each line filtered against the music bed of the
+    subtitle gaps around it (:mod:`pipelines.io.gap_filter`), written as ``out``."""
+    lines = ws.lines_frame(episode_id)
+    audio = load_audio(mixed_audio(ws, episode_id))
+    clean = suppress_bed(audio, SAMPLE_RATE, lines["start"], lines["end"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, suffix=".wav") as tmp:
+        sf.write(tmp, clean, SAMPLE_RATE, format="WAV", subtype="FLOAT")
+    return out
+
+
 def separate_episode(ws, episode_id: str, model: str, separator=None) -> Path:
     """Vocals of one episode as a 16 kHz mono wav (cached: a second call only looks)."""
     out = separated_path(ws, episode_id, model)
     if out.is_file() and ws.stage_done(episode_id, "separate", model_key(model)):
+        return out
+    if model == GAPS:
+        filter_gaps(ws, episode_id, out)
+        ws.mark_stage(episode_id, "separate", model_key(model))
         return out
     media = Path(ws.episode(episode_id).media)
     with tempfile.TemporaryDirectory(prefix="castlist-separate-") as tmp:
@@ -168,7 +194,8 @@ def prepare(ws, model: str | None, embedder, progress=None):
             separated_path(ws, episode.id, model).is_file()
             and ws.stage_done(episode.id, "separate", model_key(model))
         ):
-            separator = separator or load_separator(model, ws.cache_dir / "separated")
+            if model != GAPS:
+                separator = separator or load_separator(model, ws.cache_dir / "separated")
             separate_episode(ws, episode.id, model, separator)
     if progress:
         progress("separate", len(episodes), len(episodes))
