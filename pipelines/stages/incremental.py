@@ -24,6 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from grouping.calibrate import CosineScale
 from grouping.cluster import ReliableFirstClustering
 from grouping.confidence import default_confidence
 from grouping.link import RosterLinker
@@ -55,6 +56,7 @@ from pipelines.stages.season import (
     named_by_hand,
     named_groups,
     refined_model,
+    scaled_linker,
     spread_names,
     voice_evidence_meta,
     vouch_roster,
@@ -129,9 +131,10 @@ def group_new_episodes(
     df_new = pd.concat([b.df for b in blocks], ignore_index=True)
     X_new = np.concatenate([b.X for b in blocks])
     keys_new = np.array([k for b in blocks for k in b.keys])
+    scale = CosineScale.of_evidence(evidence)  # the season's scale, as a full regroup reads it
     vouched_new = vouched_groups(
         X_new, df_new["id"].to_numpy(), keys_new, df_new["episode"], human,
-        np.concatenate([b.placed for b in blocks]), cannot,
+        np.concatenate([b.placed for b in blocks]), cannot, scale,
     )  # fmt: skip
     trusted_new = vouched_new == keys_new
     reliability_new = np.concatenate([b.reliability for b in blocks])
@@ -156,7 +159,7 @@ def group_new_episodes(
 
     roster = _link_to_existing(
         df, X, group_of, y, trusted, n_old, old_char, len(chars), names, shown, chars, locks,
-        cannot, linker or RosterLinker(),
+        cannot, linker or scaled_linker(scale),
     )  # fmt: skip
     new_rows = np.arange(n_old, len(df))
     fresh_ids = _fresh_character_ids(df_new["id"].tolist(), roster[new_rows], len(chars), minter)
@@ -167,7 +170,7 @@ def group_new_episodes(
     anchored = np.zeros(len(df), bool)  # the new lines that built a hand-named group
     core_new = np.concatenate([b.core for b in blocks])
     anchored[new_rows] = core_new & named_by_hand(vouched_new, keys_new)
-    _, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored)
+    _, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored, scale)
     voted = character_names(y, roster, vouch)
     character_name = {}
     for r in np.unique(roster[new_rows]):
