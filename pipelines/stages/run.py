@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from embeddings.faces import FaceBackend
 from embeddings.voice import load_voice_embedder
 from pipelines.errors import ModelError, UsageError, WorkspaceError
 from pipelines.io import atomic
-from pipelines.io.audio import episode_audio
+from pipelines.io.audio import current_separation_model, episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
 from pipelines.records import SURE, LabelSource, Progress
 from pipelines.stages import faces
@@ -288,7 +289,16 @@ def status(ws: Workspace) -> str:
         f"speech lines: {len(speech)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
     )
     out.append(summary_of_skips(ws))
-    out += [line for line in [voice_evidence_line(ws), last_run_line(ws)] if line]
+    weak = voice_evidence_line(ws)
+    media = any(ep.kind != "imported" for ep in ws.episodes())
+    if weak and media and current_separation_model(ws) is None:
+        # the one lever a person has here without new weights (docs/benchmarks_acted.md)
+        weak += (
+            f"\nmusic under the lines? `castlist run {shlex.quote(str(ws.root))} --separate "
+            "gaps` filters out what plays between them (acted voices: 0.01-0.03 more names "
+            "right from hand labels)"
+        )
+    out += [line for line in [weak, last_run_line(ws)] if line]
     if speech["group_id"].notna().any():
         out += _roster_lines(speech)
     history = ws.actions.history(limit=5)

@@ -226,6 +226,8 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     """Acted-like vectors (one character ~0.48, two ~0.36): the read-speech propagator abstains
     on nearly every line; on weak evidence each line takes its nearest named character."""
     from grouping.propagate import NamePropagator
+    from pipelines.io.audio import SEPARATE_META_KEY
+    from pipelines.stages.run import status
     from pipelines.stages.season import (
         VOICE_EVIDENCE,
         group_season,
@@ -251,6 +253,10 @@ def test_weak_voice_evidence_names_every_line_from_the_named_means(make_ws):
     knn_right, knn_named = right()
     regroup(ws)
     assert voice_evidence_line(ws) is not None
+    assert "--separate gaps" in status(ws)  # the lever that needs no weights
+    ws.set_meta(SEPARATE_META_KEY, "gaps")
+    assert "--separate gaps" not in status(ws)  # already on
+    ws.set_meta(SEPARATE_META_KEY, "")
     # the verdict read before the label projection is kept for the next regroup
     stored = json.loads(ws.get_meta(VOICE_EVIDENCE))["per_episode"][ep.id]
     assert stored["raw_voice_evidence"] == "weak" and stored["model"] == MODEL
