@@ -24,7 +24,6 @@ import contextlib
 import json
 import logging
 import shutil
-import subprocess
 import sys
 import wave
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_labels import _set_labels  # noqa: E402
-from benchmarks.bench_vision import plan_shots  # noqa: E402
+from benchmarks.bench_vision import encode_shots, plan_shots  # noqa: E402
 from embeddings.faces import face_backend  # noqa: E402
 from grouping.cluster import ReliableFirstClustering  # noqa: E402
 from grouping.confidence import heuristic_reliability  # noqa: E402
@@ -89,19 +88,7 @@ def render(lines: list[Line], shown, pictures, wav: Path, out: Path, rng) -> Pat
     with wave.open(str(wav)) as w:
         duration = w.getnframes() / w.getframerate()
     shots = [_shot(pictures[s] if s else None, rng) for s in shown]
-    starts = np.array([line.start for line in lines])
-    blank = np.full((H, W, 3), 20, dtype=np.uint8)
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"]
-    cmd += ["-s", f"{W}x{H}", "-r", str(FPS), "-i", "pipe:0", "-i", str(wav)]
-    cmd += ["-map", "0:v", "-map", "1:a", "-c:v", "mpeg4", "-q:v", "3", "-c:a", "flac", str(out)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    for k in range(int(np.ceil(duration * FPS))):
-        i = int(np.searchsorted(starts, (k + 0.5) / FPS, side="right")) - 1
-        proc.stdin.write((shots[i] if i >= 0 else blank).tobytes())
-    proc.stdin.close()
-    if proc.wait() != 0:
-        raise RuntimeError(f"ffmpeg failed writing {out}")
-    return out
+    return encode_shots(shots, [line.start for line in lines], duration, wav, out, FPS, quality=3)
 
 
 def build(src: Path, dst: Path, p_on: float, p_listener: float, seed: int) -> Path:

@@ -114,15 +114,24 @@ def _shot(photo: Path | None, rng) -> np.ndarray:
 def render_video(turns, shown, faces, wav: Path, out: Path, duration: float, rng) -> Path:
     """An mkv: each line's shot from its start until the next line starts, the episode audio."""
     shots = [_shot(rng.choice(faces[s]) if s else None, rng) for s in shown]
-    starts = np.array([t.start for t in turns])
-    blank = np.full((H, W, 3), 20, dtype=np.uint8)
-    n = int(np.ceil(duration * FPS))
+    return encode_shots(shots, [t.start for t in turns], duration, wav, out, FPS, quality=4)
+
+
+def encode_shots(
+    shots: list[np.ndarray], starts, duration: float, wav: Path, out: Path, fps: int, quality: int
+) -> Path:
+    """An mkv of ``shots`` (equal-sized RGB frames), each held from its ``starts`` time until
+    the next one's, over the audio of ``wav``; a dark frame before the first."""
+    starts = np.asarray(starts, dtype=np.float64)
+    height, width = shots[0].shape[:2]
+    blank = np.full((height, width, 3), 20, dtype=np.uint8)
     cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"]
-    cmd += ["-s", f"{W}x{H}", "-r", str(FPS), "-i", "pipe:0", "-i", str(wav)]
-    cmd += ["-map", "0:v", "-map", "1:a", "-c:v", "mpeg4", "-q:v", "4", "-c:a", "flac", str(out)]
+    cmd += ["-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0", "-i", str(wav)]
+    cmd += ["-map", "0:v", "-map", "1:a", "-c:v", "mpeg4", "-q:v", str(quality)]
+    cmd += ["-c:a", "flac", str(out)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    for k in range(n):
-        i = int(np.searchsorted(starts, (k + 0.5) / FPS, side="right")) - 1
+    for k in range(int(np.ceil(duration * fps))):
+        i = int(np.searchsorted(starts, (k + 0.5) / fps, side="right")) - 1
         proc.stdin.write((shots[i] if i >= 0 else blank).tobytes())
     proc.stdin.close()
     if proc.wait() != 0:

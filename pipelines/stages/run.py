@@ -290,8 +290,11 @@ def status(ws: Workspace) -> str:
     )
     out.append(summary_of_skips(ws))
     weak = voice_evidence_line(ws)
-    media = any(ep.kind != "imported" for ep in ws.episodes())
-    if weak and media and current_separation_model(ws) is None:
+    if (
+        weak
+        and current_separation_model(ws) is None
+        and any(ep.kind != "imported" for ep in ws.episodes())
+    ):
         # the one lever a person has here without new weights (docs/benchmarks_acted.md)
         weak += (
             f"\nmusic under the lines? `castlist run {shlex.quote(str(ws.root))} --separate "
