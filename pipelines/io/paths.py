@@ -94,8 +94,8 @@ def safe_join(root: str | Path, *parts: str) -> Path:
     return joined
 
 
-def slug(text: str, default: str = "episode") -> str:
-    """A name cut down to ASCII letters, digits and underscores (40 at most), for ids and file
-    names that must read the same everywhere."""
+def slug(text: str, default: str = "episode", limit: int | None = 40) -> str:
+    """A name cut down to ASCII letters, digits and underscores (``limit`` at most; None:
+    uncut), for ids and file names that must read the same everywhere."""
     out = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
-    return out[:40] or default
+    return out[:limit] or default

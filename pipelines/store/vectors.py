@@ -9,7 +9,6 @@ refused with :class:`VectorsError` naming the file and the fix, rather than grou
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,7 @@ def model_key(model: str) -> str:
     and read each other's vectors: a name the slug cuts short gets a hash of the whole name
     (shorter names keep the file names older workspaces hold)."""
     key = slug(model)
-    if key == re.sub(r"[^A-Za-z0-9]+", "_", model).strip("_"):
+    if key == slug(model, limit=None):
         return key
     return f"{key[:31]}_{hashlib.sha1(model.encode('utf-8')).hexdigest()[:8]}"
 
