@@ -258,9 +258,13 @@ def pseudo_episodes(
             yield name, ws, truth
 
 
-def acted_episodes(root: Path, tmp: Path) -> Iterator[tuple[str, Workspace, dict]]:
+def acted_episodes(
+    root: Path, tmp: Path, signal: float = 0.0
+) -> Iterator[tuple[str, Workspace, dict]]:
     """Every finished ``*/ws`` (``DONE`` and ``truth.csv`` beside it) under ``root``, copied
-    first; the identity scored is the acted voice (``voice`` column) when there is one."""
+    first; the identity scored is the acted voice (``voice`` column) when there is one;
+    ``signal``: each voice's vectors given a direction of its own (a stronger voice model, see
+    ``benchmarks.grouping_data.with_speaker_signal``)."""
     for ws_dir in sorted(Path(root).glob("*/ws")):
         truth_csv = ws_dir.parent / "truth.csv"
         if not (truth_csv.is_file() and (ws_dir.parent / "DONE").is_file()):
@@ -272,7 +276,22 @@ def acted_episodes(root: Path, tmp: Path) -> Iterator[tuple[str, Workspace, dict
         t = pd.read_csv(truth_csv)
         if "voice" in t.columns:
             t = t.assign(speaker=t["voice"])
-        yield name, ws, truth_of_lines(ws, t)
+        truth = truth_of_lines(ws, t)
+        if signal:
+            _add_speaker_signal(ws, truth, signal)
+        yield name, ws, truth
+
+
+def _add_speaker_signal(ws: Workspace, truth: Mapping[str, str], a: float) -> None:
+    from benchmarks.grouping_data import with_speaker_signal
+
+    model = ws.get_meta("voice_model")
+    for ep in ws.episodes():
+        X = ws.vectors.load(ep.id, "voice", model)
+        df = ws.lines_frame(ep.id)
+        voices = np.full(len(X), "?", dtype=object)  # lines nobody speaks share one direction
+        voices[df["idx"].to_numpy()] = df["id"].map(truth).fillna("?").to_numpy()
+        ws.vectors.save(ep.id, "voice", model, with_speaker_signal(X, voices, a))
 
 
 def open_set_precision(ws: Workspace, truth: Mapping[str, str], ks=(1, 2, 3, None)) -> list:
@@ -364,6 +383,11 @@ def main(argv: list[str] | None = None) -> None:
         "--offset", type=float, default=0.0,
         help="pseudo-episodes: import the vectors with a common direction of this length",
     )  # fmt: skip
+    ap.add_argument(
+        "--speaker-signal", type=float, default=0.0,
+        help="acted episodes: give each voice a direction of its own of this length (a "
+        "stronger voice model on the same voices; 0.7: leave-one-out 1-NN ~0.9)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     if args.check_size is not None:
         import grouping.review
@@ -384,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
                 Path(args.work), tmp, args.seasons, args.per_season, args.offset
             )
         if args.acted:
-            sets["acted"] = acted_episodes(Path(args.acted), tmp)
+            sets["acted"] = acted_episodes(Path(args.acted), tmp, args.speaker_signal)
         for kind, eps in sets.items():
             if args.precision:
                 rows = []

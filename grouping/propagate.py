@@ -20,7 +20,13 @@ from sklearn.base import BaseEstimator
 from .knn import knn_search
 from .vectors import normalize_rows
 
-__all__ = ["NamePropagator"]
+__all__ = [
+    "NamePropagator",
+    "hold_guesses",
+    "label_neighbour_agreement",
+    "name_probability",
+    "weak_group_weight",
+]
 
 
 class NamePropagator(BaseEstimator):
@@ -240,4 +246,97 @@ def _loo_cos(Xn: np.ndarray, sums: np.ndarray, own: np.ndarray) -> np.ndarray:
     out = np.full(len(Xn), -np.inf)
     ok = norm > 1e-9
     out[ok] = np.einsum("ij,ij->i", Xn[ok], sums[ok]) / norm[ok]
+    return out
+
+
+AGREEMENT_PRIOR = (0.5, 5.0)
+"""(share, pseudo-lines) the labelled lines' neighbour agreement starts from: a coin flip worth
+five lines, so two or three lucky labels cannot open the gate of :func:`weak_group_weight`."""
+
+WEAK_GROUP_GATE = (0.65, 0.9)
+"""Neighbour agreement at which a weak season's groups start to carry names, and at which they
+carry them fully (``group_weight`` 0.9). Measured on the acted benchmark
+(``python benchmarks/bench_review.py --acted ...``): with CAM++ the agreement of the answered
+lines stays at 0.30-0.62 (leave-one-out 1-NN over all lines 0.28-0.59), so nothing changes;
+with the voices given a speaker signal (``--speaker-signal 0.7``, 1-NN 0.84-0.95) it reaches
+0.7-0.85 while the pair cosines still call the season weak."""
+
+
+def label_neighbour_agreement(X, y, prior: tuple[float, float] = AGREEMENT_PRIOR) -> float:
+    """How often a hand-labelled line's nearest other labelled line carries its name, over the
+    lines whose name has at least two labels, smoothed by ``prior`` (share, pseudo-lines).
+
+    Why: a season whose pair cosines overlap (acted voices) may still have voices whose nearest
+    neighbours are mostly the same speaker (a better voice model on the same voices). The pair
+    statistics cannot tell those apart; the labels can, and cannot-links cut groups around
+    them, so agreement *inside* groups says nothing, while the nearest labelled line is found
+    on the vectors alone."""
+    Xn = normalize_rows(X)
+    y = np.asarray(y, dtype=np.int64).ravel()
+    lab = np.flatnonzero(y >= 0)
+    share, weight = prior
+    if lab.size < 2:
+        return float(share)
+    counts = np.bincount(y[lab])
+    ask = lab[counts[y[lab]] >= 2]
+    if ask.size == 0:
+        return float(share)
+    S = Xn[ask] @ Xn[lab].T
+    S[np.arange(ask.size), np.searchsorted(lab, ask)] = -np.inf  # not itself
+    hits = float(np.sum(y[lab][S.argmax(1)] == y[ask]))
+    return (hits + share * weight) / (ask.size + weight)
+
+
+def weak_group_weight(agreement: float, gate: tuple[float, float] = WEAK_GROUP_GATE) -> float:
+    """``NamePropagator.group_weight`` for a weak season from :func:`label_neighbour_agreement`:
+    0 below ``gate[0]`` (where a group of acted voices is one voice in three and a name given
+    to one line must not spread over it), rising to 0.9 at ``gate[1]``."""
+    lo, hi = gate
+    return float(np.clip((agreement - lo) / (hi - lo), 0.0, 1.0)) * 0.9
+
+
+GUESS_HOLD = 0.4
+"""A guess keeps the name it had while that name's probability is within this share of the
+best one's. On weak voice evidence every probability is low and flat (0.1-0.4), so one answer
+re-drew the names of lines it says nothing about: the first label of a new name pulled 10-14
+lines of other voices to it, and the share of right names fell by up to 9 points in one answer.
+Acted benchmark, simulated review of the six episodes at six speaker-signal strengths, 0 (CAM++
+as it is) to 1.0 (``bench_review.py --acted ... --speaker-signal A``): mean ops/100 lines to
+100% right names and mean worst single-answer drop, without holding 48.7 and 2.50 points (33 of
+36 episodes above 0.5); holding at 0.2 / 0.3 / 0.4 / 0.5 / 0.6: 48.7 / 48.3 / 48.2 / 47.7 /
+48.6 ops and 1.48 / 1.07 / 0.65 / 0.37 / 0.52 points; 0.5 and up cost CAM++ as it is 5-7 ops
+(61.7, 63.4 against 56.8 at 0.4)."""
+
+
+def hold_guesses(
+    pred: np.ndarray,
+    proba: np.ndarray,
+    classes: np.ndarray,
+    previous: np.ndarray,
+    labelled: np.ndarray,
+    hold: float = GUESS_HOLD,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``pred`` (name index per line) with each unlabelled line's ``previous`` name (-1: none)
+    kept where its probability (``proba`` columns: ``classes``) is at least ``1 - hold``
+    times the line's best, and the mask of the lines whose name was kept that way."""
+    out = np.asarray(pred, dtype=np.int64).copy()
+    previous = np.asarray(previous, dtype=np.int64)
+    col = np.searchsorted(classes, previous)
+    known = (previous >= 0) & (col < classes.size)
+    known[known] &= classes[col[known]] == previous[known]
+    rows = np.flatnonzero(known & ~np.asarray(labelled, dtype=bool) & (out != previous))
+    keep = proba[rows, col[rows]] >= (1.0 - hold) * proba[rows].max(1)
+    out[rows[keep]] = previous[rows[keep]]
+    held = np.zeros(len(out), bool)
+    held[rows[keep]] = True
+    return out, held
+
+
+def name_probability(proba: np.ndarray, classes: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per line, the probability (``proba`` columns: ``classes``) of the name ``pred`` gives
+    it (0 where it gives none): a held guess is as sure as its own name, not the best one."""
+    pred = np.asarray(pred, dtype=np.int64)
+    out = np.zeros(len(pred))
+    has = pred >= 0
+    out[has] = proba[np.flatnonzero(has), np.searchsorted(classes, pred[has])]
     return out

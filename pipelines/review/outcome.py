@@ -55,8 +55,9 @@ def _unsure(name: str, after: Frame) -> str:
     unsure = int((pd.to_numeric(mine["confidence"], errors="coerce").fillna(0.0) < SURE).sum())
     if not len(mine) or unsure * 2 <= len(mine):
         return ""
+    share = "the line" if len(mine) == 1 else f"{unsure} of the {len(mine)} lines"
     return (
-        f" ({unsure} of the {len(mine)} lines propagated as {name} unsure: the voices sit close;"
+        f" ({share} propagated as {name} unsure: the voices sit close;"
         " `castlist review` checks them; until then `castlist features` leaves them out)"
     )
 

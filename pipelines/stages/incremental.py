@@ -170,7 +170,9 @@ def group_new_episodes(
     anchored = np.zeros(len(df), bool)  # the new lines that built a hand-named group
     core_new = np.concatenate([b.core for b in blocks])
     anchored[new_rows] = core_new & named_by_hand(vouched_new, keys_new)
-    _, proba, pred = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored, scale)
+    _, p_name, pred, _ = spread_names(
+        df, X, y, roster, vouch, evidence, propagator, anchored, scale
+    )
     voted = character_names(y, roster, vouch)
     character_name = {}
     for r in np.unique(roster[new_rows]):
@@ -189,7 +191,7 @@ def group_new_episodes(
         if lid in human:
             result.sources[LabelSource.HUMAN.value] += 1
             continue
-        label_rows.append(machine_label(lid, i, pred, proba, names, float(reliability_new[j])))
+        label_rows.append(machine_label(lid, i, pred, p_name, names, float(reliability_new[j])))
         if label_rows[-1][1] is not None:
             result.propagated[label_rows[-1][1]] += 1
     label_rows = _with_hints(ws, df, old.df, roster, group_of, label_rows, n_old)

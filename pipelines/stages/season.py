@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +30,13 @@ from grouping.confidence import (
 )
 from grouping.constraints import Constraints
 from grouping.link import RosterLinker
-from grouping.propagate import NamePropagator
+from grouping.propagate import (
+    NamePropagator,
+    hold_guesses,
+    label_neighbour_agreement,
+    name_probability,
+    weak_group_weight,
+)
 from grouping.turns import TurnSmoother
 from grouping.vectors import centre_rows, normalize_rows
 from pipelines.io.vectorfiles import LINE_FEATURES, LINEFEAT
@@ -308,7 +314,34 @@ right beyond the labelled ones, acted benchmark, 1/2/3/5 labels per character (1
 nearest-centroid classifier on the same labels: 0.264/0.317/0.372/0.406): raw vectors at 0.05
 0.284/0.373/0.453/0.518; centred at 0.05 0.318/0.384/0.436/0.471; centred at 0.12/0.2/0.3/0.4/0.6
 0.342/0.356/0.361/0.364/0.367 with 1 label and 0.477/0.482/0.483/0.478/0.470 with 3
-(``python benchmarks/bench_labels.py acted --per 1 2 3 5 --seeds 10``)."""
+(``python benchmarks/bench_labels.py acted --per 1 2 3 5 --seeds 10``).
+
+``group_weight`` 0 is where :func:`spread_names` starts; it raises it (``weak_group_weight``)
+once the hand labels show that a voice's nearest labelled lines are its own."""
+
+
+HELD_GUESSES = "held_guesses"
+"""Workspace meta: per action state (``ActionLog.state``), the lines whose guess held its name
+there (``grouping.propagate.hold_guesses``) and that name. Holding reads the names the season
+had, so without it an undo and a regroup would not bring the names back exactly."""
+
+
+def guesses_to_hold(
+    line_ids: Iterable[str],
+    name_id: dict[str, int],
+    prev_labels: dict[str, tuple[str | None, str]],
+    held_here: dict[str, str] | None,
+) -> np.ndarray:
+    """Per line, the name index (-1: none) a weak season's guess holds on to: the names this
+    action state was given before where it was named before (an undo, a redo, a rerun: back
+    to exactly those), otherwise the machine's names so far."""
+    if held_here is not None:
+        return np.array([name_id.get(held_here.get(lid, ""), -1) for lid in line_ids], np.int64)
+    out = []
+    for lid in line_ids:
+        name, source = prev_labels.get(lid, (None, ""))
+        out.append(name_id.get(name, -1) if source == LabelSource.PROPAGATED.value else -1)
+    return np.array(out, dtype=np.int64)
 
 
 def _raw_verdict(previous: dict | None, voice_model: str) -> str | None:
@@ -602,9 +635,15 @@ def group_season(
     )
     vouch = vouch_roster(vouched, group_of, roster)
     anchored = np.concatenate(cores) & named_by_hand(vouched, group_of)
-    propagator, proba, pred = spread_names(
-        df, X, y, roster, vouch, evidence, propagator, anchored, scale
+    state, held_by_state = ws.actions.state(), json.loads(ws.get_meta(HELD_GUESSES) or "{}")
+    previous = guesses_to_hold(df["id"], name_id, prev_labels, held_by_state.get(str(state)))
+    propagator, p_name, pred, held = spread_names(
+        df, X, y, roster, vouch, evidence, propagator, anchored, scale, previous
     )
+    reachable = ws.actions.reachable_states()
+    held_by_state = {k: v for k, v in held_by_state.items() if int(k) in reachable}
+    held_by_state[str(state)] = {df["id"].iat[i]: names[pred[i]] for i in np.flatnonzero(held)}
+    written_with[HELD_GUESSES] = json.dumps(held_by_state)
     character_name = {r: names[k] for r, k in character_names(y, roster, vouch).items()}
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
     retired += gone
@@ -616,7 +655,7 @@ def group_season(
         if lid in human:
             result.sources[LabelSource.HUMAN.value] += 1
             continue
-        label_rows.append(machine_label(lid, i, pred, proba, names, float(reliability[i])))
+        label_rows.append(machine_label(lid, i, pred, p_name, names, float(reliability[i])))
         if label_rows[-1][1] is not None:
             result.sources[LabelSource.PROPAGATED.value] += 1
             result.propagated[label_rows[-1][1]] += 1
@@ -697,21 +736,32 @@ def spread_names(
     propagator: NamePropagator | None,
     anchored: np.ndarray | None = None,
     scale: CosineScale = TUNING,
+    previous: np.ndarray | None = None,
 ) -> tuple[NamePropagator | None, np.ndarray | None, np.ndarray | None]:
     """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; ``vouch``:
     per line, the character its hand name speaks for (-1: none, see :func:`vouch_roster`);
     ``anchored``: lines the open-set rule never holds back (see ``NamePropagator.fit``);
-    ``scale``: the season's cosine scale, which the kNN vote's evidence floor is read on.
-    Returns (fitted propagator, class probabilities, predicted name index or -1), all None
-    when nothing is named."""
+    ``scale``: the season's cosine scale, which the kNN vote's evidence floor is read on;
+    ``previous``: per line, the name index the machine gave it before (-1: none), which a
+    weak season's guesses hold on to (``grouping.propagate.hold_guesses``).
+    Returns (fitted propagator, the probability of each line's name, its name index or -1),
+    all None when nothing is named, and the mask of the lines that held their ``previous``
+    name."""
     if not (y >= 0).any():
-        return None, None, None
+        return None, None, None, np.zeros(len(y), bool)
+    held = np.zeros(len(y), bool)
     weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
     if propagator is None:
         floor = scale.carry(NamePropagator().min_sim)
         propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator(min_sim=floor)
     if weak:  # the episode's shared sound removed, as its grouping did (grouping/cluster.py)
         X = centre_rows(X, by=df["episode"], dtype=None)
+        # groups carry names only where the labels show that a voice's nearest lines are
+        # its own (a better voice model on acted voices); with CAM++ on acted voices they
+        # are not, and a group there is one voice in three
+        agreement = label_neighbour_agreement(X, y)
+        propagator.set_params(group_weight=weak_group_weight(agreement))
+        log.debug("weak season: the labels' neighbour agreement %.2f", agreement)
     propagator = propagator.fit(X, y, groups=np.where(y < 0, roster, vouch), anchored=anchored)
     # no X: the training lines' probabilities *with* their character's evidence (passing X
     # would score them by kNN alone, which left most of a one-label character unnamed)
@@ -725,21 +775,24 @@ def spread_names(
         # every line keeps its best name, but how sure that is also weighs the characters
         # nobody named yet: with one name known, a vote among the named says 100% everywhere
         proba = proba * propagator.known_share()[:, None]
-    return propagator, proba, pred
+        if previous is not None:
+            pred, held = hold_guesses(pred, proba, propagator.classes_, previous, y >= 0)
+    return propagator, name_probability(proba, propagator.classes_, pred), pred, held
 
 
 def machine_label(
     lid: str,
     i: int,
     pred: np.ndarray | None,
-    proba: np.ndarray | None,
+    p_name: np.ndarray | None,
     names: list[str],
     reliability: float,
 ) -> tuple[str, str | None, str, float]:
     """The label row the machine writes for line ``lid`` (row ``i``) that nobody named by
-    hand: the name propagation gave it, or none (source cluster, with its reliability)."""
+    hand: the name propagation gave it with that name's probability ``p_name``, or none
+    (source cluster, with its reliability)."""
     if pred is not None and pred[i] >= 0:
-        return (lid, names[pred[i]], LabelSource.PROPAGATED.value, float(proba[i].max()))
+        return (lid, names[pred[i]], LabelSource.PROPAGATED.value, float(p_name[i]))
     return (lid, None, LabelSource.CLUSTER.value, reliability)
 
 

@@ -57,6 +57,24 @@ class ActionLog:
         """The id of the newest action: a view based on it is current."""
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM actions").fetchone()[0]
 
+    def state(self) -> int:
+        """The id of the newest action in effect (0: none). Undo and redo move it, so one set of
+        actions in effect is one state, whichever way it was reached: a new action after an
+        undo abandons the undone ones, so an id never stands for two sets."""
+        row = self.conn.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM actions WHERE state='done' "
+            "AND verb NOT IN ('undo', 'redo')"
+        ).fetchone()
+        return int(row[0])
+
+    def reachable_states(self) -> set[int]:
+        """Every :meth:`state` undo and redo can still reach (abandoned actions' are gone)."""
+        rows = self.conn.execute(
+            "SELECT id FROM actions WHERE state IN ('done', 'undone') "
+            "AND verb NOT IN ('undo', 'redo')"
+        ).fetchall()
+        return {0} | {int(r[0]) for r in rows}
+
     def _snapshot(self, line_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         snap: dict[str, dict[str, Any]] = {t: {} for t in TRACKED}
         if not line_ids:

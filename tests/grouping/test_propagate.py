@@ -137,3 +137,83 @@ def test_one_known_name_is_not_100_percent_sure_of_every_line():
     assert (share[y >= 0] == 1.0).all()
     no_groups = NamePropagator(vote="centroid", open_set=False).fit(X, y)
     assert (no_groups.known_share() == 1.0).all()  # nothing to compare with: no discount
+
+
+def test_labels_tell_whether_a_voice_s_nearest_lines_are_its_own():
+    """label_neighbour_agreement reads the labelled lines' nearest labelled line: near 1 where
+    voices cluster, near chance where they do not, the prior where no name has two labels;
+    weak_group_weight opens only above the gate."""
+    from grouping.propagate import (
+        AGREEMENT_PRIOR,
+        WEAK_GROUP_GATE,
+        label_neighbour_agreement,
+        weak_group_weight,
+    )
+
+    X, truth = acted_like(n_chars=4, per=20, noise=0.5)
+    y = np.full(len(truth), -1)
+    pick = np.r_[[np.flatnonzero(truth == c)[:5] for c in range(4)]].ravel()
+    y[pick] = truth[pick]
+    clustered = label_neighbour_agreement(X, y)
+    assert clustered > 0.85
+    assert weak_group_weight(clustered) > 0.5
+    rng = np.random.default_rng(1)
+    shuffled = y.copy()
+    shuffled[pick] = rng.permutation(y[pick])  # labels that ignore the voices
+    random = label_neighbour_agreement(X, shuffled)
+    assert random < WEAK_GROUP_GATE[0] and weak_group_weight(random) == 0.0
+    one_each = np.full(len(truth), -1)
+    one_each[pick[::5]] = truth[pick[::5]]
+    assert label_neighbour_agreement(X, one_each) == AGREEMENT_PRIOR[0]
+    assert weak_group_weight(AGREEMENT_PRIOR[0]) == 0.0
+
+
+def test_a_weak_season_s_groups_carry_names_only_where_the_labels_agree_with_the_voices():
+    """spread_names on a weak season: group evidence is switched on by the labels' neighbour
+    agreement, and stays off where the labels and the voices disagree."""
+    import pandas as pd
+
+    from pipelines.stages.season import spread_names
+
+    X, truth = acted_like(n_chars=4, per=20, noise=0.5)
+    n = len(truth)
+    df = pd.DataFrame({"episode": "ep01", "start": np.arange(n) * 3.0})
+    df["end"] = df["start"] + 2.0
+    y = np.full(n, -1)
+    pick = np.r_[[np.flatnonzero(truth == c)[:5] for c in range(4)]].ravel()
+    y[pick] = truth[pick]
+    weak = {"ep01": {"voice_evidence": "weak"}}
+    vouch = np.full(n, -1)
+    fitted, _, pred, _ = spread_names(df, X, y, truth, vouch, weak, None)
+    assert fitted.group_weight > 0.5
+    assert (pred == truth).mean() > 0.95
+    y[pick] = np.random.default_rng(1).permutation(y[pick])
+    fitted, _, _, _ = spread_names(df, X, y, truth, vouch, weak, None)
+    assert fitted.group_weight == 0.0
+
+
+def test_a_guess_holds_its_name_unless_another_is_clearly_more_probable():
+    from grouping.propagate import GUESS_HOLD, hold_guesses, name_probability
+
+    classes = np.array([2, 5, 7])
+    proba = np.array(
+        [
+            [0.30, 0.28, 0.10],  # its old name 5 is nearly as probable: held
+            [0.40, 0.10, 0.05],  # its old name 5 is far behind: re-named
+            [0.30, 0.28, 0.10],  # labelled by hand: never held
+            [0.30, 0.28, 0.10],  # no old name
+            [0.30, 0.28, 0.10],  # an old name nobody labels any more (3): not held
+        ]
+    )
+    pred = classes[proba.argmax(1)]
+    previous = np.array([5, 5, 5, -1, 3])
+    labelled = np.array([False, False, True, False, False])
+    held, mask = hold_guesses(pred, proba, classes, previous, labelled)
+    assert held.tolist() == [5, 2, 2, 2, 2]
+    assert mask.tolist() == [True, False, False, False, False]
+    free, mask = hold_guesses(pred, proba, classes, previous, labelled, hold=0.0)
+    assert free.tolist() == [2] * 5 and not mask.any()
+    assert (1 - GUESS_HOLD) * 0.30 <= 0.28
+    # a held name is as sure as its own probability, not the best one's
+    assert name_probability(proba, classes, held).tolist() == [0.28, 0.40, 0.30, 0.30, 0.30]
+    assert name_probability(proba, classes, np.array([-1, 7, 2, 2, 2]))[:2].tolist() == [0, 0.05]

@@ -241,3 +241,23 @@ def test_doubtful_lines_of_one_name_are_checked_together_most_doubtful_first():
     one = {c.a for c in rank_candidates(X, truth, named, conf, human, name=name, check_size=1)
            if c.kind == "who"}  # fmt: skip
     assert one == set(doubt)  # check_size 1: a who question per line, as before
+
+
+def test_a_group_carrying_only_weak_guesses_is_still_asked_about():
+    """On weak voice evidence every line carries the one known name as a guess; a group whose
+    lines are only guessed (below NAME_BAR) is still asked "who is this group?", and the same
+    group carrying sure machine names (a read-speech season) is not."""
+    from grouping.review import NAME_BAR
+
+    X, truth = _data()
+    character = truth.copy()
+    human = np.zeros(len(truth), bool)
+    human[0] = True
+    hand = np.where(human, 0, -1)
+    name = np.zeros(len(truth), np.int64)  # every line carries character 0's name
+    named = np.array([True, True, True])
+    for conf_other, asked in ((NAME_BAR - 0.2, {1, 2}), (NAME_BAR + 0.3, set())):
+        conf = np.where(character == 0, 0.95, conf_other)
+        conf[0] = 1.0
+        cands = rank_candidates(X, character, named, conf, human, name=name, hand_name=hand)
+        assert {c.a for c in cands if c.kind == "group"} == asked, conf_other

@@ -237,13 +237,11 @@ def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:
 def test_check_question_in_chromium(browser, tmp_path) -> None:
     """A ``check`` question as a person sees it: the lines with their name pickers and one
     Confirm; correcting one line by typing a new name, then confirming, names them all."""
-    from pipelines.review.queue import questions
-    from tests.pipelines.conftest import weak_workspace
+    from tests.pipelines.conftest import first_check, weak_workspace
 
     ws, speakers = weak_workspace(tmp_path)
     truth = {ln.id: f"s{s}" for ln, s in zip(ws.lines(), speakers, strict=True)}
-    q = questions(ws, limit=5)[0]
-    assert q.kind == "check"
+    q = first_check(ws)
     name = q.suggestions[0][0]
     ws.close()
     shots = Path(os.environ.get(SCREENSHOT_DIR_ENV) or tmp_path)
