@@ -21,12 +21,17 @@ from .knn import knn_search
 from .vectors import normalize_rows
 
 __all__ = [
+    "FULL_GROUP_WEIGHT",
     "NamePropagator",
     "hold_guesses",
     "label_neighbour_agreement",
     "name_probability",
     "weak_group_weight",
 ]
+
+
+FULL_GROUP_WEIGHT = 0.9
+"""``NamePropagator.group_weight`` where groups carry names fully (its default)."""
 
 
 class NamePropagator(BaseEstimator):
@@ -54,7 +59,7 @@ class NamePropagator(BaseEstimator):
         abstain_below: float = 0.5,
         min_sim: float = 0.3,
         unknown_mass: float = 0.5,
-        group_weight: float = 0.9,
+        group_weight: float = FULL_GROUP_WEIGHT,
         open_set: bool = True,
         min_unknown_size: int = 3,
         margin: float = 0.0,
@@ -290,9 +295,9 @@ def label_neighbour_agreement(X, y, prior: tuple[float, float] = AGREEMENT_PRIOR
 def weak_group_weight(agreement: float, gate: tuple[float, float] = WEAK_GROUP_GATE) -> float:
     """``NamePropagator.group_weight`` for a weak season from :func:`label_neighbour_agreement`:
     0 below ``gate[0]`` (where a group of acted voices is one voice in three and a name given
-    to one line must not spread over it), rising to 0.9 at ``gate[1]``."""
+    to one line must not spread over it), rising to ``FULL_GROUP_WEIGHT`` at ``gate[1]``."""
     lo, hi = gate
-    return float(np.clip((agreement - lo) / (hi - lo), 0.0, 1.0)) * 0.9
+    return float(np.clip((agreement - lo) / (hi - lo), 0.0, 1.0)) * FULL_GROUP_WEIGHT
 
 
 GUESS_HOLD = 0.4
@@ -301,7 +306,8 @@ best one's. On weak voice evidence every probability is low and flat (0.1-0.4), 
 re-drew the names of lines it says nothing about: the first label of a new name pulled 10-14
 lines of other voices to it, and the share of right names fell by up to 9 points in one answer.
 Acted benchmark, simulated review of the six episodes at six speaker-signal strengths, 0 (CAM++
-as it is) to 1.0 (``bench_review.py --acted ... --speaker-signal A``): mean ops/100 lines to
+as it is) to 1.0 (``bench_review.py --acted ... --speaker-signal A``; measured with group
+questions still worth all their lines, see ``pipelines.stages.season.WEAK_REACH``): mean ops/100 lines to
 100% right names and mean worst single-answer drop, without holding 48.7 and 2.50 points (33 of
 36 episodes above 0.5); holding at 0.2 / 0.3 / 0.4 / 0.5 / 0.6: 48.7 / 48.3 / 48.2 / 47.7 /
 48.6 ops and 1.48 / 1.07 / 0.65 / 0.37 / 0.52 points; 0.5 and up cost CAM++ as it is 5-7 ops

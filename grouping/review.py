@@ -85,9 +85,10 @@ read-speech season abstains (``NamePropagator.abstain_below``), so there nothing
 voice evidence every line carries a guess, and once one name was known the queue went through
 the lines eight at a time, correcting most of them one by one. Simulated review, acted
 benchmark with a speaker signal added (``bench_review.py --acted ... --speaker-signal 0.7``,
-leave-one-out 1-NN ~0.9 while the pair cosines still read weak): to 90% right names 20.0 -> 7.1
-operations per 100 lines, together with ``grouping.propagate.weak_group_weight`` and
-``hold_guesses``; CAM++ as it is: 41.5 -> 42.9 (group questions name one line each there)."""
+leave-one-out 1-NN ~0.9 while the pair cosines still read weak): to 90% right names 20.0 -> 11.2
+operations per 100 lines, together with ``grouping.propagate.weak_group_weight``,
+``hold_guesses`` and the group questions' honest worth (``group_carry``); CAM++ as it is:
+41.5 -> 45.1."""
 
 SUGGESTION_TEMPERATURE = 0.05
 """Cosine scale of the softmax that shares a line's or group's name suggestions among the named
@@ -127,6 +128,7 @@ def rank_candidates(
     checked=None,
     check_size: int | None = None,
     same_pair=None,
+    group_carry: float = 1.0,
 ) -> list[Candidate]:
     """Candidates best first.
 
@@ -158,10 +160,14 @@ def rank_candidates(
     ``SimilarityCalibration.same_probability``. With it a group question is worth its unnamed
     lines times the group's estimated purity (the root of its members' mean pairwise
     probability), so a group of acted voices, one voice in three, does not promise to name
-    all its lines; without it, purity 1."""
+    all its lines; without it, purity 1.
+
+    ``group_carry``: how far a name given to a group's typical line reaches the group's other
+    lines (1: all of them, as on read speech; a weak season's ``group_weight``: 0 where its
+    groups carry no names, so the answer names one line and is worth one)."""
     q = _Queue(
         X, character, named, confidence, human, reliability, name, group, hand_name, fresh,
-        same_pair,
+        same_pair, group_carry,
     )  # fmt: skip
     if q.n == 0:
         return []
@@ -201,7 +207,7 @@ class _Queue:
     """The per-line and per-character facts every kind of question reads, computed once."""
 
     def __init__(self, X, character, named, confidence, human, reliability, name, group,
-                 hand_name, fresh=None, same_pair=None) -> None:  # fmt: skip
+                 hand_name, fresh=None, same_pair=None, group_carry=1.0) -> None:  # fmt: skip
         self.Xn = Xn = normalize_rows(X)
         ch = np.asarray(character, dtype=np.int64)
         n = self.n = len(ch)
@@ -248,6 +254,7 @@ class _Queue:
         else:
             self.best_other = np.full(n, -np.inf)
         self.same_pair = same_pair
+        self.group_carry = group_carry
         # the 5th percentile of each character's lines' cosine to the rest of it (-inf: fewer
         # than 5 lines), the band a stray line falls out of
         self.typical_low = np.full(c, -np.inf)
@@ -306,6 +313,8 @@ class _Queue:
             # only the group's main voice can be right
             right = float(np.sum(rel[members][~has_name[members]]))
             right *= self.purity(np.flatnonzero(ch == g))
+            # the answer names one line; the rest only as far as the group carries the name
+            right = min(right, 1.0) + max(right - 1.0, 0.0) * self.group_carry
             out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples, is_fresh))
         return out
 

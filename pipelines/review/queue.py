@@ -27,7 +27,7 @@ from grouping.review import SAME_MIDPOINT, SAME_SCALE, Candidate, rank_candidate
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT, LabelSource
 from pipelines.stages.grouping_state import unreviewed_episodes
-from pipelines.stages.season import season_scale
+from pipelines.stages.season import GROUP_CARRY, season_scale
 from pipelines.store.workspace import Workspace
 from pipelines.wording import count
 
@@ -256,6 +256,7 @@ class _Season:
             self.X, self.character, self.named, conf, human, reliability, separated,
             name=self.name_idx, group=self.group, unusual=unusual_lines(df), hand_name=hand,
             fresh=fresh, checked=self.checked(ws), same_pair=self.same_pair,
+            group_carry=float(ws.get_meta(GROUP_CARRY) or 1.0),
             same_midpoint=scale.carry(SAME_MIDPOINT), same_scale=scale.stretch(SAME_SCALE),
         )  # fmt: skip
 

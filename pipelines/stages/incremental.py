@@ -170,9 +170,8 @@ def group_new_episodes(
     anchored = np.zeros(len(df), bool)  # the new lines that built a hand-named group
     core_new = np.concatenate([b.core for b in blocks])
     anchored[new_rows] = core_new & named_by_hand(vouched_new, keys_new)
-    _, p_name, pred, _ = spread_names(
-        df, X, y, roster, vouch, evidence, propagator, anchored, scale
-    )
+    spread = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored, scale)
+    pred, p_name = spread.pred, spread.p_name
     voted = character_names(y, roster, vouch)
     character_name = {}
     for r in np.unique(roster[new_rows]):

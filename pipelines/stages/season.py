@@ -31,6 +31,7 @@ from grouping.confidence import (
 from grouping.constraints import Constraints
 from grouping.link import RosterLinker
 from grouping.propagate import (
+    FULL_GROUP_WEIGHT,
     NamePropagator,
     hold_guesses,
     label_neighbour_agreement,
@@ -319,6 +320,18 @@ nearest-centroid classifier on the same labels: 0.264/0.317/0.372/0.406): raw ve
 ``group_weight`` 0 is where :func:`spread_names` starts; it raises it (``weak_group_weight``)
 once the hand labels show that a voice's nearest labelled lines are its own."""
 
+
+WEAK_REACH = 0.45
+"""The share of a weak group's other lines that a name given to its typical line reaches when the
+group itself carries no name: the name's new mean and the turn-taking move the nearest of them.
+Measured on the acted benchmark, CAM++ as it is: with group questions worth all their lines a
+group answer named 5.9 lines right on average where it promised 12.6; at 0.45 it promises 9.4
+and names 11.0 (``bench_review.py --acted``; the review to 100% costs 58.2 ops/100 at 0.45,
+59.3 worth one line, 57.1 at 0.25, 60.1 at 0.5)."""
+
+GROUP_CARRY = "group_carry"
+"""Workspace meta: how far a name given to one line of a group reaches the rest
+(``SpreadNames.group_carry``), which the review queue's group questions are worth."""
 
 HELD_GUESSES = "held_guesses"
 """Workspace meta: per action state (``ActionLog.state``), the lines whose guess held its name
@@ -637,13 +650,15 @@ def group_season(
     anchored = np.concatenate(cores) & named_by_hand(vouched, group_of)
     state, held_by_state = ws.actions.state(), json.loads(ws.get_meta(HELD_GUESSES) or "{}")
     previous = guesses_to_hold(df["id"], name_id, prev_labels, held_by_state.get(str(state)))
-    propagator, p_name, pred, held = spread_names(
-        df, X, y, roster, vouch, evidence, propagator, anchored, scale, previous
-    )
+    spread = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored, scale, previous)
+    pred, p_name = spread.pred, spread.p_name
     reachable = ws.actions.reachable_states()
     held_by_state = {k: v for k, v in held_by_state.items() if int(k) in reachable}
-    held_by_state[str(state)] = {df["id"].iat[i]: names[pred[i]] for i in np.flatnonzero(held)}
+    held_by_state[str(state)] = {
+        df["id"].iat[i]: names[pred[i]] for i in np.flatnonzero(spread.held)
+    }
     written_with[HELD_GUESSES] = json.dumps(held_by_state)
+    written_with[GROUP_CARRY] = f"{spread.group_carry:.4f}"
     character_name = {r: names[k] for r, k in character_names(y, roster, vouch).items()}
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
     retired += gone
@@ -726,6 +741,20 @@ def named_groups(y: np.ndarray, trusted: np.ndarray) -> Callable[[np.ndarray, in
     return fixed_of
 
 
+@dataclass
+class SpreadNames:
+    """What :func:`spread_names` gives: ``propagator`` fitted (None when nothing is named);
+    per line ``pred`` its name index (-1: none), ``p_name`` that name's probability, ``held``
+    whether it held its previous name; ``group_carry`` how far a name given to one line of a
+    group reaches the rest (1 on clear voices; a weak season's share of ``group_weight``)."""
+
+    propagator: NamePropagator | None
+    pred: np.ndarray | None
+    p_name: np.ndarray | None
+    held: np.ndarray
+    group_carry: float = 1.0
+
+
 def spread_names(
     df: pd.DataFrame,
     X: np.ndarray,
@@ -737,31 +766,30 @@ def spread_names(
     anchored: np.ndarray | None = None,
     scale: CosineScale = TUNING,
     previous: np.ndarray | None = None,
-) -> tuple[NamePropagator | None, np.ndarray | None, np.ndarray | None]:
+) -> SpreadNames:
     """Names spread from the hand labels ``y`` (-1: none), abstaining when unsure; ``vouch``:
     per line, the character its hand name speaks for (-1: none, see :func:`vouch_roster`);
     ``anchored``: lines the open-set rule never holds back (see ``NamePropagator.fit``);
     ``scale``: the season's cosine scale, which the kNN vote's evidence floor is read on;
     ``previous``: per line, the name index the machine gave it before (-1: none), which a
-    weak season's guesses hold on to (``grouping.propagate.hold_guesses``).
-    Returns (fitted propagator, the probability of each line's name, its name index or -1),
-    all None when nothing is named, and the mask of the lines that held their ``previous``
-    name."""
-    if not (y >= 0).any():
-        return None, None, None, np.zeros(len(y), bool)
+    weak season's guesses hold on to (``grouping.propagate.hold_guesses``)."""
     held = np.zeros(len(y), bool)
     weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
+    if weak:  # the episode's shared sound removed, as its grouping did (grouping/cluster.py)
+        X = centre_rows(X, by=df["episode"], dtype=None)
+    # groups carry names only where the labels show that a voice's nearest lines are its own
+    # (a better voice model on acted voices); with CAM++ on acted voices they are not, and a
+    # group there is one voice in three
+    group_weight = weak_group_weight(label_neighbour_agreement(X, y)) if weak else None
+    carry = 1.0 if group_weight is None else max(group_weight / FULL_GROUP_WEIGHT, WEAK_REACH)
+    if not (y >= 0).any():
+        return SpreadNames(None, None, None, held, carry)
     if propagator is None:
         floor = scale.carry(NamePropagator().min_sim)
         propagator = NamePropagator(**WEAK_PROPAGATION) if weak else NamePropagator(min_sim=floor)
-    if weak:  # the episode's shared sound removed, as its grouping did (grouping/cluster.py)
-        X = centre_rows(X, by=df["episode"], dtype=None)
-        # groups carry names only where the labels show that a voice's nearest lines are
-        # its own (a better voice model on acted voices); with CAM++ on acted voices they
-        # are not, and a group there is one voice in three
-        agreement = label_neighbour_agreement(X, y)
-        propagator.set_params(group_weight=weak_group_weight(agreement))
-        log.debug("weak season: the labels' neighbour agreement %.2f", agreement)
+    if group_weight is not None:
+        propagator.set_params(group_weight=group_weight)
+        log.debug("weak season: groups carry names at %.2f", group_weight)
     propagator = propagator.fit(X, y, groups=np.where(y < 0, roster, vouch), anchored=anchored)
     # no X: the training lines' probabilities *with* their character's evidence (passing X
     # would score them by kNN alone, which left most of a one-label character unnamed)
@@ -777,7 +805,8 @@ def spread_names(
         proba = proba * propagator.known_share()[:, None]
         if previous is not None:
             pred, held = hold_guesses(pred, proba, propagator.classes_, previous, y >= 0)
-    return propagator, name_probability(proba, propagator.classes_, pred), pred, held
+    p_name = name_probability(proba, propagator.classes_, pred)
+    return SpreadNames(propagator, pred, p_name, held, carry)
 
 
 def machine_label(

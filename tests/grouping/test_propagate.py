@@ -173,7 +173,7 @@ def test_a_weak_season_s_groups_carry_names_only_where_the_labels_agree_with_the
     agreement, and stays off where the labels and the voices disagree."""
     import pandas as pd
 
-    from pipelines.stages.season import spread_names
+    from pipelines.stages.season import WEAK_REACH, spread_names
 
     X, truth = acted_like(n_chars=4, per=20, noise=0.5)
     n = len(truth)
@@ -184,12 +184,14 @@ def test_a_weak_season_s_groups_carry_names_only_where_the_labels_agree_with_the
     y[pick] = truth[pick]
     weak = {"ep01": {"voice_evidence": "weak"}}
     vouch = np.full(n, -1)
-    fitted, _, pred, _ = spread_names(df, X, y, truth, vouch, weak, None)
-    assert fitted.group_weight > 0.5
-    assert (pred == truth).mean() > 0.95
+    spread = spread_names(df, X, y, truth, vouch, weak, None)
+    assert spread.propagator.group_weight > 0.5 and spread.group_carry > 0.5
+    assert (spread.pred == truth).mean() > 0.95
     y[pick] = np.random.default_rng(1).permutation(y[pick])
-    fitted, _, _, _ = spread_names(df, X, y, truth, vouch, weak, None)
-    assert fitted.group_weight == 0.0
+    spread = spread_names(df, X, y, truth, vouch, weak, None)
+    assert spread.propagator.group_weight == 0.0 and spread.group_carry == WEAK_REACH
+    read = spread_names(df, X, y, truth, vouch, {"ep01": {"voice_evidence": "ok"}}, None)
+    assert read.group_carry == 1.0
 
 
 def test_a_guess_holds_its_name_unless_another_is_clearly_more_probable():

@@ -261,3 +261,22 @@ def test_a_group_carrying_only_weak_guesses_is_still_asked_about():
         conf[0] = 1.0
         cands = rank_candidates(X, character, named, conf, human, name=name, hand_name=hand)
         assert {c.a for c in cands if c.kind == "group"} == asked, conf_other
+
+
+def test_a_group_question_is_worth_only_what_the_group_carries():
+    """Issue 9: a question whose answer names one line saves one operation. Where groups carry
+    no names (a weak season whose labels disagree with the voices) a group answer names its
+    typical line and the name reaches the rest only as far as ``group_carry`` says."""
+    X, truth = _data()
+    character = truth.copy()
+    named = np.array([False, False, False])
+    conf = np.zeros(len(truth))
+    human = np.zeros(len(truth), bool)
+
+    def worth(carry):
+        cands = rank_candidates(X, character, named, conf, human, group_carry=carry)
+        return {c.a: c.saves for c in cands if c.kind == "group"}
+
+    assert worth(1.0) == {0: 20, 1: 12, 2: 6}
+    assert worth(0.0) == {0: 1, 1: 1, 2: 1}
+    assert worth(0.5) == {0: 10.5, 1: 6.5, 2: 3.5}
