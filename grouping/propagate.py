@@ -307,9 +307,9 @@ re-drew the names of lines it says nothing about: the first label of a new name 
 lines of other voices to it, and the share of right names fell by up to 9 points in one answer.
 Acted benchmark, simulated review of the six episodes at six speaker-signal strengths, 0 (CAM++
 as it is) to 1.0 (``bench_review.py --acted ... --speaker-signal A``; measured with group
-questions still worth all their lines, see ``pipelines.stages.season.WEAK_REACH``): mean ops/100 lines to
-100% right names and mean worst single-answer drop, without holding 48.7 and 2.50 points (33 of
-36 episodes above 0.5); holding at 0.2 / 0.3 / 0.4 / 0.5 / 0.6: 48.7 / 48.3 / 48.2 / 47.7 /
+questions still worth all their lines, see ``pipelines.stages.season.WEAK_REACH``): mean
+ops/100 lines to 100% right names and mean worst single-answer drop, without holding 48.7 and
+2.50 points (33 of 36 episodes above 0.5); holding at 0.2 / 0.3 / 0.4 / 0.5 / 0.6: 48.7 / 48.3 / 48.2 / 47.7 /
 48.6 ops and 1.48 / 1.07 / 0.65 / 0.37 / 0.52 points; 0.5 and up cost CAM++ as it is 5-7 ops
 (61.7, 63.4 against 56.8 at 0.4)."""
 

@@ -652,12 +652,13 @@ def group_season(
     previous = guesses_to_hold(df["id"], name_id, prev_labels, held_by_state.get(str(state)))
     spread = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored, scale, previous)
     pred, p_name = spread.pred, spread.p_name
-    reachable = ws.actions.reachable_states()
-    held_by_state = {k: v for k, v in held_by_state.items() if int(k) in reachable}
     held_by_state[str(state)] = {
         df["id"].iat[i]: names[pred[i]] for i in np.flatnonzero(spread.held)
     }
-    written_with[HELD_GUESSES] = json.dumps(held_by_state)
+    reachable = ws.actions.reachable_states()  # what undo and redo can still return to
+    written_with[HELD_GUESSES] = json.dumps(
+        {k: v for k, v in held_by_state.items() if int(k) in reachable}
+    )
     written_with[GROUP_CARRY] = f"{spread.group_carry:.4f}"
     character_name = {r: names[k] for r, k in character_names(y, roster, vouch).items()}
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
@@ -746,7 +747,8 @@ class SpreadNames:
     """What :func:`spread_names` gives: ``propagator`` fitted (None when nothing is named);
     per line ``pred`` its name index (-1: none), ``p_name`` that name's probability, ``held``
     whether it held its previous name; ``group_carry`` how far a name given to one line of a
-    group reaches the rest (1 on clear voices; a weak season's share of ``group_weight``)."""
+    group reaches the rest (1 on clear voices; on weak ones the share of ``group_weight`` the
+    labels opened, at least ``WEAK_REACH``)."""
 
     propagator: NamePropagator | None
     pred: np.ndarray | None
