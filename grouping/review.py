@@ -301,18 +301,21 @@ class _Queue:
             pool = shown[grp[shown] == biggest]
             score = rel[pool] + self.own_sim[pool]
             samples = tuple(int(i) for i in pool[np.argsort(-score, kind="stable")[:n_samples]])
+            purity = self.purity(np.flatnonzero(ch == g))
             given = self.hname[(ch == g) & (self.hname >= 0)]
             if given.size:
+                # a name a person gave one of its lines is the group's as far as the group is
+                # one voice: on acted voices "Is this 35-line group X?" was asked of a group
+                # whose sample was someone else
                 counts = np.bincount(given)
                 top = np.argsort(-counts)[: min(3, np.count_nonzero(counts))]
-                sugg = tuple((int(t), 0.95 * counts[t] / given.size) for t in top)
+                sugg = tuple((int(t), 0.95 * purity * counts[t] / given.size) for t in top)
             else:
                 sugg = self.suggest(self.csim[g], sim)
             p = sugg[0][1] if sugg else 0.0
             # the answer names the group's lines; each is right as far as it belongs there, and
             # only the group's main voice can be right
-            right = float(np.sum(rel[members][~has_name[members]]))
-            right *= self.purity(np.flatnonzero(ch == g))
+            right = float(np.sum(rel[members][~has_name[members]])) * purity
             # the answer names one line; the rest only as far as the group carries the name
             right = min(right, 1.0) + max(right - 1.0, 0.0) * self.group_carry
             out.append(Candidate("group", int(g), -1, right, float(p), sugg, samples, is_fresh))

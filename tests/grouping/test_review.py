@@ -280,3 +280,24 @@ def test_a_group_question_is_worth_only_what_the_group_carries():
     assert worth(1.0) == {0: 20, 1: 12, 2: 6}
     assert worth(0.0) == {0: 1, 1: 1, 2: 1}
     assert worth(0.5) == {0: 10.5, 1: 6.5, 2: 3.5}
+
+
+def test_a_hand_name_inside_a_blurred_group_is_not_a_confident_suggestion():
+    """A name a person gave one line of a group suggests the group's name as far as the group
+    is one voice: 0.95 for a pure group, far less for a group of acted voices."""
+    X, truth = _data()
+    character = np.zeros(len(truth), np.int64)  # one group of every voice
+    human = np.zeros(len(truth), bool)
+    human[0] = True
+    hand = np.where(human, 0, -1)
+    conf = np.zeros(len(truth))
+    named = np.array([False])
+
+    def top(same_pair):
+        cands = rank_candidates(
+            X, character, named, conf, human, hand_name=hand, same_pair=same_pair
+        )
+        return next(c for c in cands if c.kind == "group").suggestions[0][1]
+
+    assert top(None) == 0.95
+    assert top(lambda cos: np.full(np.shape(cos), 0.1)) < 0.5
