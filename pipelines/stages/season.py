@@ -652,13 +652,14 @@ def group_season(
     previous = guesses_to_hold(df["id"], name_id, prev_labels, held_by_state.get(str(state)))
     spread = spread_names(df, X, y, roster, vouch, evidence, propagator, anchored, scale, previous)
     pred, p_name = spread.pred, spread.p_name
-    held_by_state[str(state)] = {
-        df["id"].iat[i]: names[pred[i]] for i in np.flatnonzero(spread.held)
-    }
-    reachable = ws.actions.reachable_states()  # what undo and redo can still return to
-    written_with[HELD_GUESSES] = json.dumps(
-        {k: v for k, v in held_by_state.items() if int(k) in reachable}
-    )
+    if spread.held is not None:  # remembered per state, for what undo and redo return to
+        held_by_state[str(state)] = {
+            df["id"].iat[i]: names[pred[i]] for i in np.flatnonzero(spread.held)
+        }
+        reachable = ws.actions.reachable_states()
+        written_with[HELD_GUESSES] = json.dumps(
+            {k: v for k, v in held_by_state.items() if int(k) in reachable}
+        )
     written_with[GROUP_CARRY] = f"{spread.group_carry:.4f}"
     character_name = {r: names[k] for r, k in character_names(y, roster, vouch).items()}
     character_ids, gone = _stable_character_ids(df["id"].tolist(), roster, prev_character, minter)
@@ -746,14 +747,14 @@ def named_groups(y: np.ndarray, trusted: np.ndarray) -> Callable[[np.ndarray, in
 class SpreadNames:
     """What :func:`spread_names` gives: ``propagator`` fitted (None when nothing is named);
     per line ``pred`` its name index (-1: none), ``p_name`` that name's probability, ``held``
-    whether it held its previous name; ``group_carry`` how far a name given to one line of a
+    whether it held its previous name (None where guesses do not hold: clear voices); ``group_carry`` how far a name given to one line of a
     group reaches the rest (1 on clear voices; on weak ones the share of ``group_weight`` the
     labels opened, at least ``WEAK_REACH``)."""
 
     propagator: NamePropagator | None
     pred: np.ndarray | None
     p_name: np.ndarray | None
-    held: np.ndarray
+    held: np.ndarray | None
     group_carry: float = 1.0
 
 
@@ -775,8 +776,8 @@ def spread_names(
     ``scale``: the season's cosine scale, which the kNN vote's evidence floor is read on;
     ``previous``: per line, the name index the machine gave it before (-1: none), which a
     weak season's guesses hold on to (``grouping.propagate.hold_guesses``)."""
-    held = np.zeros(len(y), bool)
     weak = propagator is None and weak_season(evidence, df.groupby("episode").size().to_dict())
+    held = np.zeros(len(y), bool) if weak and previous is not None else None
     if weak:  # the episode's shared sound removed, as its grouping did (grouping/cluster.py)
         X = centre_rows(X, by=df["episode"], dtype=None)
     # groups carry names only where the labels show that a voice's nearest lines are its own
@@ -805,7 +806,7 @@ def spread_names(
         # every line keeps its best name, but how sure that is also weighs the characters
         # nobody named yet: with one name known, a vote among the named says 100% everywhere
         proba = proba * propagator.known_share()[:, None]
-        if previous is not None:
+        if held is not None:
             pred, held = hold_guesses(pred, proba, propagator.classes_, previous, y >= 0)
     p_name = name_probability(proba, propagator.classes_, pred)
     return SpreadNames(propagator, pred, p_name, held, carry)

@@ -357,20 +357,22 @@ def test_acted_voices_named_from_one_line_each_beat_a_centroid_classifier(tmp_pa
     assert castlist >= centroid + 0.05, (castlist, centroid)
 
 
+def _second_line_of_last_voice(speakers: list[int]) -> int:
+    return [k for k, s in enumerate(speakers) if s == speakers[-1]][1]
+
+
 def test_one_answer_re_draws_fewer_weak_guesses_than_without_holding(tmp_path, monkeypatch):
     """On weak voice evidence a hand label used to re-draw the names of lines it says nothing
     about (flat probabilities, so every regroup reshuffled them): the guesses hold their names
     unless another name is clearly more probable (grouping.propagate.hold_guesses)."""
     import pipelines.stages.season as season
-    from pipelines.stages.run import regroup
     from tests.pipelines.conftest import weak_workspace
 
     def flips(root: Path, seed: int) -> int:
         ws, speakers = weak_workspace(root, seed=seed)
         lines = ws.lines()
         hand = set(ws.human_labels())
-        # a second hand label of the last line's voice
-        i = [k for k, s in enumerate(speakers) if s == speakers[-1]][1]
+        i = _second_line_of_last_voice(speakers)
         before = {ln.id: ln.speaker for ln in lines}
         ws.name_lines([lines[i].id], f"s{speakers[i]}")
         regroup(ws)
@@ -390,23 +392,26 @@ def test_undo_and_redo_bring_back_a_weak_season_s_guesses_exactly(tmp_path):
     (and a redo) must still give back exactly the names of the state it returns to."""
     from tests.pipelines.conftest import weak_workspace
 
+    def names(ws) -> dict:
+        return {ln.id: (ln.speaker, ln.confidence) for ln in ws.lines()}
+
     changed = 0
     for seed in (3, 4, 5):
         ws, speakers = weak_workspace(tmp_path / str(seed), seed=seed)
         lines = ws.lines()
-        before = {ln.id: (ln.speaker, ln.confidence) for ln in lines}
-        i = [k for k, s in enumerate(speakers) if s == speakers[-1]][1]
+        before = names(ws)
+        i = _second_line_of_last_voice(speakers)
         ws.name_lines([lines[i].id], f"s{speakers[(i * 7) % len(speakers)]}")
         regroup(ws)
-        done = {ln.id: (ln.speaker, ln.confidence) for ln in ws.lines()}
+        done = names(ws)
         changed += sum(before[k] != done[k] for k in before)
         ws.actions.undo()
         regroup(ws)
-        assert {ln.id: (ln.speaker, ln.confidence) for ln in ws.lines()} == before
+        assert names(ws) == before
         ws.actions.redo()
         regroup(ws)
-        assert {ln.id: (ln.speaker, ln.confidence) for ln in ws.lines()} == done
+        assert names(ws) == done
         regroup(ws)  # a rerun changes nothing
-        assert {ln.id: (ln.speaker, ln.confidence) for ln in ws.lines()} == done
+        assert names(ws) == done
         ws.close()
     assert changed > 3  # the answers did move names, so the undo had something to restore
