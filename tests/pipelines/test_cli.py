@@ -157,6 +157,7 @@ def test_not_a_workspace(tmp_path, capsys):
     assert code == 2 and str(tmp_path) in err and "castlist init" in err
 
 
+@pytest.mark.slow  # real processes killed mid-run (~40 s); the fast loop resumes in-process
 def test_killed_run_resumes_to_the_same_result(tmp_path, episodes):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cli = [sys.executable, "-m", "pipelines.cli"]
