@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .knn import knn_search
+from .projection import LabelProjection
 from .vectors import normalize_rows
 
 __all__ = [
@@ -46,9 +47,13 @@ class NamePropagator(BaseEstimator):
     over the cosines to each name's mean labelled vector: for weak voice evidence, where one
     labelled neighbour is barely more likely the same voice than not, but the mean of a
     name's few labels is a steadier guide; measured on acted voices in
-    ``benchmarks/bench_labels.py``).
+    ``benchmarks/bench_labels.py``); ``learned_space`` (centroid vote only): the cosines are
+    read after whitening the spread within each hand-named character
+    (:class:`~grouping.projection.LabelProjection`), at ``learned_temperature``, once at least
+    two characters have repeated labels (before that, plain cosines at ``temperature``).
 
     Fitted: ``classes_``, ``proba_`` (n, c) for the training lines, ``labelled_`` mask,
+    ``projection_`` (the learned space; its ``identity_`` says whether it is in use),
     ``held_back_`` mask of lines the open-set rule kept unnamed, and (with ``groups``) the
     two sides of its comparison, ``named_sim_`` and ``unknown_sim_``."""
 
@@ -65,6 +70,8 @@ class NamePropagator(BaseEstimator):
         margin: float = 0.0,
         vote: str = "knn",
         temperature: float = 0.05,
+        learned_space: bool = False,
+        learned_temperature: float = 0.1,
     ):
         self.k = k
         self.abstain_below = abstain_below
@@ -76,6 +83,8 @@ class NamePropagator(BaseEstimator):
         self.margin = margin
         self.vote = vote
         self.temperature = temperature
+        self.learned_space = learned_space
+        self.learned_temperature = learned_temperature
 
     def fit(self, X, y, groups=None, anchored=None):
         """``groups`` (n,) character per line (-1: none); ``anchored`` (n,) bool: lines the
@@ -96,6 +105,9 @@ class NamePropagator(BaseEstimator):
         c = self.classes_.size
         self.labelled_ = y >= 0
         self._X_lab, self._y_lab = Xn[lab], np.searchsorted(self.classes_, y[lab])
+        self.projection_ = LabelProjection()
+        if self.learned_space and self.vote == "centroid":
+            self.projection_.fit(Xn, y)
         P = self._vote_proba(Xn)
         self.held_back_ = np.zeros(n, bool)
         self.named_sim_ = np.full(n, np.inf)
@@ -126,10 +138,14 @@ class NamePropagator(BaseEstimator):
         c = self.classes_.size
         if c == 0 or len(self._X_lab) == 0:
             return np.zeros((len(Xq), c))
+        X_lab, temperature = self._X_lab, self.temperature
+        if not getattr(self.projection_, "identity_", True):
+            Xq, X_lab = (self.projection_.transform(v).astype(np.float64) for v in (Xq, X_lab))
+            temperature = self.learned_temperature
         C = np.zeros((c, Xq.shape[1]))
-        np.add.at(C, self._y_lab, self._X_lab)
+        np.add.at(C, self._y_lab, X_lab)
         C = normalize_rows(C)
-        z = (Xq @ C.T) / self.temperature
+        z = (Xq @ C.T) / temperature
         z -= z.max(1, keepdims=True)
         P = np.exp(z)
         return P / P.sum(1, keepdims=True)

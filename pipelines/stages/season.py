@@ -294,6 +294,8 @@ def voice_evidence_line(ws: Workspace) -> str | None:
 WEAK_PROPAGATION = {
     "vote": "centroid",
     "temperature": 0.3,
+    "learned_space": True,
+    "learned_temperature": 0.1,
     "abstain_below": 0.0,
     "open_set": False,
     "group_weight": 0.0,
@@ -318,7 +320,21 @@ nearest-centroid classifier on the same labels: 0.264/0.317/0.372/0.406): raw ve
 (``python benchmarks/bench_labels.py acted --per 1 2 3 5 --seeds 10``).
 
 ``group_weight`` 0 is where :func:`spread_names` starts; it raises it (``weak_group_weight``)
-once the hand labels show that a voice's nearest labelled lines are its own."""
+once the hand labels show that a voice's nearest labelled lines are its own.
+
+``learned_space``: once two characters have repeated hand labels, the cosines to the named means
+are read after whitening the spread *within* the named characters (``LabelProjection``, WCCN
+shrunk by Ledoit-Wolf), at ``learned_temperature`` 0.1: on acted voices a line's delivery
+(shouting, whispering, music) moves its vector further than the speaker does, and the hand
+labels show which directions those are. Only the vote reads that space; groups and the roster
+stay on the plain vectors (``LEARNED_SPACE``: regrouping there made the review three times as
+dear). Simulated review of the six acted episodes (``bench_review.py --acted``), median ops/100
+to 90% / 100% right names: 45.1 / 58.2 -> 36.3 / 51.1, lines named per answer to 90% 2.04 ->
+2.57; over six speaker-signal strengths (0-1.0) the mean to 100% goes 49.0 -> 39.7 (learned
+temperature 0.05 / 0.07 / 0.12 / 0.15 / 0.2: 38.2 / 38.9 / 41.0 / 42.7 / 44.8; the mean worst
+drop 0.57 / 0.51 / 0.49 / 0.38 / 0.56 against 0.46 at 0.1). Names from 2 / 3 / 5 random labels
+per voice 0.425 / 0.477 / 0.523 -> 0.430 / 0.493 / 0.555 (``bench_labels.py acted --seeds
+10``); read speech never takes this path."""
 
 
 WEAK_REACH = 0.45

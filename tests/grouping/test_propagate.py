@@ -114,6 +114,39 @@ def test_centroid_vote_is_the_nearest_named_mean_and_names_every_line():
     assert np.mean(knn[other] == -1) > 0.9
 
 
+def test_learned_space_reads_the_voice_past_the_delivery():
+    """Acted lines of one character spread along a few directions (shouting, whispering,
+    music) further than characters differ. Whitening the spread within the hand-named
+    characters lets the centroid vote read the direction that tells them apart; with no name
+    repeated there is no spread to learn and the vote is the plain one."""
+    rng = np.random.default_rng(0)
+    n_chars, per, dim = 4, 40, 16
+    truth = np.repeat(np.arange(n_chars), per)
+    centres = 0.25 * rng.normal(size=(n_chars, dim))
+    delivery = np.zeros((len(truth), dim))
+    delivery[:, :3] = 2.0 * rng.normal(size=(len(truth), 3))  # shared by every character
+    X = 1.0 + centres[truth] + delivery + 0.1 * rng.normal(size=(len(truth), dim))
+    y = np.full(len(truth), -1)
+    for c in range(n_chars):
+        y[rng.choice(np.flatnonzero(truth == c), 4, replace=False)] = c
+    kw = {"vote": "centroid", "abstain_below": 0.0, "open_set": False, "group_weight": 0.0}
+    plain = NamePropagator(**kw).fit(X, y)
+    learned = NamePropagator(**kw, learned_space=True).fit(X, y)
+    other = y < 0
+    right = lambda m: float(np.mean(m.predict()[other] == truth[other]))  # noqa: E731
+    assert not learned.projection_.identity_
+    assert right(learned) > right(plain) + 0.3  # measured 0.91 against 0.31
+    # new lines are read in the same space
+    np.testing.assert_allclose(learned.predict_proba(X[other]), learned.predict_proba()[other])
+    one = np.full(len(truth), -1)
+    one[[c * per for c in range(n_chars)]] = np.arange(n_chars)
+    same = NamePropagator(**kw, learned_space=True).fit(X, one)
+    assert same.projection_.identity_
+    np.testing.assert_allclose(
+        same.predict_proba(), NamePropagator(**kw).fit(X, one).predict_proba()
+    )
+
+
 def test_unknown_vote_is_refused():
     X, truth = _weak()
     with pytest.raises(ValueError, match="vote"):
