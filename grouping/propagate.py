@@ -53,7 +53,8 @@ class NamePropagator(BaseEstimator):
     two characters have repeated labels (before that, plain cosines at ``temperature``).
 
     Fitted: ``classes_``, ``proba_`` (n, c) for the training lines, ``labelled_`` mask,
-    ``projection_`` (the learned space; its ``identity_`` says whether it is in use),
+    ``projection_`` (the learned space, None unless asked for; its ``identity_`` says whether
+    it is in use),
     ``held_back_`` mask of lines the open-set rule kept unnamed, and (with ``groups``) the
     two sides of its comparison, ``named_sim_`` and ``unknown_sim_``."""
 
@@ -105,9 +106,8 @@ class NamePropagator(BaseEstimator):
         c = self.classes_.size
         self.labelled_ = y >= 0
         self._X_lab, self._y_lab = Xn[lab], np.searchsorted(self.classes_, y[lab])
-        self.projection_ = LabelProjection()
-        if self.learned_space and self.vote == "centroid":
-            self.projection_.fit(Xn, y)
+        learn = self.learned_space and self.vote == "centroid"
+        self.projection_ = LabelProjection().fit(Xn, y) if learn else None
         P = self._vote_proba(Xn)
         self.held_back_ = np.zeros(n, bool)
         self.named_sim_ = np.full(n, np.inf)
@@ -139,7 +139,7 @@ class NamePropagator(BaseEstimator):
         if c == 0 or len(self._X_lab) == 0:
             return np.zeros((len(Xq), c))
         X_lab, temperature = self._X_lab, self.temperature
-        if not getattr(self.projection_, "identity_", True):
+        if self.projection_ is not None and not self.projection_.identity_:
             Xq, X_lab = (self.projection_.transform(v).astype(np.float64) for v in (Xq, X_lab))
             temperature = self.learned_temperature
         C = np.zeros((c, Xq.shape[1]))

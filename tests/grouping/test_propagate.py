@@ -220,11 +220,12 @@ def test_a_weak_season_s_groups_carry_names_only_where_the_labels_agree_with_the
     spread = spread_names(df, X, y, truth, vouch, weak, None)
     assert spread.propagator.group_weight > 0.5 and spread.group_carry > 0.5
     assert (spread.pred == truth).mean() > 0.95
+    assert not spread.propagator.projection_.identity_  # names read in the label-learned space
     y[pick] = np.random.default_rng(1).permutation(y[pick])
     spread = spread_names(df, X, y, truth, vouch, weak, None)
     assert spread.propagator.group_weight == 0.0 and spread.group_carry == WEAK_REACH
     read = spread_names(df, X, y, truth, vouch, {"ep01": {"voice_evidence": "ok"}}, None)
-    assert read.group_carry == 1.0
+    assert read.group_carry == 1.0 and read.propagator.projection_ is None
 
 
 def test_a_guess_holds_its_name_unless_another_is_clearly_more_probable():
