@@ -84,7 +84,7 @@ def _spread(
 
 
 def _describe_name_group(
-    action: Action, before: Frame, after: Frame, result: SeasonResult | None
+    action: Action, before: Frame, after: Frame, result: SeasonResult | None, ws_arg: str
 ) -> list[str]:
     group, name = action.args["group"], action.args["name"]
     changed = _newly_human(before, after, name)
@@ -101,7 +101,24 @@ def _describe_name_group(
     else:
         head = f"group {group} ({count(size, 'line')}) was already named {name}; nothing changed"
     chars = set(after.loc[after["group_id"] == group, "character_id"].dropna())
-    return ["; ".join([head, *_spread(name, after, chars, result, " (weak voice match)")])]
+    out = ["; ".join([head, *_spread(name, after, chars, result, " (weak voice match)")])]
+    # lines of the group a person named otherwise keep their names (a group is renamed only
+    # where most of it carries one hand name); say so, or the user takes it for a rename
+    mine = before[(before["group_id"] == group) & (before["source"] == _HUMAN)]
+    kept = mine[mine["speaker"].notna() & ~mine["speaker"].isin([name, AMBIENT])]
+    kept = kept[~kept.index.isin(changed)]
+    if len(kept):
+        names = ", ".join(f"{lid} ({who})" for lid, who in kept["speaker"].head(5).items())
+        more = f" and {len(kept) - 5} more" if len(kept) > 5 else ""
+        lines = " ".join(f"--line {lid}" for lid in kept.index)
+        one = len(kept) == 1
+        out.append(
+            f"note: {count(len(kept), 'line')} of the group {'keeps' if one else 'keep'} the "
+            f"name a person gave {'it' if one else 'them'}: {names}{more}. If "
+            f"{'it is' if one else 'they are'} {name} too: castlist label "
+            f"{shlex.quote(ws_arg)} {lines} --name {shlex.quote(name)}"
+        )
+    return out
 
 
 def _describe_name_lines(
@@ -162,7 +179,7 @@ def describe(
         done = "undid" if verb == "undo" else "redid"
         out = [f"{done} action #{action.id}: {action_sentence(action.verb, action.args)}"]
     elif action.verb == "name_group":
-        out = _describe_name_group(action, before, after, result)
+        out = _describe_name_group(action, before, after, result, ws_arg)
     elif action.verb in ("name", "ambient"):
         out = _describe_name_lines(action, before, after, result, ws_arg)
     elif action.verb == "merge":

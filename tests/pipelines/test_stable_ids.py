@@ -254,6 +254,29 @@ def test_naming_a_named_group_again_renames_it(tmp_path, capsys):
     assert Counter(human.values()) == {"Mikuru": n1, "Kyon": 1}
 
 
+def test_naming_a_group_says_which_hand_named_lines_keep_their_name(tmp_path, capsys):
+    """One line named Haruhi by hand, then her group named "Haruhi Suzumiya": a group is
+    renamed only where most of it carries the hand name, so the line keeps "Haruhi" and would
+    become a character of its own. The command says so, with the command that renames it, and
+    that command (copied as printed) does."""
+    import shlex
+
+    ws = import_season(tmp_path, SPEAKERS)
+    castlist(capsys, "label", ws, "--line", "ep01-0001", "--name", "Haruhi")
+    code, out, _ = castlist(capsys, "label", ws, "--group", "ep01-g1", "--name", "Haruhi Suzumiya")
+    n1 = SPEAKERS.count(1)
+    # the line a person named keeps its name, and with it stands apart from the group
+    assert code == 0 and f"named group ep01-g1 ({n1 - 1} lines) Haruhi Suzumiya" in out
+    note = next(line for line in out.splitlines() if line.startswith("note:"))
+    assert "1 line of the group keeps the name a person gave it: ep01-0001 (Haruhi)" in note
+    suggested = shlex.split(note.split(" too: castlist ", 1)[1])
+    assert suggested[:2] == ["label", str(ws)]
+    code, out, _ = castlist(capsys, *suggested)
+    assert code == 0 and "was Haruhi by hand" in out
+    human = Workspace.open(ws).human_labels()
+    assert Counter(human.values()) == {"Haruhi Suzumiya": n1}
+
+
 def test_eval_matches_times_within_5ms_and_counts_what_did_not_match(tmp_path, capsys):
     ws = import_season(tmp_path, SPEAKERS)
     truth = pd.read_csv(ws / "imported_truth.csv")
