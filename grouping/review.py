@@ -163,8 +163,9 @@ def rank_candidates(
     all its lines; without it, purity 1.
 
     ``group_carry``: how far a name given to a group's typical line reaches the group's other
-    lines (1: all of them, as on read speech; a weak season's ``group_weight``: 0 where its
-    groups carry no names, so the answer names one line and is worth one)."""
+    lines (1: all of them, as on read speech; on weak voice evidence the share the season's
+    labels let its groups carry, at least ``pipelines.stages.season.WEAK_REACH``): the answer
+    names one line, the rest count only that far."""
     q = _Queue(
         X, character, named, confidence, human, reliability, name, group, hand_name, fresh,
         same_pair, group_carry,

@@ -108,13 +108,12 @@ def _describe_name_group(
     kept = mine[mine["speaker"].notna() & ~mine["speaker"].isin([name, AMBIENT])]
     kept = kept[~kept.index.isin(changed)]
     if len(kept):
-        names = ", ".join(f"{lid} ({who})" for lid, who in kept["speaker"].head(5).items())
-        more = f" and {len(kept) - 5} more" if len(kept) > 5 else ""
+        names = shown_ids([f"{lid} ({who})" for lid, who in kept["speaker"].items()], 5)
         lines = " ".join(f"--line {lid}" for lid in kept.index)
         one = len(kept) == 1
         out.append(
             f"note: {count(len(kept), 'line')} of the group {'keeps' if one else 'keep'} the "
-            f"name a person gave {'it' if one else 'them'}: {names}{more}. If "
+            f"name a person gave {'it' if one else 'them'}: {names}. If "
             f"{'it is' if one else 'they are'} {name} too: castlist label "
             f"{shlex.quote(ws_arg)} {lines} --name {shlex.quote(name)}"
         )

@@ -763,9 +763,10 @@ def named_groups(y: np.ndarray, trusted: np.ndarray) -> Callable[[np.ndarray, in
 class SpreadNames:
     """What :func:`spread_names` gives: ``propagator`` fitted (None when nothing is named);
     per line ``pred`` its name index (-1: none), ``p_name`` that name's probability, ``held``
-    whether it held its previous name (None where guesses do not hold: clear voices); ``group_carry`` how far a name given to one line of a
-    group reaches the rest (1 on clear voices; on weak ones the share of ``group_weight`` the
-    labels opened, at least ``WEAK_REACH``)."""
+    whether it held its previous name (None where guesses do not hold: clear voices);
+    ``group_carry`` how far a name given to one line of a group reaches the rest (1 on clear
+    voices; on weak ones the share of ``group_weight`` the labels opened, at least
+    ``WEAK_REACH``)."""
 
     propagator: NamePropagator | None
     pred: np.ndarray | None
