@@ -2,6 +2,7 @@
 
     python benchmarks/bench_acted.py --work bench-out/acted       # build once, report
     python benchmarks/bench_acted.py --cached --libri bench-out/grouping --json out.json
+    python benchmarks/bench_acted.py --more --work bench-out/acted-more   # twelve more episodes
 
 Episodes (benchmarks/acted_data.py): 22 game characters on Durarara!! 03, 5 VTubers on
 Toradora! 13, 5 VTubers + 3 game characters on Toradora! 14, each at 15 and 5 dB music+noise;
@@ -189,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", default=str(acted_data.DEFAULT_WORK))
     ap.add_argument("--data", default=str(acted_data.DATA))
     ap.add_argument("--cached", action="store_true", help="only read what is built")
+    ap.add_argument(
+        "--more", action="store_true", help="the twelve more episodes (acted_data.MORE_SPECS)"
+    )
     ap.add_argument("--libri", help="bench_grouping cache (e.g. bench-out/grouping)")
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--json", help="also write every row here")
@@ -196,7 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     work = Path(args.work)
-    roots = acted_data.cached(work) if args.cached else acted_data.build(work, Path(args.data))
+    specs = acted_data.MORE_SPECS if args.more else acted_data.SPECS
+    roots = (
+        acted_data.cached(work) if args.cached else acted_data.build(work, Path(args.data), specs)
+    )
     acted = [load(r) for r in roots]
     libri = []
     if args.libri:

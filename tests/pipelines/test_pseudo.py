@@ -354,3 +354,27 @@ def test_a_speaker_signal_makes_close_voices_nearest_neighbours_without_separati
     np.fill_diagonal(same, False)
     assert C[same].mean() - C[~same & ~np.eye(len(Y), dtype=bool)].mean() < 0.5
     assert np.array_equal(Y, with_speaker_signal(X, voices, 0.7))  # seeded
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (DATA / "acted_voices").is_dir(), reason="needs ../shared/data")
+def test_every_acted_episode_names_one_subtitle_file_and_casts_each_voice_once():
+    """The 18 acted benchmark episodes are picked by name parts; a spec matching two ASS files
+    (or none) would silently measure another episode, and one casting a voice twice would
+    mislabel its lines."""
+    from benchmarks.acted_data import MORE_SPECS, SPECS, acted_voices, cast_and_lay, find_ass
+
+    specs = SPECS + MORE_SPECS
+    assert len({s.name for s in specs}) == len(specs) == 18
+    bases = {(s.ass_parts, s.seed) for s in specs}
+    assert len(bases) == 3 + len(MORE_SPECS)  # every further episode is a new structure or draw
+    for spec in MORE_SPECS:
+        turns = turns_from_ass(find_ass(DATA, spec.ass_parts))  # raises unless exactly one
+        clips = acted_voices(DATA, spec.voices)
+        laid = cast_and_lay(turns, clips, spec.seed)
+        assert len(laid) >= 100
+        assert len({clip for _, _, clip in laid}) == len(laid)  # no clip twice
+        speakers_of = {}
+        for turn, voice, _ in laid:
+            speakers_of.setdefault(voice, set()).add(turn.speaker)
+        assert all(len(s) == 1 for s in speakers_of.values())  # one character per voice
