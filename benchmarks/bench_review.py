@@ -60,6 +60,7 @@ class Curve:
     kinds: list[str] = field(default_factory=list)  # the operation that led to each state
     seconds: float = 0.0
     idle: int = 0  # answers that named no line right (the line was right already, or a "no")
+    machine_names: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, right)
 
     @property
     def ops(self) -> int:
@@ -121,6 +122,21 @@ def share_correct(ws: Workspace, truth: Mapping[str, str]) -> float:
     return float(np.mean(right))
 
 
+def _machine_names(ws: Workspace, truth: Mapping[str, str]) -> list[tuple[float, bool]]:
+    df = ws.lines_frame(speech_only=True)
+    df = df[(df["source"] == "propagated") & df["id"].isin(list(truth))]
+    right = df["speaker"].astype(object).to_numpy() == df["id"].map(truth).to_numpy()
+    return list(zip(df["confidence"].astype(float), right.tolist(), strict=True))
+
+
+def calibration_table(samples: list[tuple[float, bool]]) -> pd.DataFrame:
+    """Machine names by their confidence: how many, and the share right. A confidence that
+    means what it says is right about as often as it claims, and more often the higher it is."""
+    d = pd.DataFrame(samples, columns=["confidence", "right"])
+    bins = pd.cut(d["confidence"], [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], include_lowest=True)
+    return d.groupby(bins, observed=True)["right"].agg(names="size", right="mean").reset_index()
+
+
 def _majority(ids, truth: Mapping[str, str]) -> str | None:
     names = [truth[i] for i in ids if i in truth]
     return Counter(names).most_common(1)[0][0] if names else None
@@ -150,10 +166,16 @@ def reply_for(ws: Workspace, q, truth: Mapping[str, str]) -> str | dict[str, str
 
 
 def simulate(
-    ws: Workspace, truth: Mapping[str, str], max_ops: int | None = None, fix: bool = True
+    ws: Workspace,
+    truth: Mapping[str, str],
+    max_ops: int | None = None,
+    fix: bool = True,
+    calibration_every: int | None = None,
 ) -> Curve:
     """Answer ``ws``'s review queue from ``truth`` (line id -> name) until every line is named
-    right, ``max_ops`` operations are spent, or (``fix`` False) the queue is empty."""
+    right, ``max_ops`` operations are spent, or (``fix`` False) the queue is empty;
+    ``calibration_every``: every that many operations, the machine's names with their
+    confidence and whether they are right go into ``Curve.machine_names``."""
     from pipelines.review.queue import answer, questions
     from pipelines.stages.run import regroup
 
@@ -163,7 +185,11 @@ def simulate(
     curve.correct.append(share_correct(ws, truth))
     max_ops = max_ops if max_ops is not None else len(truth)
     asked: Counter = Counter()
+    next_look = 0
     while curve.ops < max_ops and curve.correct[-1] < 1.0 - 1e-12:
+        if calibration_every and curve.ops >= next_look:
+            curve.machine_names += _machine_names(ws, truth)
+            next_look = curve.ops + calibration_every
         qs = [q for q in questions(ws, limit=5) if asked[q.id] < 2]
         if qs:
             q = qs[0]
@@ -343,13 +369,18 @@ def _precision(named: pd.DataFrame) -> float:
     return float((named["speaker"] == named["truth"]).mean()) if len(named) else 1.0
 
 
-def run(episodes, max_ops: int | None) -> pd.DataFrame:
+def run(episodes, max_ops: int | None, names_seen: list | None = None) -> pd.DataFrame:
+    """The review of each episode; ``names_seen``: collects the machine's names every 10
+    operations (see ``calibration_table``)."""
     rows = []
+    every = 10 if names_seen is not None else None
     for name, ws, truth in episodes:
         try:
-            curve = simulate(ws, truth, max_ops=max_ops)
+            curve = simulate(ws, truth, max_ops=max_ops, calibration_every=every)
         finally:
             ws.close()
+        if names_seen is not None:
+            names_seen += curve.machine_names
         rows.append({"episode": name, **curve.summary()})
         log.info("%s: %s", name, json.dumps(rows[-1], default=float))
     return pd.DataFrame(rows)
@@ -371,6 +402,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument(
         "--precision", action="store_true", help="open-set precision with 1/2/3/all named, only"
+    )
+    ap.add_argument(
+        "--calibration",
+        action="store_true",
+        help="also: the machine's names every 10 operations, by confidence, and how many are right",
     )
     ap.add_argument(
         "--projection",
@@ -399,7 +435,8 @@ def main(argv: list[str] | None = None) -> None:
         pipelines.stages.season.LEARNED_SPACE = args.projection
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
-    tables = {}
+    tables: dict[str, pd.DataFrame] = {}
+    calibration: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sets = {}
@@ -417,7 +454,10 @@ def main(argv: list[str] | None = None) -> None:
                         rows += [{"episode": name, **r} for r in open_set_precision(ws, truth)]
                 tables[f"{kind} open-set precision"] = pd.DataFrame(rows)
             else:
-                tables[kind] = run(eps, args.max_ops)
+                seen: list | None = [] if args.calibration else None
+                tables[kind] = run(eps, args.max_ops, seen)
+                if seen:
+                    calibration[kind] = calibration_table(seen)
     fmt = {"float_format": lambda v: f"{v:.2f}"}
     for name, t in tables.items():
         print(f"\n== simulated review, {name} episodes ==")
@@ -431,6 +471,9 @@ def main(argv: list[str] | None = None) -> None:
             print("median " + ", ".join(f"{k} {v:.1f}" for k, v in med.items()))
             worst = t["worst drop (pp)"].max()
             print(f"worst drop of one answer: {worst:.2f} pp (limit {MAX_DROP_PP})")
+    for name, t in calibration.items():
+        print(f"\n== {name}: the machine's names every 10 operations, by confidence ==")
+        print(t.to_string(index=False, **fmt))
     if args.json:
         out = {k: t.to_dict("records") for k, t in tables.items()}
         Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")

@@ -131,6 +131,29 @@ def test_simulated_annotator_never_loses_names_and_finishes_cheaply(tmp_path):
     assert curve.named_per_answer() >= 3
 
 
+def test_the_benchmark_reads_the_machine_s_names_by_confidence_during_the_review(tmp_path):
+    """``bench_review.py --calibration``: what the machine named, how sure it said it was, and
+    whether it was right, read while the simulated annotator works (a confidence that does not
+    rank names is what it shows on acted voices)."""
+    from benchmarks.bench_review import calibration_table, simulate
+    from tests.pipelines.test_open_set import acted_workspace
+
+    for folder, every in (("asked", 1), ("not-asked", None)):
+        ws, truth, _ = acted_workspace(tmp_path / folder, short_first=True)
+        df = ws.lines_frame(speech_only=True)
+        names = {lid: f"c{t}" for lid, t in zip(df["id"], truth, strict=True)}
+        curve = simulate(ws, names, calibration_every=every)
+        if every is None:
+            assert curve.machine_names == []
+            continue
+        # one look per operation, each at the machine's names of that moment
+        assert curve.ops > 1 and len(curve.machine_names) >= curve.ops
+        assert all(0.0 < c <= 1.0 for c, _ in curve.machine_names)
+    table = calibration_table([(0.95, True), (0.92, False), (0.2, False), (0.55, True)])
+    rows = {str(b): (n, r) for b, n, r in table.itertuples(index=False)}
+    assert rows == {"(0.9, 1.0]": (2, 0.5), "(-0.001, 0.3]": (1, 0.0), "(0.5, 0.6]": (1, 1.0)}
+
+
 def test_a_group_question_gives_the_size_of_what_it_asks_about(make_ws):
     """A season character spanning two episodes is not "an 18-line group" when its
     largest group (the id shown beside the question) has 10 lines: the text says it is a
