@@ -3,6 +3,7 @@
     python benchmarks/bench_review.py --work bench-out/grouping            # pseudo-episodes
     python benchmarks/bench_review.py --acted bench-out/acted               # acted episodes
     python benchmarks/bench_review.py --work ... --seasons 2 --max-ops 80 --json out.json
+    python benchmarks/bench_review.py --acted bench-out/acted --calibration  # names by confidence
 
 Each answer goes through ``pipelines.review.queue.answer`` exactly as the browser's buttons do (a
 logged human action, then a regroup). After every answer the share of speech lines carrying
