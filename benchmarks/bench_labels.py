@@ -288,7 +288,7 @@ def end_to_end(
     import pipelines.stages.season as season
     from grouping.projection import LabelProjection
     from pipelines.export.evaluate import align
-    from pipelines.records import SURE
+    from pipelines.stages.features import Selection, select_lines
     from pipelines.stages.label_space import label_projection
     from pipelines.store.workspace import Workspace
 
@@ -319,9 +319,8 @@ def end_to_end(
         " + turns" if turns else ""
     )
     row[key], row[key + " coverage"], row[key + " acc named"] = _score(pred[other], tru[other])
-    # what `castlist features` takes by default: the machine's names at least SURE
-    sure = other & (pd.to_numeric(out["confidence"], errors="coerce").fillna(0.0) >= SURE)
-    sure &= pred != ""
+    # what `castlist features` takes by default (the machine's names at least SURE sure)
+    sure = other & out["id"].isin(select_lines(ws, Selection())["id"]).to_numpy()
     row[key + " sure share"] = float(sure.sum() / max(other.sum(), 1))
     row[key + " sure acc"] = float((pred[sure] == tru[sure]).mean()) if sure.any() else np.nan
     if not projection and not turns:  # baselines once per draw, on the raw vectors

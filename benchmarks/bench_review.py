@@ -114,20 +114,21 @@ def truth_of_lines(ws: Workspace, truth: pd.DataFrame) -> dict[str, str]:
     return dict(zip(a["id"], a["truth"].astype(str), strict=True))
 
 
-def share_correct(ws: Workspace, truth: Mapping[str, str]) -> float:
+def _against_truth(ws: Workspace, truth: Mapping[str, str]) -> pd.DataFrame:
+    """The speech lines ``truth`` knows, with ``right``: whether each carries its true name."""
     df = ws.lines_frame(speech_only=True)
     df = df[df["id"].isin(list(truth))]
-    if df.empty:
-        return 0.0
     right = df["speaker"].astype(object).to_numpy() == df["id"].map(truth).to_numpy()
-    return float(np.mean(right))
+    return df.assign(right=right)
 
 
-def _machine_names(ws: Workspace, truth: Mapping[str, str]) -> list[tuple[float, bool]]:
-    df = ws.lines_frame(speech_only=True)
-    df = df[(df["source"] == "propagated") & df["id"].isin(list(truth))]
-    right = df["speaker"].astype(object).to_numpy() == df["id"].map(truth).to_numpy()
-    return list(zip(df["confidence"].astype(float), right.tolist(), strict=True))
+def _share(lines: pd.DataFrame) -> float:
+    return float(lines["right"].mean()) if len(lines) else 0.0
+
+
+def _machine_names(lines: pd.DataFrame) -> list[tuple[float, bool]]:
+    mine = lines[lines["source"] == "propagated"]
+    return list(zip(mine["confidence"].astype(float), mine["right"].tolist(), strict=True))
 
 
 def calibration_table(samples: list[tuple[float, bool]]) -> pd.DataFrame:
@@ -183,13 +184,14 @@ def simulate(
     t0 = time.perf_counter()
     regroup(ws)
     curve = Curve(lines=len(truth))
-    curve.correct.append(share_correct(ws, truth))
+    lines = _against_truth(ws, truth)  # the state after the last operation
+    curve.correct.append(_share(lines))
     max_ops = max_ops if max_ops is not None else len(truth)
     asked: Counter = Counter()
     next_look = 0
     while curve.ops < max_ops and curve.correct[-1] < 1.0 - 1e-12:
         if calibration_every and curve.ops >= next_look:
-            curve.machine_names += _machine_names(ws, truth)
+            curve.machine_names += _machine_names(lines)
             next_look = curve.ops + calibration_every
         qs = [q for q in questions(ws, limit=5) if asked[q.id] < 2]
         if qs:
@@ -202,9 +204,7 @@ def simulate(
                 curve.kinds += ["check-fix"] * len(reply)
                 curve.correct += curve.correct[-1:] * len(reply)
         elif fix:
-            df = ws.lines_frame(speech_only=True)
-            df = df[df["id"].isin(list(truth))]
-            wrong = df[df["speaker"].astype(object).to_numpy() != df["id"].map(truth).to_numpy()]
+            wrong = lines[~lines["right"]]
             if wrong.empty:
                 break
             lid = str(wrong["id"].iloc[0])
@@ -218,7 +218,8 @@ def simulate(
         else:
             break
         curve.kinds.append(kind)
-        curve.correct.append(share_correct(ws, truth))
+        lines = _against_truth(ws, truth)
+        curve.correct.append(_share(lines))
         if curve.correct[-1] <= curve.correct[-2]:
             curve.idle += 1
         log.debug("op %d %s -> %.4f", curve.ops, kind, curve.correct[-1])
