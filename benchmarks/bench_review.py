@@ -52,6 +52,9 @@ MAX_DROP_PP = 0.5
 """No answer may lower the share of correctly named lines by more than this (points)."""
 
 
+NameSample = tuple[float, float, bool]  # a machine name's (score, confidence, right)
+
+
 @dataclass
 class Curve:
     """One simulated review: the state after every operation."""
@@ -61,7 +64,7 @@ class Curve:
     kinds: list[str] = field(default_factory=list)  # the operation that led to each state
     seconds: float = 0.0
     idle: int = 0  # answers that named no line right (the line was right already, or a "no")
-    machine_names: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, right)
+    machine_names: list[NameSample] = field(default_factory=list)
 
     @property
     def ops(self) -> int:
@@ -126,17 +129,40 @@ def _share(lines: pd.DataFrame) -> float:
     return float(lines["right"].mean()) if len(lines) else 0.0
 
 
-def _machine_names(lines: pd.DataFrame) -> list[tuple[float, bool]]:
+_BINS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+
+def _machine_names(lines: pd.DataFrame) -> list[NameSample]:
     mine = lines[lines["source"] == "propagated"]
-    return list(zip(mine["confidence"].astype(float), mine["right"].tolist(), strict=True))
+    return list(
+        zip(
+            mine["score"].astype(float),
+            mine["confidence"].astype(float),
+            mine["right"],
+            strict=True,
+        )
+    )
 
 
-def calibration_table(samples: list[tuple[float, bool]]) -> pd.DataFrame:
-    """Machine names by their confidence: how many, and the share right. A confidence that
-    means what it says is right about as often as it claims, and more often the higher it is."""
-    d = pd.DataFrame(samples, columns=["confidence", "right"])
-    bins = pd.cut(d["confidence"], [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], include_lowest=True)
-    return d.groupby(bins, observed=True)["right"].agg(names="size", right="mean").reset_index()
+def calibration_table(samples: list[NameSample], by: str = "confidence") -> pd.DataFrame:
+    """Machine names by ``by`` (``score``: the voice model's own probability; ``confidence``:
+    what castlist reports, the score through the map the answers fit): how many, the mean
+    said, and the share right. A probability that means what it says is right about as often
+    as it says, and more often the higher it is."""
+    d = pd.DataFrame(samples, columns=["score", "confidence", "right"])
+    bins = pd.cut(d[by], _BINS, include_lowest=True)
+    out = d.groupby(bins, observed=True).agg(
+        names=("right", "size"), said=(by, "mean"), right=("right", "mean")
+    )
+    return out.rename_axis(by).reset_index()
+
+
+def calibration_error(table: pd.DataFrame) -> float:
+    """Expected calibration error of a :func:`calibration_table`: how far, weighted by names,
+    the share right is from what was said."""
+    return float(
+        ((table["said"] - table["right"]).abs() * table["names"]).sum() / table["names"].sum()
+    )
 
 
 def _majority(ids, truth: Mapping[str, str]) -> str | None:
@@ -458,8 +484,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 seen: list | None = [] if args.calibration else None
                 tables[kind] = run(eps, args.max_ops, seen)
-                if seen:
-                    calibration[kind] = calibration_table(seen)
+                for by in ("score", "confidence") if seen else ():
+                    calibration[f"{kind}, by {by}"] = calibration_table(seen, by)
     fmt = {"float_format": lambda v: f"{v:.2f}"}
     for name, t in tables.items():
         print(f"\n== simulated review, {name} episodes ==")
@@ -474,8 +500,9 @@ def main(argv: list[str] | None = None) -> None:
             worst = t["worst drop (pp)"].max()
             print(f"worst drop of one answer: {worst:.2f} pp (limit {MAX_DROP_PP})")
     for name, t in calibration.items():
-        print(f"\n== {name}: the machine's names every 10 operations, by confidence ==")
+        print(f"\n== {name}: the machine's names every 10 operations ==")
         print(t.to_string(index=False, **fmt))
+        print(f"expected calibration error {calibration_error(t):.3f}")
     if args.json:
         out = {k: t.to_dict("records") for k, t in tables.items()}
         Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")

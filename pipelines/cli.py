@@ -125,8 +125,8 @@ def _selected_lines(ws, args: argparse.Namespace) -> list[str]:
 
 def cmd_label(args: argparse.Namespace) -> int:
     from pipelines.records import LabelSource
+    from pipelines.review.answers import record_answers
     from pipelines.review.outcome import describe, frame
-    from pipelines.review.queue import record_answers
     from pipelines.stages.run import regroup
     from pipelines.store.workspace import Workspace
 
@@ -141,9 +141,10 @@ def cmd_label(args: argparse.Namespace) -> int:
         else:
             ids = _selected_lines(ws, args)
             machine = before.reindex(ids)
-            machine = machine[machine["source"] != LabelSource.HUMAN.value]["speaker"]
+            machine = machine[machine["source"] != LabelSource.HUMAN.value]
+            said = zip(machine["speaker"], machine["score"], strict=True)
             action = ws.name_lines(ids, args.name)
-            record_answers(ws, machine.to_dict())  # the review queue reads these too
+            record_answers(ws, dict(zip(machine.index, said, strict=True)))  # the queue reads it
         result = None if args.no_propagate else regroup(ws)
         print("\n".join(describe(action, before, frame(ws), result, args.workspace)))
         if result is not None:

@@ -23,6 +23,11 @@ SURE = 0.5
 """A machine's name at least this probable counts as sure where castlist reports how sure the
 names are (``castlist status``, the features summary); a person's name always does."""
 
+NAME_CALIBRATION = "name_calibration"
+"""Workspace meta: how sure the machine's names are, as the answers about them say
+(``grouping.name_calibration.NameCalibration.to_dict``). A machine name's stored probability is
+the voice model's own (its ``score``); its ``confidence`` is that score through this map."""
+
 AMBIENT = "<ambient>"
 """Speaker value for lines a person marked as crowd, passers-by, songs or narration."""
 
@@ -53,6 +58,7 @@ class Line:
     label_source: str | None = None
     confidence: float | None = None
     group: str | None = None
+    score: float | None = None  # a machine name's probability as the voice model gave it
 
     @property
     def duration(self) -> float:

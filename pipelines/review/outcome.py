@@ -28,7 +28,8 @@ _HUMAN = LabelSource.HUMAN.value
 
 def frame(ws: Any) -> Frame:
     """The speech lines with the columns :func:`describe` compares, indexed by line id."""
-    cols = ["id", "group_id", "character_id", "character", "speaker", "source", "confidence"]
+    cols = ["id", "group_id", "character_id", "character", "speaker", "source"]
+    cols += ["confidence", "score"]
     return ws.lines_frame(speech_only=True)[cols].set_index("id")
 
 

@@ -25,7 +25,8 @@ import pandas as pd
 from grouping.calibrate import SimilarityCalibration
 from grouping.review import SAME_MIDPOINT, SAME_SCALE, Candidate, rank_candidates
 from pipelines.errors import UsageError
-from pipelines.records import AMBIENT, LabelSource
+from pipelines.records import AMBIENT, LabelSource, Line
+from pipelines.review.answers import Answered, record_answers, recorded
 from pipelines.stages.grouping_state import unreviewed_episodes
 from pipelines.stages.season import GROUP_CARRY, season_scale
 from pipelines.store.workspace import Workspace
@@ -33,7 +34,7 @@ from pipelines.wording import count
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Question", "answer", "questions", "record_answers", "why_empty"]
+__all__ = ["Question", "answer", "questions", "why_empty"]
 
 _DISMISSED = "review_dismissed"
 CONFIDENT_SUGGESTION = 0.5
@@ -43,11 +44,6 @@ of its top suggestion up; below it, "Who is this group?"."""
 PURITY_PAIRS = 50_000
 """Pairs of lines the season's one-speaker/two-speaker mixture is fitted on for the queue (a
 season of any size costs about the same: ~0.1 s)."""
-
-_CHECKED = "review_checked"
-"""Workspace meta: line id -> the machine's name for the line when a person answered a
-question about it ("" when unnamed); read against the line's hand label, so an undone answer
-no longer counts."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +235,8 @@ class _Season:
         df = self.df
         human = (df["source"] == LabelSource.HUMAN.value).to_numpy()
         hand = np.where(human & self.has, self.name_idx, -1)
-        conf = np.where(self.has, df["confidence"].fillna(0.0).to_numpy(dtype=float), 0.0)
+        # the voice model's own score: the queue's thresholds were measured on its scale
+        conf = np.where(self.has, df["score"].fillna(0.0).to_numpy(dtype=float), 0.0)
         conf[human] = 1.0
         reliability = df["reliability"].fillna(0.5).to_numpy(dtype=float)
         # pairs a person already separated (cannot-links between characters' lines)
@@ -276,7 +273,7 @@ class _Season:
         """(characters, 2): per name (by its character index), how many answers about a line
         the machine had given that name confirmed it and how many gave another name."""
         out = np.zeros((len(self.chars), 2))
-        record = json.loads(ws.get_meta(_CHECKED) or "{}")
+        record = recorded(ws)
         if not record:
             return out
         char_of_name = self.char_of_name  # the index the lines' names point at
@@ -287,7 +284,7 @@ class _Season:
                 strict=True,
             )
         )
-        for lid, machine in record.items():
+        for lid, (machine, _) in record.items():
             given = hand.get(lid)
             if machine and isinstance(given, str) and machine in char_of_name:
                 out[char_of_name[machine], 0 if given == machine else 1] += 1
@@ -468,19 +465,18 @@ def _answer_check(
         names[lid] = AMBIENT if given.lower() == "ambient" else given
     if not names:
         return False
-    machine = {lid: ws.line(lid).speaker for lid in names}
+    machine = {lid: _machine_says(ws.line(lid)) for lid in names}
     ws.check_lines(names, name, **edit)
     record_answers(ws, machine)
     return True
 
 
-def record_answers(ws: Workspace, machine: Mapping[str, str | None]) -> None:
-    """Remember the machine's name of each line a person just named (see ``_CHECKED``), so the
-    queue learns from every answer about a name, whether given in the queue or by ``label``."""
-    record = json.loads(ws.get_meta(_CHECKED) or "{}")
-    for lid, name in machine.items():
-        record[lid] = name if isinstance(name, str) and name != AMBIENT else ""
-    ws.set_meta(_CHECKED, json.dumps(record, sort_keys=True))
+def _machine_says(line: Line) -> Answered:
+    """What the machine said of a line before a person answers about it: its name and how sure
+    (see ``pipelines.review.answers``)."""
+    if line.label_source == LabelSource.HUMAN.value:
+        return ("", None)
+    return (line.speaker or "", line.score)
 
 
 def _answer_same(ws: Workspace, question: Question, reply: str, edit: dict) -> bool:
@@ -507,7 +503,7 @@ def _answer_line(ws: Workspace, question: Question, reply: str, edit: dict) -> b
     elif low in ("yes", "no"):
         raise UsageError(f"{question.id}: answer with the speaker's name, not {reply!r}")
     else:
-        machine = ws.line(question.line_id).speaker
+        machine = _machine_says(ws.line(question.line_id))
         ws.name_lines([question.line_id], reply, **edit)
         record_answers(ws, {question.line_id: machine})
     return True

@@ -53,6 +53,7 @@ from pipelines.stages.season import (
     link_roster,
     machine_label,
     members_by_label,
+    name_calibration_meta,
     named_by_hand,
     named_groups,
     refined_model,
@@ -196,7 +197,9 @@ def group_new_episodes(
     label_rows = _with_hints(ws, df, old.df, roster, group_of, label_rows, n_old)
     for _, speaker, source, _ in label_rows:
         result.sources[source if speaker is not None else "unnamed"] += 1
-    extra_meta = voice_evidence_meta(evidence) | (extra_meta or {})
+    extra_meta = (
+        voice_evidence_meta(evidence) | name_calibration_meta(ws, human) | (extra_meta or {})
+    )
     linked = {int(r) for r in roster[new_rows] if r < len(chars)}
     fresh = {int(r) for r in roster[new_rows] if r >= len(chars)}
     result.n_lines = len(df)

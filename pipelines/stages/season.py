@@ -30,6 +30,7 @@ from grouping.confidence import (
 )
 from grouping.constraints import Constraints
 from grouping.link import RosterLinker
+from grouping.name_calibration import NameCalibration
 from grouping.propagate import (
     FULL_GROUP_WEIGHT,
     NamePropagator,
@@ -41,7 +42,8 @@ from grouping.propagate import (
 from grouping.turns import TurnSmoother
 from grouping.vectors import centre_rows, normalize_rows
 from pipelines.io.vectorfiles import LINE_FEATURES, LINEFEAT
-from pipelines.records import AMBIENT, LabelSource
+from pipelines.records import AMBIENT, NAME_CALIBRATION, LabelSource
+from pipelines.review.answers import answered
 from pipelines.stages.faces import face_fuser
 from pipelines.stages.grouping_state import state_meta
 from pipelines.stages.hints import propose_names
@@ -268,6 +270,16 @@ def voice_evidence_meta(per_episode: dict[str, dict]) -> dict[str, str]:
         "per_episode": per_episode,
     }
     return {VOICE_EVIDENCE: json.dumps(summary, sort_keys=True)}
+
+
+def name_calibration_meta(ws: Workspace, human: dict[str, str]) -> dict[str, str]:
+    """The workspace meta saying how sure the machine's names are, fitted on the answers
+    people have given about them so far (``grouping.name_calibration``). Only what is reported
+    reads it (``Workspace.lines_frame``'s ``confidence``): names, the review queue and the
+    answers' record keep the voice model's own score, on whose scale the queue's thresholds
+    were measured (``docs/benchmarks_acted.md``)."""
+    names = NameCalibration().fit(*answered(ws, human))
+    return {NAME_CALIBRATION: json.dumps(names.to_dict())}
 
 
 def season_scale(ws: Workspace) -> CosineScale:
@@ -632,7 +644,8 @@ def group_season(
         placed.append(block.placed)
         cores.append(block.core)
 
-    written_with = voice_evidence_meta(evidence) | (extra_meta or {})
+    written_with = voice_evidence_meta(evidence) | name_calibration_meta(ws, human)
+    written_with |= extra_meta or {}
     result = SeasonResult()
     result.propagated_before = Counter(
         name for name, source in prev_labels.values() if source == LabelSource.PROPAGATED.value

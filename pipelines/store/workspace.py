@@ -26,16 +26,26 @@ from typing import Any
 
 import pandas as pd
 
+from grouping.name_calibration import NameCalibration
 from pipelines import faults
 from pipelines.errors import ConflictError, NotFoundError, UsageError, WorkspaceError
 from pipelines.io.paths import slug
-from pipelines.records import AMBIENT, Episode, LabelSource, Line, SubtitleEvent
+from pipelines.records import (
+    AMBIENT,
+    NAME_CALIBRATION,
+    Episode,
+    LabelSource,
+    Line,
+    SubtitleEvent,
+)
 from pipelines.store import database
 from pipelines.store.actions import Action, ActionLog, Change, Rows
 from pipelines.store.ids import IdMinter, describe_retired
 from pipelines.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
+
+_PROPAGATED = LabelSource.PROPAGATED.value
 
 DB_NAME = "castlist.db"
 
@@ -296,17 +306,32 @@ class Workspace:
         LEFT JOIN locks ON locks.line_id = lines.id
     """
 
-    @staticmethod
-    def _line(r: sqlite3.Row) -> Line:
+    def _line(self, r: sqlite3.Row, names: NameCalibration | None) -> Line:
+        score = r["confidence"]
+        confidence = score
+        if names is not None and score is not None and r["source"] == _PROPAGATED:
+            confidence = float(names.transform(score))
         return Line(
             id=r["id"], episode_id=r["episode_id"], idx=r["idx"], start=r["start"],
             end=r["end"], text=r["text"], name_hint=r["name_hint"], skip_reason=r["skip_reason"],
-            speaker=r["speaker"], label_source=r["source"], confidence=r["confidence"],
-            group=r["group_id"],
+            speaker=r["speaker"], label_source=r["source"], confidence=confidence,
+            group=r["group_id"], score=score,
         )  # fmt: skip
 
+    def name_calibration(self) -> NameCalibration | None:
+        """How sure the machine's names are as the answers about them say (None: as the voice
+        model says); the season's regroup fits it (see ``pipelines.records.NAME_CALIBRATION``)."""
+        raw = self.get_meta(NAME_CALIBRATION)
+        try:
+            names = NameCalibration.from_dict(json.loads(raw)) if raw else None
+        except (ValueError, KeyError, TypeError):  # refitted by the next regroup
+            log.warning("%s: unreadable name calibration; read as the voice model says", self.root)
+            return None
+        return None if names is None or names.identity_ else names
+
     def lines(self, episode_id: str | None = None, speech_only: bool = False) -> list[Line]:
-        return [self._line(r) for r in self._line_rows(episode_id, speech_only)]
+        names = self.name_calibration()
+        return [self._line(r, names) for r in self._line_rows(episode_id, speech_only)]
 
     def _line_rows(self, episode_id: str | None, speech_only: bool) -> list[sqlite3.Row]:
         where, params = [], []
@@ -319,7 +344,9 @@ class Workspace:
         return self.conn.execute(sql + " ORDER BY episodes.idx, lines.idx", params).fetchall()
 
     def lines_frame(self, episode_id: str | None = None, speech_only: bool = False) -> pd.DataFrame:
-        """All lines with their current label, group and lock, one row each (for UI/export)."""
+        """All lines with their current label, group and lock, one row each (for UI/export).
+        ``confidence`` is how sure a name is as people's answers show (``name_calibration``),
+        ``score`` the stored value it comes from (a machine name: the voice model's own)."""
         rows = self._line_rows(episode_id, speech_only)
         columns = [
             "id",
@@ -339,13 +366,19 @@ class Workspace:
             "lock",
             "character_id",
         ]
-        return pd.DataFrame([tuple(r[c] for c in columns) for r in rows], columns=columns)
+        df = pd.DataFrame([tuple(r[c] for c in columns) for r in rows], columns=columns)
+        df["score"] = df["confidence"]
+        names = self.name_calibration()
+        machine = (df["source"] == _PROPAGATED) & df["score"].notna()
+        if names is not None and machine.any():
+            df.loc[machine, "confidence"] = names.transform(df.loc[machine, "score"].astype(float))
+        return df
 
     def line(self, line_id: str) -> Line:
         rows = self.conn.execute(self._LINE_QUERY + " WHERE lines.id=?", (line_id,)).fetchall()
         if not rows:
             raise NotFoundError(f"no line {line_id!r} in {self.root}; line ids look like ep01-0042")
-        return self._line(rows[0])
+        return self._line(rows[0], self.name_calibration())
 
     def line_count(self, episode_id: str) -> int:
         return self.conn.execute(

@@ -135,7 +135,7 @@ def test_the_benchmark_reads_the_machine_s_names_by_confidence_during_the_review
     """``bench_review.py --calibration``: what the machine named, how sure it said it was, and
     whether it was right, read while the simulated annotator works (a confidence that does not
     rank names is what it shows on acted voices)."""
-    from benchmarks.bench_review import calibration_table, simulate
+    from benchmarks.bench_review import calibration_error, calibration_table, simulate
     from tests.pipelines.test_open_set import acted_workspace
 
     for folder, every in (("asked", 1), ("not-asked", None)):
@@ -148,10 +148,18 @@ def test_the_benchmark_reads_the_machine_s_names_by_confidence_during_the_review
             continue
         # one look per operation, each at the machine's names of that moment
         assert curve.ops > 1 and len(curve.machine_names) >= curve.ops
-        assert all(0.0 < c <= 1.0 for c, _ in curve.machine_names)
-    table = calibration_table([(0.95, True), (0.92, False), (0.2, False), (0.55, True)])
-    rows = {str(b): (n, r) for b, n, r in table.itertuples(index=False)}
-    assert rows == {"(0.9, 1.0]": (2, 0.5), "(-0.001, 0.3]": (1, 0.0), "(0.5, 0.6]": (1, 1.0)}
+        assert all(0.0 < s <= 1.0 and 0.0 < c <= 1.0 for s, c, _ in curve.machine_names)
+    seen = [(0.95, 0.7, True), (0.92, 0.65, False), (0.2, 0.25, False), (0.55, 0.52, True)]
+    table = calibration_table(seen, by="score")
+    rows = {str(b): (n, round(said, 3), r) for b, n, said, r in table.itertuples(index=False)}
+    assert rows == {
+        "(0.9, 1.0]": (2, 0.935, 0.5),
+        "(-0.001, 0.3]": (1, 0.2, 0.0),
+        "(0.5, 0.6]": (1, 0.55, 1.0),
+    }
+    assert calibration_error(table) == pytest.approx((2 * 0.435 + 0.2 + 0.45) / 4)
+    reported = calibration_table(seen, by="confidence")
+    assert calibration_error(reported) == pytest.approx((2 * 0.175 + 0.25 + 0.48) / 4)
 
 
 def test_a_group_question_gives_the_size_of_what_it_asks_about(make_ws):
@@ -257,7 +265,8 @@ def test_the_answers_record_counts_for_the_character_the_lines_point_at():
     import numpy as np
     import pandas as pd
 
-    from pipelines.review.queue import _CHECKED, _Season
+    from pipelines.review.answers import CHECKED
+    from pipelines.review.queue import _Season
 
     df = pd.DataFrame(
         {
@@ -272,7 +281,7 @@ def test_the_answers_record_counts_for_the_character_the_lines_point_at():
 
     class Meta:
         def get_meta(self, key):
-            return '{"a": "Haru"}' if key == _CHECKED else None
+            return '{"a": "Haru"}' if key == CHECKED else None
 
     record = season.checked(Meta())
     haru = season.name_idx[1]
