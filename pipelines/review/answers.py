@@ -15,8 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from pipelines.records import AMBIENT
+from pipelines.wording import count
 
-__all__ = ["CHECKED", "Answered", "answered", "record_answers", "recorded"]
+__all__ = ["CHECKED", "Answered", "answered", "calibration_note", "record_answers", "recorded"]
 
 CHECKED = "review_checked"
 """Workspace meta: line id -> [the machine's name for the line when a person answered a question
@@ -57,3 +58,17 @@ def answered(ws, human: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
             p.append(prob)
             right.append(given == name)
     return np.asarray(p, dtype=np.float64), np.asarray(right, dtype=bool)
+
+
+def calibration_note(ws) -> str | None:
+    """How far the answers so far have moved the machine's names' confidence (None: not yet),
+    so that a confidence read in ``status``, the browser or an export is not taken for the
+    voice model's own."""
+    names = ws.name_calibration()
+    if names is None:
+        return None
+    said = float(names.transform(np.array(0.9)))
+    return (
+        f"name confidence: from {count(names.n_answers_, 'answer')} about the machine's names "
+        f"(a name the voice model gives 90% is reported as {said:.0%})"
+    )

@@ -26,6 +26,7 @@ from pipelines.io import atomic
 from pipelines.io.audio import current_separation_model, episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
 from pipelines.records import SURE, LabelSource, Progress
+from pipelines.review.answers import calibration_note
 from pipelines.stages import faces
 from pipelines.stages.devices import check_device, choose_device
 from pipelines.stages.grouping_state import last_run_line
@@ -271,19 +272,6 @@ def summary_of_skips(ws: Workspace) -> str:
     )
 
 
-def name_calibration_line(ws: Workspace) -> str | None:
-    """How the answers so far have recalibrated the machine's names (None: not yet), so a
-    confidence read in ``status``, the browser or an export is not taken for the voice model's."""
-    names = ws.name_calibration()
-    if names is None:
-        return None
-    said = float(names.transform(np.array(0.9)))
-    return (
-        f"name confidence: from {count(names.n_answers_, 'answer')} about the machine's names "
-        f"(a name the voice model gives 90% is reported as {said:.0%})"
-    )
-
-
 def _named(named: float, sure: float) -> str:
     """ "100% named", or "100% named (8% sure)" where most names are the machine's guesses
     (weak voice evidence: every line gets its likeliest name, however unlikely)."""
@@ -314,7 +302,7 @@ def status(ws: Workspace) -> str:
             "gaps` filters out what plays between them (acted voices: 0.01-0.03 more names "
             "right from hand labels)"
         )
-    out += [line for line in [weak, name_calibration_line(ws), last_run_line(ws)] if line]
+    out += [line for line in [weak, calibration_note(ws), last_run_line(ws)] if line]
     if speech["group_id"].notna().any():
         out += _roster_lines(speech)
     history = ws.actions.history(limit=5)

@@ -434,3 +434,25 @@ def test_a_machine_guess_is_shown_as_one(tmp_path: Path) -> None:
     named = [t for t in titles if not t.startswith("~")]
     assert len(named) == 1, titles  # the group whose line a person named
     assert sorted(titles) == sorted(named + [f"~{named[0]}"] * (len(titles) - 1)), titles
+
+
+def test_overview_says_how_far_the_answers_moved_the_names_confidence(app, ws_path: Path) -> None:
+    """Once people's answers about machine names recalibrate the confidence the pages show,
+    the overview says so, in the words of `castlist status`."""
+    from pipelines.cli import main
+    from pipelines.review.answers import calibration_note
+
+    assert "name confidence" not in " ".join(c.value for c in app("Overview").caption)
+    for gid in biggest_groups(ws_path, 2):
+        assert (
+            main(["label", str(ws_path), "--line", group_ids(ws_path, gid)[0], "--name", gid]) == 0
+        )
+    df = frame(ws_path)
+    machine = df[df["source"] == "propagated"].head(12)
+    assert len(machine) == 12
+    for i, (lid, name) in enumerate(zip(machine["id"], machine["speaker"], strict=True)):
+        assert main(["label", str(ws_path), "--line", lid, "--name", name if i % 3 else "Eve"]) == 0
+    with Workspace.open(ws_path) as ws:
+        note = calibration_note(ws)
+    assert note is not None and note.startswith("name confidence: from 12 answers")
+    assert note in [c.value for c in app("Overview").caption]
