@@ -53,6 +53,7 @@ MAX_DROP_PP = 0.5
 
 
 NameSample = tuple[float, float, bool]  # a machine name's (score, confidence, right)
+_BINS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]  # of a calibration table
 
 
 @dataclass
@@ -127,9 +128,6 @@ def _against_truth(ws: Workspace, truth: Mapping[str, str]) -> pd.DataFrame:
 
 def _share(lines: pd.DataFrame) -> float:
     return float(lines["right"].mean()) if len(lines) else 0.0
-
-
-_BINS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 
 
 def _machine_names(lines: pd.DataFrame) -> list[NameSample]:

@@ -2,14 +2,14 @@
 
 Why: a name's probability comes from a model of the voices, and on weak voice evidence that
 model is wrong about itself. On the acted benchmark, machine names said to be 90-100% sure were
-right 70% of the time, those at 50-60% also 69% (``bench_review.py --acted ... --calibration``),
-so ``castlist features --min-confidence 0.8`` bought no cleaner dataset than 0.5. Every answer
-about a machine-named line is a held-out test of that probability, so the season's own answers
-give a map from what the model says to how often it is right.
+right 70% of the time, those at 0.3-0.5 55% (``bench_review.py --acted ... --calibration``), so
+a confidence floor (``castlist features --min-confidence``) did not mean what it said. Every
+answer about a machine-named line is a held-out test of that probability, so the season's own
+answers give a map from what the model says to how often it is right.
 
 The map is Platt's: a logistic curve on the log-odds the model gives, two numbers, so a few
-dozen answers fit it, and it never reorders names (the review queue asks about the most doubtful
-first, and ties would make that order arbitrary). ``prior`` pseudo-answers that say "right as
+dozen answers fit it, and it keeps the model's order (it cannot make a probability rank names
+better; it makes it say how often they are right). ``prior`` pseudo-answers that say "right as
 often as said" hold it near the identity until the answers outweigh them.
 
 The answers are not a random sample: the queue asks about the doubtful lines first, so at a
