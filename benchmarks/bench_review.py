@@ -4,6 +4,7 @@
     python benchmarks/bench_review.py --acted bench-out/acted               # acted episodes
     python benchmarks/bench_review.py --work ... --seasons 2 --max-ops 80 --json out.json
     python benchmarks/bench_review.py --acted bench-out/acted --calibration  # names by confidence
+    python benchmarks/bench_review.py --acted bench-out/acted --calibration --calibration-plot docs/name_calibration.png
 
 Each answer goes through ``pipelines.review.queue.answer`` exactly as the browser's buttons do (a
 logged human action, then a regroup). After every answer the share of speech lines carrying
@@ -161,6 +162,27 @@ def calibration_error(table: pd.DataFrame) -> float:
     return float(
         ((table["said"] - table["right"]).abs() * table["names"]).sum() / table["names"].sum()
     )
+
+
+def plot_calibration(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
+    """Reliability diagram of :func:`calibration_table` tables: what was said against how often
+    it was right, one curve per table, each point as big as its count of names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="right as often as said")
+    for (name, t), marker in zip(tables.items(), "osD^v<>", strict=False):
+        error = calibration_error(t)
+        ax.plot(t["said"], t["right"], marker + "-", label=f"{name} (error {error:.3f})")
+        ax.scatter(t["said"], t["right"], s=t["names"] / t["names"].max() * 120, alpha=0.3)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="probability said", ylabel="share of names right")
+    ax.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _majority(ids, truth: Mapping[str, str]) -> str | None:
@@ -435,6 +457,11 @@ def main(argv: list[str] | None = None) -> None:
         help="also: the machine's names every 10 operations, by confidence, and how many are right",
     )
     ap.add_argument(
+        "--calibration-plot",
+        metavar="PNG",
+        help="with --calibration: draw the tables (said against right) into this picture",
+    )
+    ap.add_argument(
         "--projection",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -501,6 +528,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n== {name}: the machine's names every 10 operations ==")
         print(t.to_string(index=False, **fmt))
         print(f"expected calibration error {calibration_error(t):.3f}")
+    if args.calibration_plot and calibration:
+        plot_calibration(calibration, Path(args.calibration_plot))
+        print(f"wrote {args.calibration_plot}")
     if args.json:
         out = {k: t.to_dict("records") for k, t in tables.items()}
         Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")

@@ -135,7 +135,12 @@ def test_the_benchmark_reads_the_machine_s_names_by_confidence_during_the_review
     """``bench_review.py --calibration``: what the machine named, how sure it said it was, and
     whether it was right, read while the simulated annotator works (a confidence that does not
     rank names is what it shows on acted voices)."""
-    from benchmarks.bench_review import calibration_error, calibration_table, simulate
+    from benchmarks.bench_review import (
+        calibration_error,
+        calibration_table,
+        plot_calibration,
+        simulate,
+    )
     from tests.pipelines.test_open_set import acted_workspace
 
     for folder, every in (("asked", 1), ("not-asked", None)):
@@ -160,6 +165,9 @@ def test_the_benchmark_reads_the_machine_s_names_by_confidence_during_the_review
     assert calibration_error(table) == pytest.approx((2 * 0.435 + 0.2 + 0.45) / 4)
     reported = calibration_table(seen, by="confidence")
     assert calibration_error(reported) == pytest.approx((2 * 0.175 + 0.25 + 0.48) / 4)
+    picture = tmp_path / "calibration.png"
+    plot_calibration({"by score": table, "by confidence": reported}, picture)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
 
 
 def test_a_group_question_gives_the_size_of_what_it_asks_about(make_ws):
