@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from pipelines.export.evaluate import align  # noqa: E402
 from pipelines.records import AMBIENT, SURE  # noqa: E402
+from pipelines.review.answers import likely_right  # noqa: E402
 from pipelines.store.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench_review")
@@ -67,6 +68,8 @@ class Curve:
     seconds: float = 0.0
     idle: int = 0  # answers that named no line right (the line was right already, or a "no")
     machine_names: list[NameSample] = field(default_factory=list)
+    # at each look: the share likely right by the score, by the confidence, and the true share
+    estimates: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def ops(self) -> int:
@@ -164,6 +167,20 @@ def calibration_error(table: pd.DataFrame) -> float:
     )
 
 
+def estimate_errors(estimates: list[tuple[float, float, float]]) -> pd.DataFrame:
+    """How far ``status``'s "likely right" share (``pipelines.review.answers.likely_right``)
+    is from the true share, read by the voice model's score and by the reported confidence:
+    mean absolute gap and mean gap (negative: it reads low), over every look."""
+    e = np.asarray(estimates, dtype=np.float64).reshape(-1, 3)
+    rows = []
+    for i, by in enumerate(("score", "confidence")):
+        gap = e[:, i] - e[:, 2]
+        rows.append(
+            {"by": by, "looks": len(e), "mean |gap|": np.abs(gap).mean(), "mean gap": gap.mean()}
+        )
+    return pd.DataFrame(rows)
+
+
 def plot_calibration(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
     """Reliability diagram of :func:`calibration_table` tables: what was said against how often
     it was right, one curve per table, each point as big as its count of names."""
@@ -238,6 +255,8 @@ def simulate(
     while curve.ops < max_ops and curve.correct[-1] < 1.0 - 1e-12:
         if calibration_every and curve.ops >= next_look:
             curve.machine_names += _machine_names(lines)
+            by_score = likely_right(lines.assign(confidence=lines["score"]))
+            curve.estimates.append((by_score, likely_right(lines), _share(lines)))
             next_look = curve.ops + calibration_every
         qs = [q for q in questions(ws, limit=5) if asked[q.id] < 2]
         if qs:
@@ -417,18 +436,19 @@ def _precision(named: pd.DataFrame) -> float:
     return float((named["speaker"] == named["truth"]).mean()) if len(named) else 1.0
 
 
-def run(episodes, max_ops: int | None, names_seen: list | None = None) -> pd.DataFrame:
-    """The review of each episode; ``names_seen``: collects the machine's names every 10
-    operations (see ``calibration_table``)."""
+def run(episodes, max_ops: int | None, curves: list | None = None) -> pd.DataFrame:
+    """The review of each episode; ``curves``: collects each episode's :class:`Curve`, with the
+    machine's names and the likely-right estimates every 10 operations (see
+    ``calibration_table``, :func:`estimate_errors`)."""
     rows = []
-    every = 10 if names_seen is not None else None
+    every = 10 if curves is not None else None
     for name, ws, truth in episodes:
         try:
             curve = simulate(ws, truth, max_ops=max_ops, calibration_every=every)
         finally:
             ws.close()
-        if names_seen is not None:
-            names_seen += curve.machine_names
+        if curves is not None:
+            curves.append(curve)
         rows.append({"episode": name, **curve.summary()})
         log.info("%s: %s", name, json.dumps(rows[-1], default=float))
     return pd.DataFrame(rows)
@@ -490,6 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     log.setLevel(logging.INFO)
     tables: dict[str, pd.DataFrame] = {}
     calibration: dict[str, pd.DataFrame] = {}
+    estimates: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sets = {}
@@ -507,10 +528,23 @@ def main(argv: list[str] | None = None) -> None:
                         rows += [{"episode": name, **r} for r in open_set_precision(ws, truth)]
                 tables[f"{kind} open-set precision"] = pd.DataFrame(rows)
             else:
-                seen: list | None = [] if args.calibration else None
-                tables[kind] = run(eps, args.max_ops, seen)
+                curves: list | None = [] if args.calibration else None
+                tables[kind] = run(eps, args.max_ops, curves)
+                seen = [s for c in curves or () for s in c.machine_names]
                 for by in ("score", "confidence") if seen else ():
                     calibration[f"{kind}, by {by}"] = calibration_table(seen, by)
+                if curves:
+                    estimates[kind] = estimate_errors([e for c in curves for e in c.estimates])
+    _report(tables, calibration, estimates)
+    if args.calibration_plot and calibration:
+        plot_calibration(calibration, Path(args.calibration_plot))
+        print(f"wrote {args.calibration_plot}")
+    if args.json:
+        out = {k: t.to_dict("records") for k, t in tables.items()}
+        Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+
+
+def _report(tables: dict, calibration: dict, estimates: dict) -> None:
     fmt = {"float_format": lambda v: f"{v:.2f}"}
     for name, t in tables.items():
         print(f"\n== simulated review, {name} episodes ==")
@@ -528,12 +562,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n== {name}: the machine's names every 10 operations ==")
         print(t.to_string(index=False, **fmt))
         print(f"expected calibration error {calibration_error(t):.3f}")
-    if args.calibration_plot and calibration:
-        plot_calibration(calibration, Path(args.calibration_plot))
-        print(f"wrote {args.calibration_plot}")
-    if args.json:
-        out = {k: t.to_dict("records") for k, t in tables.items()}
-        Path(args.json).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+    for name, t in estimates.items():
+        print(f"\n== {name}: the share likely right (status) against the true share ==")
+        print(t.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pipelines.review.answers import calibration_note
+from pipelines.review.answers import calibration_note, likely_right_note
 from ui import view
 from ui.groups import open_group, rename_form
 from ui.review_page import pending
@@ -30,9 +30,9 @@ def overview_page(sess: Session, lines: pd.DataFrame) -> None:
     cols[5].metric("questions to review", "–" if queue is None else len(queue))
     done = (counts["human"] + counts["propagated"] + counts["ambient"]) / total
     st.progress(done, text=f"{done:.0%} of lines have a speaker (by hand, propagated or ambient)")
-    note = calibration_note(sess.ws)
-    if note:
-        st.caption(note)
+    for note in (likely_right_note(lines), calibration_note(sess.ws)):
+        if note:
+            st.caption(note)
     skipped = sess.skipped()
     if skipped:
         st.caption(

@@ -26,7 +26,7 @@ from pipelines.io import atomic
 from pipelines.io.audio import current_separation_model, episode_audio
 from pipelines.io.vectorfiles import LINEFEAT
 from pipelines.records import SURE, LabelSource, Progress
-from pipelines.review.answers import calibration_note
+from pipelines.review.answers import calibration_note, likely_right_note
 from pipelines.stages import faces
 from pipelines.stages.devices import check_device, choose_device
 from pipelines.stages.grouping_state import last_run_line
@@ -302,7 +302,8 @@ def status(ws: Workspace) -> str:
             "gaps` filters out what plays between them (acted voices: 0.01-0.03 more names "
             "right from hand labels)"
         )
-    out += [line for line in [weak, calibration_note(ws), last_run_line(ws)] if line]
+    notes = [weak, calibration_note(ws), likely_right_note(speech), last_run_line(ws)]
+    out += [line for line in notes if line]
     if speech["group_id"].notna().any():
         out += _roster_lines(speech)
     history = ws.actions.history(limit=5)

@@ -12,7 +12,14 @@ import pytest
 from grouping.name_calibration import NameCalibration
 from pipelines.cli import main
 from pipelines.records import AMBIENT, NAME_CALIBRATION, LabelSource
-from pipelines.review.answers import CHECKED, answered, record_answers, recorded
+from pipelines.review.answers import (
+    CHECKED,
+    answered,
+    likely_right,
+    likely_right_note,
+    record_answers,
+    recorded,
+)
 from pipelines.review.queue import answer, questions
 from pipelines.stages.run import regroup, status
 from pipelines.store.workspace import Workspace
@@ -112,6 +119,21 @@ def test_answers_set_how_sure_the_names_are_reported_and_change_nothing_else(tmp
     assert f"name confidence: from {len(p)} answers about the machine's names" in status(ws)
     assert f"gives 90% is reported as {said})" in status(ws)
     assert "name confidence" not in status(without)
+    assert f"likely right: about {likely_right(df):.0%} of {len(df)} speech lines" in status(ws)
+    assert likely_right(df) != likely_right(raw)  # the estimate reads the calibrated confidence
+
+
+def test_likely_right_counts_hand_names_as_right_machine_names_by_confidence_none_as_wrong():
+    lines = pd.DataFrame(
+        {
+            "speaker": ["Ann", "Bob", None, AMBIENT, "Cy"],
+            "source": ["human", "propagated", "cluster", "human", "propagated"],
+            "confidence": [1.0, 0.6, 0.9, 1.0, None],
+        }
+    )
+    assert likely_right(lines) == pytest.approx((1 + 0.6 + 0 + 1 + 0) / 5)
+    assert likely_right_note(lines).startswith("likely right: about 52% of 5 speech lines")
+    assert likely_right_note(lines[lines["source"] != "propagated"]) is None
 
 
 def test_an_unreadable_calibration_reports_the_voice_model_s_probability(tmp_path, caplog):

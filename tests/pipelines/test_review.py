@@ -138,6 +138,7 @@ def test_the_benchmark_reads_the_machine_s_names_by_confidence_during_the_review
     from benchmarks.bench_review import (
         calibration_error,
         calibration_table,
+        estimate_errors,
         plot_calibration,
         simulate,
     )
@@ -154,6 +155,14 @@ def test_the_benchmark_reads_the_machine_s_names_by_confidence_during_the_review
         # one look per operation, each at the machine's names of that moment
         assert curve.ops > 1 and len(curve.machine_names) >= curve.ops
         assert all(0.0 < s <= 1.0 and 0.0 < c <= 1.0 for s, c, _ in curve.machine_names)
+        # the first look is before any answer: the true share is the curve's first point
+        assert len(curve.estimates) >= 1 and curve.estimates[0][2] == curve.correct[0]
+        assert all(0.0 <= x <= 1.0 for e in curve.estimates for x in e)
+    errors = estimate_errors([(0.5, 0.6, 0.7), (0.9, 0.8, 0.8)]).set_index("by")
+    assert errors.loc["score", "mean |gap|"] == pytest.approx(0.15)
+    assert errors.loc["score", "mean gap"] == pytest.approx(-0.05)
+    assert errors.loc["confidence", "mean |gap|"] == pytest.approx(0.05)
+    assert errors.loc["confidence", "looks"] == 2
     seen = [(0.95, 0.7, True), (0.92, 0.65, False), (0.2, 0.25, False), (0.55, 0.52, True)]
     table = calibration_table(seen, by="score")
     rows = {str(b): (n, round(said, 3), r) for b, n, said, r in table.itertuples(index=False)}

@@ -455,4 +455,6 @@ def test_overview_says_how_far_the_answers_moved_the_names_confidence(app, ws_pa
     with Workspace.open(ws_path) as ws:
         note = calibration_note(ws)
     assert note is not None and note.startswith("name confidence: from 12 answers")
-    assert note in [c.value for c in app("Overview").caption]
+    captions = [c.value for c in app("Overview").caption]
+    assert note in captions
+    assert any(c.startswith("likely right: about ") for c in captions)
