@@ -109,6 +109,6 @@ def likely_right_note(lines: pd.DataFrame) -> str | None:
         return None
     return (
         f"likely right: about {likely_right(lines):.0%} of {count(len(lines), 'speech line')} "
-        "(hand names, and each machine name as sure as its confidence; on the benchmarks this "
-        "reads 2-7 points low)"
+        "(hand names, and each machine name as sure as its confidence; the estimate tends to "
+        "read low)"
     )
