@@ -224,6 +224,7 @@ def test_rename_and_merge_in_chromium(server, browser, tmp_path) -> None:
     assert values["questions to review"] == n.group(1), values
     assert "groups to review" not in overview
     assert not re.search(r"\b1 lines\b", overview)
+    assert re.search(r"likely right: about \d+% of \d+ speech lines", overview), overview
 
     # History: sentences, not Python dicts
     _click_text(browser, "label", "History")
