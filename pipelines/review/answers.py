@@ -96,16 +96,21 @@ def likely_right(lines: pd.DataFrame) -> float:
     say)."""
     if lines.empty:
         return 0.0
-    human = (lines["source"] == LabelSource.HUMAN.value) & lines["speaker"].notna()
-    machine = (lines["source"] == LabelSource.PROPAGATED.value) & lines["speaker"].notna()
+    human = _named_by(lines, LabelSource.HUMAN)
     conf = pd.to_numeric(lines["confidence"], errors="coerce").fillna(0.0)
-    return float(np.where(human, 1.0, np.where(machine, conf, 0.0)).mean())
+    return float(
+        np.where(human, 1.0, np.where(_named_by(lines, LabelSource.PROPAGATED), conf, 0.0)).mean()
+    )
+
+
+def _named_by(lines: pd.DataFrame, source: LabelSource) -> pd.Series:
+    return (lines["source"] == source.value) & lines["speaker"].notna()
 
 
 def likely_right_note(lines: pd.DataFrame) -> str | None:
     """``status``'s and the overview's words for :func:`likely_right` (None: no machine names,
     where the counts say it all)."""
-    if not ((lines["source"] == LabelSource.PROPAGATED.value) & lines["speaker"].notna()).any():
+    if not _named_by(lines, LabelSource.PROPAGATED).any():
         return None
     return (
         f"likely right: about {likely_right(lines):.0%} of {count(len(lines), 'speech line')} "
