@@ -96,11 +96,9 @@ def likely_right(lines: pd.DataFrame) -> float:
     say)."""
     if lines.empty:
         return 0.0
-    human = _named_by(lines, LabelSource.HUMAN)
+    human, machine = (_named_by(lines, s) for s in (LabelSource.HUMAN, LabelSource.PROPAGATED))
     conf = pd.to_numeric(lines["confidence"], errors="coerce").fillna(0.0)
-    return float(
-        np.where(human, 1.0, np.where(_named_by(lines, LabelSource.PROPAGATED), conf, 0.0)).mean()
-    )
+    return float(np.where(human, 1.0, np.where(machine, conf, 0.0)).mean())
 
 
 def _named_by(lines: pd.DataFrame, source: LabelSource) -> pd.Series:
