@@ -23,6 +23,7 @@ __all__ = [
     "CHECKED",
     "Answered",
     "answered",
+    "answers_about_names",
     "calibration_note",
     "likely_right",
     "likely_right_note",
@@ -59,15 +60,23 @@ def record_answers(ws, machine: Mapping[str, Answered]) -> None:
     ws.set_meta(CHECKED, json.dumps(raw, sort_keys=True))
 
 
-def answered(ws, human: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """The machine names people have since answered about, as (probability, right) arrays:
-    right where the line's hand label (``human``) is the name the machine gave it."""
-    p, right = [], []
+def answers_about_names(ws, human: Mapping[str, str]) -> list[tuple[str, float | None, bool]]:
+    """Per recorded line the machine had named and a person has named since: (the machine's
+    name, its probability then or None, whether the line's hand label in ``human`` is that
+    name; an ambient mark: it was not)."""
+    out = []
     for lid, (name, prob) in recorded(ws).items():
         given = human.get(lid)
-        if name and prob is not None and isinstance(given, str):  # ambient: the name was wrong
-            p.append(prob)
-            right.append(given == name)
+        if name and isinstance(given, str):
+            out.append((name, prob, given == name))
+    return out
+
+
+def answered(ws, human: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """The machine names people have since answered about whose probability was recorded, as
+    (probability, right) arrays (see :func:`answers_about_names`)."""
+    seen = [(p, right) for _, p, right in answers_about_names(ws, human) if p is not None]
+    p, right = zip(*seen, strict=True) if seen else ((), ())
     return np.asarray(p, dtype=np.float64), np.asarray(right, dtype=bool)
 
 

@@ -26,11 +26,14 @@ Frame = pd.DataFrame
 _HUMAN = LabelSource.HUMAN.value
 
 
+_FRAME_COLUMNS = (
+    "id", "group_id", "character_id", "character", "speaker", "source", "confidence", "score",
+)  # fmt: skip
+
+
 def frame(ws: Any) -> Frame:
     """The speech lines with the columns :func:`describe` compares, indexed by line id."""
-    cols = ["id", "group_id", "character_id", "character", "speaker", "source"]
-    cols += ["confidence", "score"]
-    return ws.lines_frame(speech_only=True)[cols].set_index("id")
+    return ws.lines_frame(speech_only=True)[list(_FRAME_COLUMNS)].set_index("id")
 
 
 def _size(after: Frame, group: str | None) -> int:

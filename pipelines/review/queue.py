@@ -26,7 +26,7 @@ from grouping.calibrate import SimilarityCalibration
 from grouping.review import SAME_MIDPOINT, SAME_SCALE, Candidate, rank_candidates
 from pipelines.errors import UsageError
 from pipelines.records import AMBIENT, LabelSource, Line
-from pipelines.review.answers import Answered, record_answers, recorded
+from pipelines.review.answers import Answered, answers_about_names, record_answers
 from pipelines.stages.grouping_state import unreviewed_episodes
 from pipelines.stages.season import GROUP_CARRY, season_scale
 from pipelines.store.workspace import Workspace
@@ -273,21 +273,12 @@ class _Season:
         """(characters, 2): per name (by its character index), how many answers about a line
         the machine had given that name confirmed it and how many gave another name."""
         out = np.zeros((len(self.chars), 2))
-        record = recorded(ws)
-        if not record:
-            return out
         char_of_name = self.char_of_name  # the index the lines' names point at
-        hand = dict(
-            zip(
-                self.df["id"],
-                self.df["speaker"].where(self.df["source"] == LabelSource.HUMAN.value),
-                strict=True,
-            )
-        )
-        for lid, (machine, _) in record.items():
-            given = hand.get(lid)
-            if machine and isinstance(given, str) and machine in char_of_name:
-                out[char_of_name[machine], 0 if given == machine else 1] += 1
+        human = self.df["source"] == LabelSource.HUMAN.value
+        hand = dict(zip(self.df["id"][human], self.df["speaker"][human], strict=True))
+        for machine, _, right in answers_about_names(ws, hand):
+            if machine in char_of_name:
+                out[char_of_name[machine], 0 if right else 1] += 1
         return out
 
     def label(self, g: int) -> str:
